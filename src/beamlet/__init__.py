@@ -1,0 +1,41 @@
+"""beamlet: the Erlang/Elixir process model for Python.
+
+Lightweight processes with mailboxes and selective receive, links, monitors and exit signals
+with the BEAM's exact semantics, and (in `beamlet.otp`) GenServer, Supervisor, Task and Agent.
+See API.md for the contract and README.md for a tour.
+"""
+
+from .kernel.process_api import Process
+from .kernel.registry import register, registered, unregister, whereis
+from .kernel.runtime import Node, node, run, schedulers_online
+from .kernel.scheduler import (
+    Deadlock,
+    exit,
+    make_ref,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    yield_turn,
+)
+from .kernel.signals import (
+    alias,
+    demonitor,
+    link,
+    monitor,
+    spawn_link,
+    spawn_monitor,
+    unalias,
+    unlink,
+)
+from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
+
+__all__ = [
+    "ANY", "Deadlock", "Down", "Exit", "Node", "NoProc", "Pid", "Process", "ProcessExit", "Ref",
+    "TimerRef", "alias", "demonitor", "exit", "link", "make_ref", "monitor", "node",
+    "receive", "register", "registered", "run", "schedulers_online", "self_pid", "send",
+    "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink", "unregister",
+    "whereis", "yield_turn",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""The process control block.
+
+A `Proc` is what the scheduler keeps for every live process. Its hot fields (those that spawn,
+send, receive and the run loop touch) are slots on `Proc` itself; everything a process only
+needs once it links, monitors, registers, traps exits or uses its dictionary lives in an `Ext`
+created on first use, which keeps a plain process small (the goal is ~1 KB per live process,
+coroutine included).
+
+States: a process is RUNNABLE (in a run queue), RUNNING (being stepped), WAITING (parked in
+`receive` or `sleep`), EXITING (dead to the world; its links and monitors are being told) or DEAD.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEAD = 0
+RUNNABLE = 1
+RUNNING = 2
+WAITING = 3
+EXITING = 4
+
+STATUS_NAMES = {RUNNABLE: "runnable", RUNNING: "running", WAITING: "waiting", EXITING: "exiting"}
+
+PRIORITIES = ("max", "high", "normal", "low")
+PRIORITY_INDEX = {name: i for i, name in enumerate(PRIORITIES)}
+
+
+class Proc:
+    """One lightweight process: a coroutine, a mailbox, and the scheduler's bookkeeping."""
+
+    __slots__ = (
+        "pid",      # its Pid
+        "coro",     # the coroutine that is the process's body
+        "mbox",     # collections.deque of queued messages, created on first queued message
+        "state",    # one of the states above
+        "pats",     # while WAITING: None (any message), a tuple of patterns, or () (sleep)
+        "resume",   # the value the next step sends into the coroutine
+        "rq",       # the run queue of its priority
+        "prio",     # index into PRIORITIES
+        "reds",     # reductions: steps and messages taken
+        "timer",    # the timer entry of a receive/sleep timeout, or None
+        "enq",      # messages ever queued in mbox (for the fresh-ref receive optimisation)
+        "mark",     # the last ref this process created, or None
+        "mark_at",  # `enq` when `mark` was created
+        "ext",      # Ext, or None while the process has no links, monitors, name, ...
+        "fn",       # the function it was spawned with (Process.info "initial_call")
+        "reason",   # exit reason, once EXITING
+    )
+
+    def __init__(self, coro: Any, rq: Any, prio: int, fn: Any) -> None:
+        self.coro = coro
+        self.mbox = None
+        self.state = RUNNABLE
+        self.pats = None
+        self.resume = None
+        self.rq = rq
+        self.prio = prio
+        self.reds = 0
+        self.timer = None
+        self.enq = 0
+        self.mark = None
+        self.mark_at = 0
+        self.ext = None
+        self.fn = fn
+        self.reason = None
+
+    def x(self) -> Ext:
+        """The extension record, created on first use."""
+        e = self.ext
+        if e is None:
+            e = self.ext = Ext()
+        return e
+
+    def __repr__(self) -> str:
+        return f"<Proc {self.pid!r} {STATUS_NAMES.get(self.state, 'dead')}>"
+
+
+class Ext:
+    """What only some processes need: links, monitors, a name, flags, a dictionary, aliases."""
+
+    __slots__ = ("links", "monitors", "monitored_by", "trap", "name", "dict", "aliases")
+
+    def __init__(self) -> None:
+        self.links: set = set()          # Pids this process is linked to
+        self.monitors: dict = {}         # ref -> (target Pid, what Down names: pid or (name, node))
+        self.monitored_by: dict = {}     # ref -> watcher Pid
+        self.trap = False
+        self.name: str | None = None
+        self.dict: dict | None = None
+        self.aliases: set | None = None

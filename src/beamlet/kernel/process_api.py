@@ -1,0 +1,220 @@
+"""The ``Process`` namespace, mirroring Elixir's ``Process`` module."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from . import registry, scheduler as k, signals, timers
+from .proc import EXITING, PRIORITIES, RUNNING, STATUS_NAMES, Proc
+from .terms import Pid
+
+_INFO_KEYS = (
+    "status", "message_queue_len", "messages", "links", "monitors", "monitored_by",
+    "trap_exit", "priority", "reductions", "registered_name", "memory", "current_function",
+    "initial_call", "dictionary",
+)
+
+
+def _name_of(fn: Any) -> tuple[str, str, int]:
+    """(module, qualname, arity) for a process function, as an Erlang MFA would read."""
+    f = getattr(fn, "__func__", fn)
+    code = getattr(f, "__code__", None)
+    arity = code.co_argcount if code is not None else 0
+    return (getattr(f, "__module__", None) or "?", getattr(f, "__qualname__", repr(f)), arity)
+
+
+def _current_function(p: Proc) -> tuple[str, str, int] | None:
+    """Where the process is now: the innermost Python function of its coroutine stack."""
+    co = p.coro
+    frame_fn = None
+    while co is not None:
+        code = getattr(co, "cr_code", None) or getattr(co, "gi_code", None)
+        if code is not None:
+            frame_fn = code
+        co = getattr(co, "cr_await", None) or getattr(co, "gi_yieldfrom", None)
+    if frame_fn is None:
+        return _name_of(p.fn)
+    mod = "?"
+    fmod = sys.modules.get(getattr(p.fn, "__module__", "") or "")
+    if fmod is not None:
+        mod = fmod.__name__
+    return (mod, frame_fn.co_qualname, frame_fn.co_argcount)
+
+
+def _memory(p: Proc) -> int:
+    """Bytes held by the process: control block, coroutine frame, mailbox and dictionary."""
+    size = sys.getsizeof(p)
+    if p.coro is not None:
+        size += sys.getsizeof(p.coro)
+    if p.mbox is not None:
+        size += sys.getsizeof(p.mbox) + sum(sys.getsizeof(m) for m in p.mbox)
+    x = p.ext
+    if x is not None:
+        size += sys.getsizeof(x) + sys.getsizeof(x.links) + sys.getsizeof(x.monitors)
+        if x.dict:
+            size += sys.getsizeof(x.dict)
+    return size
+
+
+def _item(p: Proc, key: str) -> Any:
+    x = p.ext
+    if key == "status":
+        return STATUS_NAMES.get(p.state, "exiting")
+    if key == "message_queue_len":
+        return len(p.mbox) if p.mbox else 0
+    if key == "messages":
+        return list(p.mbox) if p.mbox else []
+    if key == "links":
+        return list(x.links) if x else []
+    if key == "monitors":
+        return [("process", shown) for _, shown in x.monitors.values()] if x else []
+    if key == "monitored_by":
+        return list(x.monitored_by.values()) if x else []
+    if key == "trap_exit":
+        return x.trap if x else False
+    if key == "priority":
+        return PRIORITIES[p.prio]
+    if key == "reductions":
+        return p.reds
+    if key == "registered_name":
+        return x.name if x and x.name is not None else []
+    if key == "memory":
+        return _memory(p)
+    if key == "current_function":
+        return _current_function(p)
+    if key == "initial_call":
+        return _name_of(p.fn)
+    if key == "dictionary":
+        return dict(x.dict) if x and x.dict else {}
+    raise ValueError(f"unknown Process.info key {key!r}; known keys: {', '.join(_INFO_KEYS)}")
+
+
+def _proc_of(pid: Any) -> Proc | None:
+    if not isinstance(pid, Pid):
+        raise TypeError(f"Process.info takes a Pid, got {pid!r}")
+    p = pid._proc
+    if p is None or p.state == EXITING:
+        return None
+    return p
+
+
+class Process:
+    """Elixir's ``Process`` module. Plain calls, except `sleep`, which is awaited."""
+
+    def __new__(cls, *a: Any, **kw: Any) -> Any:
+        raise TypeError("Process is a namespace; call its functions, e.g. Process.info(pid)")
+
+    register = staticmethod(registry.register)
+    unregister = staticmethod(registry.unregister)
+    whereis = staticmethod(registry.whereis)
+    registered = staticmethod(registry.registered)
+    link = staticmethod(signals.link)
+    unlink = staticmethod(signals.unlink)
+    monitor = staticmethod(signals.monitor)
+    demonitor = staticmethod(signals.demonitor)
+    exit = staticmethod(signals.exit_pid)
+    alias = staticmethod(signals.alias)
+    unalias = staticmethod(signals.unalias)
+    send_after = staticmethod(timers.send_after)
+    start_timer = staticmethod(timers.start_timer)
+    cancel_timer = staticmethod(timers.cancel_timer)
+    read_timer = staticmethod(timers.read_timer)
+    sleep = staticmethod(k.sleep)
+    send = staticmethod(k.send)
+
+    @staticmethod
+    def alive(pid: Pid) -> bool:
+        """Whether ``pid`` is a live process."""
+        k.current()
+        return signals.is_alive(pid)
+
+    @staticmethod
+    def list() -> list[Pid]:
+        """Every live process, oldest first."""
+        k.current()
+        return [p.pid for p in k.procs().values() if p.state != EXITING]
+
+    @staticmethod
+    def info(pid: Pid, key: str | None = None) -> Any:
+        """What the kernel knows of a live process (None for a dead one).
+
+        With a key, the value alone; without, a dict of every key except ``registered_name``,
+        which appears only when the process has a name (as on the BEAM). Keys: status,
+        message_queue_len, messages, links, monitors, monitored_by, trap_exit, priority,
+        reductions, registered_name, memory, current_function, initial_call, dictionary.
+        """
+        k.current()
+        p = _proc_of(pid)
+        if key is not None:
+            if key not in _INFO_KEYS:
+                raise ValueError(f"unknown Process.info key {key!r}")
+            return None if p is None else _item(p, key)
+        if p is None:
+            return None
+        out = {key: _item(p, key) for key in _INFO_KEYS}
+        if out["registered_name"] == []:
+            del out["registered_name"]
+        return out
+
+    @staticmethod
+    def flag(name: str, value: Any) -> Any:
+        """Set a process flag of the caller ("trap_exit" or "priority"); return the old value."""
+        me = k.current()
+        if name == "trap_exit":
+            return signals.trap_exit(value)
+        if name == "priority":
+            idx = k.priority_index(value)
+            old = PRIORITIES[me.prio]
+            me.prio = idx
+            me.rq = k._queues[idx]
+            return old
+        raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
+
+    @staticmethod
+    def read_flag(name: str) -> Any:
+        """The caller's current value of a process flag."""
+        me = k.current()
+        if name == "trap_exit":
+            return me.ext.trap if me.ext else False
+        if name == "priority":
+            return PRIORITIES[me.prio]
+        raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
+
+    @staticmethod
+    def get(key: Any = ..., default: Any = None) -> Any:
+        """A value from the caller's process dictionary (the whole dict when no key is given)."""
+        me = k.current()
+        d = me.ext.dict if me.ext else None
+        if key is ...:
+            return dict(d) if d else {}
+        return d.get(key, default) if d else default
+
+    @staticmethod
+    def put(key: Any, value: Any) -> Any:
+        """Store ``value`` under ``key`` in the caller's dictionary; return the old value or None."""
+        x = k.current().x()
+        if x.dict is None:
+            x.dict = {}
+        old = x.dict.get(key)
+        x.dict[key] = value
+        return old
+
+    @staticmethod
+    def delete(key: Any) -> Any:
+        """Remove ``key`` from the caller's dictionary; return its old value or None."""
+        me = k.current()
+        d = me.ext.dict if me.ext else None
+        return d.pop(key, None) if d else None
+
+    @staticmethod
+    def get_keys() -> list:
+        """Every key in the caller's dictionary."""
+        me = k.current()
+        d = me.ext.dict if me.ext else None
+        return list(d) if d else []
+
+    @staticmethod
+    def spawn(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
+        """Same as `beamlet.spawn`."""
+        return k.spawn(fn, *args, priority=priority)

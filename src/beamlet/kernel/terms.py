@@ -1,0 +1,106 @@
+"""The values processes exchange: pids, refs, and the messages signals turn into.
+
+A `Pid` and a `Ref` are compared by identity: the node hands out exactly one `Pid` object per
+process and one `Ref` object per `make_ref()`, so equality and hashing stay at C speed (they sit in
+every selective-receive pattern and in supervisors' dicts). When pids start to cross node
+boundaries, the distribution layer interns foreign pids so that identity still means equality.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any, NamedTuple
+
+__all__ = ["Pid", "Ref", "TimerRef", "Exit", "Down", "ProcessExit", "NoProc", "ANY"]
+
+
+class Pid:
+    """A process identifier, printed as Erlang prints it: ``<0.84.0>``.
+
+    ``_proc`` points at the live process control block and is cleared when the process dies, so a
+    pid kept in some message does not keep a dead process's memory alive.
+    """
+
+    __slots__ = ("_proc", "id", "node")
+
+    def __init__(self, proc: Any, id: int, node: int = 0) -> None:
+        self._proc = proc
+        self.id = id
+        self.node = node
+
+    def __repr__(self) -> str:
+        return f"<{self.node}.{self.id}.0>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Pid names a process of a running node and cannot be pickled")
+
+
+_ref_ids = count(1)
+
+
+class Ref:
+    """A unique reference (``make_ref()``), printed as ``#Ref<0.1.2.3>``."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = next(_ref_ids)
+
+    def __repr__(self) -> str:
+        n = self.n
+        return f"#Ref<0.{n >> 36 & 0xFFFFFFFF}.{n >> 18 & 0x3FFFF}.{n & 0x3FFFF}>"
+
+
+class TimerRef(Ref):
+    """The reference `Process.send_after` returns; `cancel_timer` / `read_timer` take it."""
+
+    __slots__ = ("entry",)
+
+
+class Exit(NamedTuple):
+    """The message a process trapping exits receives for an exit signal: ``{:EXIT, pid, reason}``."""
+
+    pid: Any
+    reason: Any
+
+
+class Down(NamedTuple):
+    """The message a monitor delivers: ``{:DOWN, ref, :process, pid, reason}``.
+
+    For a monitor taken on a registered name, ``pid`` is the ``(name, node)`` tuple, as in Erlang.
+    """
+
+    ref: Ref
+    pid: Any
+    reason: Any
+
+
+class ProcessExit(Exception):
+    """Raised by `exit(reason)`: the calling process ends with ``reason``.
+
+    User code may catch it, as Elixir's ``catch :exit, reason`` does; uncaught, the process ends
+    with ``reason`` (not with this exception), so links and monitors see the bare reason.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"ProcessExit({self.reason!r})"
+
+
+class NoProc(LookupError):
+    """The process a call needed does not exist (Erlang's ``noproc``)."""
+
+
+class _Any:
+    """The wildcard pattern ``_``: matches every value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()

@@ -1,0 +1,77 @@
+"""Timers that send messages: ``send_after``, ``start_timer``, ``read_timer``, ``cancel_timer``.
+
+Timers fire from the run loop in deadline order, ties in creation order, so a 0-second timer's
+message arrives after a `send` made right after it (as on the BEAM). A timer aimed at a pid is
+cancelled when that process dies; one aimed at a name resolves the name when it fires.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any
+
+from . import scheduler as k
+from .terms import Pid, TimerRef
+
+
+def _check(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"a timer needs a time in seconds, got {seconds!r}")
+    if not seconds >= 0:
+        raise ValueError(f"a timer's time must be >= 0 seconds, got {seconds!r}")
+    return float(seconds)
+
+
+def _check_dest(dest: Any) -> None:
+    if not (isinstance(dest, Pid) or type(dest) is str or
+            (type(dest) is tuple and len(dest) == 2 and type(dest[0]) is str)):
+        raise TypeError(f"a timer's destination must be a Pid or a name, got {dest!r}")
+
+
+def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
+    """Send ``msg`` to ``dest`` after ``seconds``; return a ref for `cancel_timer`/`read_timer`."""
+    k.current()
+    secs = _check(seconds)
+    _check_dest(dest)
+    tref = TimerRef()
+    tref.entry = k.add_send_timer(secs, dest, msg, tref)
+    return tref
+
+
+def start_timer(dest: Any, msg: Any, seconds: float) -> TimerRef:
+    """Like `send_after`, but the message is ``("timeout", tref, msg)`` (Erlang's start_timer)."""
+    k.current()
+    secs = _check(seconds)
+    _check_dest(dest)
+    tref = TimerRef()
+    tref.entry = k.add_send_timer(secs, dest, None, tref)
+    tref.entry[4] = ("timeout", tref, msg)
+    return tref
+
+
+def _left(tref: Any) -> float | bool:
+    if not isinstance(tref, TimerRef):
+        raise TypeError(f"expected a TimerRef, got {tref!r}")
+    e = tref.entry
+    if e is None or e[2] is None:
+        return False
+    dest = e[3]
+    if isinstance(dest, Pid) and dest._proc is None:
+        e[2] = None  # its target died: the timer died with it
+        return False
+    return max(0.0, e[0] - monotonic())
+
+
+def read_timer(tref: TimerRef) -> float | bool:
+    """Seconds left before the timer fires, or False if it fired or was cancelled."""
+    k.current()
+    return _left(tref)
+
+
+def cancel_timer(tref: TimerRef) -> float | bool:
+    """Cancel the timer: the seconds it had left, or False if it already fired or was cancelled."""
+    k.current()
+    left = _left(tref)
+    if left is not False:
+        tref.entry[2] = None
+    return left
