@@ -124,18 +124,21 @@ class Process:
     send = staticmethod(k.send)
 
     @staticmethod
+    @k.entry
     def alive(pid: Pid) -> bool:
         """Whether ``pid`` is a live process."""
         k.current()
         return signals.is_alive(pid)
 
     @staticmethod
+    @k.entry
     def list() -> list[Pid]:
         """Every live process, oldest first."""
         k.current()
         return [p.pid for p in k.procs().values() if p.state != EXITING]
 
     @staticmethod
+    @k.entry
     def info(pid: Pid, key: str | None = None) -> Any:
         """What the kernel knows of a live process (None for a dead one).
 
@@ -158,6 +161,7 @@ class Process:
         return out
 
     @staticmethod
+    @k.entry
     def flag(name: str, value: Any) -> Any:
         """Set a process flag of the caller ("trap_exit" or "priority"); return the old value."""
         me = k.current()
@@ -172,6 +176,7 @@ class Process:
         raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
 
     @staticmethod
+    @k.entry
     def read_flag(name: str) -> Any:
         """The caller's current value of a process flag."""
         me = k.current()
@@ -182,6 +187,7 @@ class Process:
         raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
 
     @staticmethod
+    @k.entry
     def get(key: Any = ..., default: Any = None) -> Any:
         """A value from the caller's process dictionary (the whole dict when no key is given)."""
         me = k.current()
@@ -191,6 +197,7 @@ class Process:
         return d.get(key, default) if d else default
 
     @staticmethod
+    @k.entry
     def put(key: Any, value: Any) -> Any:
         """Store ``value`` under ``key`` in the caller's dictionary; return the old value or None."""
         x = k.current().x()
@@ -201,6 +208,7 @@ class Process:
         return old
 
     @staticmethod
+    @k.entry
     def delete(key: Any) -> Any:
         """Remove ``key`` from the caller's dictionary; return its old value or None."""
         me = k.current()
@@ -208,6 +216,7 @@ class Process:
         return d.pop(key, None) if d else None
 
     @staticmethod
+    @k.entry
     def get_keys() -> list:
         """Every key in the caller's dictionary."""
         me = k.current()

@@ -9,6 +9,7 @@ from .proc import EXITING
 from .terms import Pid
 
 
+@k.entry
 def register(pid: Pid, name: str) -> bool:
     """Register ``pid`` under ``name``; True.
 
@@ -34,6 +35,7 @@ def register(pid: Pid, name: str) -> bool:
     return True
 
 
+@k.entry
 def unregister(name: str) -> bool:
     """Remove the registration of ``name``; ValueError if it is not registered."""
     k.current()
@@ -44,6 +46,7 @@ def unregister(name: str) -> bool:
     return True
 
 
+@k.entry
 def whereis(name: str) -> Pid | None:
     """The pid registered as ``name``, or None."""
     k.current()
@@ -51,6 +54,7 @@ def whereis(name: str) -> Pid | None:
     return None if p is None else p.pid
 
 
+@k.entry
 def registered() -> list[str]:
     """Every registered name."""
     k.current()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
-import inspect
 import os
 import threading
 from typing import Any, Callable
 
-from . import scheduler as k
+from . import bodies, handoff as handoff_mod, scheduler as k
 from .terms import Pid, ProcessExit
 
 
@@ -22,27 +21,35 @@ def _default_schedulers(schedulers: int | None) -> int:
 
 
 def run(fn: Callable, *args: Any, schedulers: int | None = None,
-        name: str = "nonode@nohost") -> Any:
+        name: str = "nonode@nohost", handoff: bool = True) -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     When that process ends, every other process still alive is stopped (their ``finally``
-    blocks run) and the node goes away. If it crashed, its exception is raised here; if it
-    exited with an abnormal reason (``exit(reason)``, an exit signal), `ProcessExit` is.
+    blocks run) and the node goes away, leaving no thread behind. If it crashed, its exception
+    is raised here; if it exited with an abnormal reason (``exit(reason)``, an exit signal),
+    `ProcessExit` is.
 
-    ``schedulers`` is what `schedulers_online()` reports (default: the number of CPUs); it
-    sizes the default concurrency of OTP helpers such as ``Task.async_stream``.
+    ``schedulers`` plays the part of the BEAM's ``+S``: `schedulers_online()` reports it
+    (default: the number of CPUs), OTP helpers size their default concurrency by it, and it is
+    how many stuck "high"/"max" processes the node tolerates before lower priorities wait (see
+    `beamlet.kernel.handoff`). The calling thread drives the node; with ``handoff`` (the
+    default) a watchdog moves the scheduler to a fresh thread whenever a process runs for more
+    than a millisecond or two without awaiting, so no process can freeze the others.
     """
     node = k.start_node(name, _default_schedulers(schedulers))
     saved_gc = _tune_gc()
+    dog = handoff_mod.Watchdog(node) if handoff else None
     try:
         node.main = k.new_process(fn, args)
-        k.run_loop(node)
+        if dog is not None:
+            dog.start()
+        k.serve(node)
+        node.done.wait()
     finally:
-        try:
-            k.stop_all()
-        finally:
-            k.end_node()
-            gc.set_threshold(*saved_gc)
+        _shutdown(node, dog)
+        gc.set_threshold(*saved_gc)
+    if node.error is not None:
+        raise node.error
     reason = node.main_reason
     if type(reason) is str and reason == "normal":
         return node.main_result
@@ -50,6 +57,23 @@ def run(fn: Callable, *args: Any, schedulers: int | None = None,
     if exc is not None:
         raise exc
     raise ProcessExit(reason)
+
+
+def _shutdown(node: k.NodeState, dog: "handoff_mod.Watchdog | None") -> None:
+    """Stop the watchdog and the scheduler threads, then every process, then the node."""
+    node.stopping = True
+    node.done.set()
+    k._wakeup.set()
+    try:
+        if dog is not None:
+            dog.stop()
+        left = handoff_mod.stop_detached(node)
+        if left:
+            k.log.warning("beamlet: %d scheduler thread(s) still blocked in a call at shutdown",
+                          len(left))
+        k.stop_all()
+    finally:
+        k.end_node()
 
 
 def _tune_gc() -> tuple[int, ...]:
@@ -120,16 +144,16 @@ class Node:
         node.external = 1
         self._state = node
         saved_gc = _tune_gc()
+        dog = handoff_mod.Watchdog(node)
         try:
             node.main = k.new_process(_keeper, ())
+            dog.start()
             self._ready.set()
-            k.run_loop(node)
+            k.serve(node)
+            node.done.wait()
         finally:
-            try:
-                k.stop_all()
-            finally:
-                k.end_node()
-                gc.set_threshold(*saved_gc)
+            _shutdown(node, dog)
+            gc.set_threshold(*saved_gc)
 
     def _submit(self, fn: Callable[[], Any]) -> Any:
         if self._state is None or self._state.stopping:
@@ -170,18 +194,7 @@ class Node:
     def call(self, fn: Callable, *args: Any, timeout: float | None = None) -> Any:
         """Run ``fn(*args)`` as a process and wait (blocking this thread) for its result."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-
-        async def body() -> None:
-            try:
-                r = fn(*args)
-                if inspect.isawaitable(r):
-                    r = await r
-            except BaseException as e:
-                fut.set_exception(e)
-                raise
-            fut.set_result(r)
-
-        self.spawn(body)
+        self.spawn(bodies.call_and_report, fn, args, fut)
         return fut.result(timeout)
 
     def stop(self) -> None:
@@ -192,7 +205,7 @@ class Node:
         state = self._state
         if state is not None and not state.stopping:
             def halt() -> None:
-                state.stopping = True
+                k._stop_node(state)
             k.hand_in(halt)
         t.join()
         self._thread = None

@@ -2,8 +2,9 @@
 
 These live in one module on purpose. The run loop, `send` and `receive` share a handful of
 module globals (`_current`, the run queues) that Python reads fastest as globals of the same
-module, and they are the code every message pays for. Everything else (links, monitors, the
-registry, `Process.info`) is in modules of its own and reaches in here through plain functions.
+module, and they are the code every message pays for. Links, monitors, the registry and
+`Process.info` are in modules of their own and reach in here through plain functions; the
+hand-off machinery is in `handoff.py`.
 
 How a process runs. A process is a coroutine. The loop sends a value into it (`coro.send`); the
 coroutine runs until it awaits `receive` (or `sleep`, or yields its turn) and then hands control
@@ -14,13 +15,18 @@ and the receiver is queued to run; otherwise it joins the mailbox. So a selectiv
 O(1) per arriving message however long the mailbox is.
 
 Run queues. One deque per priority. The loop takes a batch (at most `_BATCH` processes) from the
-highest non-empty queue, "max" and "high" strictly first; "low" gets a turn every
-`_LOW_EVERY` batches of "normal" work. Between batches it fires due timers, runs work handed in
-from other threads and finishes processes that were killed.
+highest non-empty queue, "max" and "high" strictly first; "low" gets a turn every `_LOW_EVERY`
+batches of "normal" work. Between batches it fires due timers, runs work handed in from other
+threads and finishes processes that were killed.
 
-Threads. One thread drives a node today. Work from other threads enters through `_inbox` (a
-deque of callables, appended atomically under the GIL) and a wake-up event; the scheduling
-issue adds hand-off threads on top of the same queues.
+Threads. Exactly one thread *owns* the kernel at a time (`_owner`): it runs this loop, and only
+it changes kernel state. A process that runs too long without awaiting (a CPU loop, a blocking
+call) keeps its thread; the watchdog in `handoff.py` then makes that thread *detached* and
+starts a new owner, so the other processes keep running (Go hands off its P the same way).
+While any thread is detached the kernel is *contended*: every kernel entry checks the global
+`_contended` first, and only then pays for the lock (`_klock`) that serialises the threads'
+kernel work and makes ownership changes safe (`slow_entry`). Uncontended, the common path pays
+one global read per kernel call and nothing else.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ import threading
 import types
 from collections import deque
 from itertools import count
+from threading import get_ident
 from time import monotonic
 from types import FunctionType
 from typing import Any, Callable
 
+from . import bodies
 from .patterns import first_match, match
 from .proc import (
     DEAD,
@@ -52,18 +60,19 @@ log = logging.getLogger("beamlet")
 _BATCH = 200
 _LOW_EVERY = 8
 _FAIR_MASK = 255          # a process taking queued messages yields every 256 of them
+_SLICE_MASK = 1023        # a process sending/spawning lets others run every 1024 calls
+_SLICE = 64               # steps of other processes run in such a slice
 
 _WAIT = object()          # yielded by a process that parked itself (receive / sleep)
 _TIMEOUT = object()       # resume value: the receive timed out
 _RESCAN = object()        # resume value: look at the mailbox again (a pattern raised in a sender)
 _UNSET: Any = object()
 _CO_COROUTINE = 0x80
-_CO_ITERABLE_COROUTINE = 0x100
 
 # ---------------------------------------------------------------------------------------------
 # Node state. One node runs in a Python process at a time; `start_node` resets all of this.
 # ---------------------------------------------------------------------------------------------
-_current: Proc | None = None            # the process being stepped (None outside the loop)
+_current: Proc | None = None            # the process the owner thread is stepping
 _queues: list[deque] = [deque(), deque(), deque(), deque()]   # max, high, normal, low
 _procs: dict[int, Proc] = {}            # live processes by pid number
 _names: dict[str, Proc] = {}            # the registry
@@ -71,16 +80,25 @@ _aliases: dict[Ref, Proc] = {}          # active aliases
 _timers: list = []                      # heap of [when, seq, kind, a, b, c]; kind None = cancelled
 _timer_seq = count()
 _ids = count(1)
-_dying: deque = deque()                 # (proc, reason) whose deaths are yet to be announced
+_dying: deque = deque()                 # processes whose deaths are yet to be announced
 _to_close: deque = deque()              # killed processes whose coroutines are still to close
-_inbox: deque = deque()                 # callables from other threads, run by the loop
+_inbox: deque = deque()                 # work from other threads, run by the owner
 _wakeup = threading.Event()
 _draining = False
 _node: "NodeState | None" = None
 
+# Hand-off state (see the module docstring and handoff.py).
+_contended = False                      # some thread is detached: kernel entries take the lock
+_owner: int | None = None               # ident of the thread that owns the kernel
+_klock = threading.RLock()              # held by the owner while it changes state, if contended
+_owned = _klock._is_owned               # type: ignore[attr-defined]
+_detached: dict[int, Proc] = {}         # detached thread ident -> the process it is stepping
+_low_cut = 3                            # the owner runs queues 0.._low_cut (see handoff.py)
+_nested = False                         # a slice of other processes runs inside a kernel call
+
 
 class NodeState:
-    """What `run` and `Node` need to know about the node currently running."""
+    """What `run`, `Node` and the watchdog need to know about the node currently running."""
 
     def __init__(self, name: str, schedulers: int) -> None:
         self.name = name
@@ -88,10 +106,14 @@ class NodeState:
         self.main: Proc | None = None
         self.main_result: Any = None
         self.main_reason: Any = None
-        self.external = 0          # >0 while other threads may hand work in (no deadlock check)
-        self.thread_id: int | None = None
-        self.stopping = False
         self.main_exc: BaseException | None = None
+        self.error: BaseException | None = None     # what stopped the node, if not main's end
+        self.external = 0          # >0 while other threads may hand work in (no deadlock check)
+        self.stopping = False
+        self.done = threading.Event()
+        self.threads: list[threading.Thread] = []   # scheduler threads started by hand-offs
+        self.handing_off = False
+        self.handoffs = 0           # how many times the watchdog handed the kernel off
 
 
 class Deadlock(RuntimeError):
@@ -103,7 +125,7 @@ class _MainDone(BaseException):
 
 
 class _Terminated(BaseException):
-    """Unwinds a process that a signal it sent to itself has already killed.
+    """Unwinds a process that a signal has already killed (raised in its own thread).
 
     Its death has been announced by the time this is raised; the loop only lets it go.
     """
@@ -114,6 +136,54 @@ def outside_process() -> RuntimeError:
         "this beamlet call must be made from inside a beamlet process "
         "(start one with beamlet.run(fn) or Node.spawn)"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel entry when contended
+# ---------------------------------------------------------------------------------------------
+def slow_entry(fn: Callable, args: tuple, kw: dict | None = None) -> Any:
+    """Enter the kernel while it is contended: run ``fn`` under the kernel lock.
+
+    On the owner thread that is all. On a detached thread, ``fn`` runs as the process that
+    thread is stepping (the `_current` the owner set is put back afterwards); if that process
+    was killed meanwhile it unwinds here, before it can touch anything.
+    """
+    me = get_ident()
+    with _klock:
+        if _owner == me:
+            return fn(*args, **(kw or {}))
+        global _current
+        proc = _detached.get(me)
+        if proc is None:
+            raise outside_process()
+        if proc.state == EXITING:
+            raise _Terminated()
+        saved = _current
+        _current = proc
+        try:
+            result = fn(*args, **(kw or {}))
+        finally:
+            _current = saved
+        if proc.state == EXITING:  # killed by this very call, or while it ran
+            raise _Terminated()
+        return result
+
+
+def entry(fn: Callable) -> Callable:
+    """Decorate a kernel function that is not on the hot path: contended-safe entry."""
+
+    def kernel_entry(*args: Any, **kw: Any) -> Any:
+        if _contended and not _owned():
+            return slow_entry(fn, args, kw)
+        return fn(*args, **kw)
+
+    kernel_entry.__name__ = fn.__name__
+    kernel_entry.__qualname__ = fn.__qualname__
+    kernel_entry.__doc__ = fn.__doc__
+    kernel_entry.__module__ = fn.__module__
+    kernel_entry.__wrapped__ = fn  # type: ignore[attr-defined]
+    kernel_entry.__annotations__ = getattr(fn, "__annotations__", {})
+    return kernel_entry
 
 
 def current() -> Proc:
@@ -127,26 +197,13 @@ def current() -> Proc:
 # ---------------------------------------------------------------------------------------------
 # Spawning
 # ---------------------------------------------------------------------------------------------
-async def _run_sync(fn: Callable, args: tuple) -> Any:
-    """The body of a process spawned from a plain callable: call it, await what it returns if
-    that is awaitable (a lambda wrapping an async call, a partial of an async function)."""
-    r = fn(*args)
-    if isinstance(r, types.CoroutineType) or (
-        hasattr(r, "__await__") and not isinstance(r, type)
-    ):
-        r = await r
-    return r
-
-
 def _coroutine_for(fn: Callable, args: tuple) -> Any:
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        code = getattr(getattr(fn, "__func__", None), "__code__", None)
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is not None and code.co_flags & _CO_COROUTINE:
         return fn(*args)
     if not callable(fn):
         raise TypeError(f"a process function must be callable, got {fn!r}")
-    return _run_sync(fn, args)
+    return bodies.run_sync(fn, args)
 
 
 def priority_index(priority: str) -> int:
@@ -160,8 +217,16 @@ def priority_index(priority: str) -> int:
 
 def new_process(fn: Callable, args: tuple, priority: str = "normal") -> Proc:
     """Create a process and queue it to run; the caller decides about links and monitors."""
-    if _current is None and (_node is None or threading.get_ident() != _node.thread_id):
-        raise outside_process()
+    if _contended and not _owned():
+        return slow_entry(new_process, (fn, args, priority))
+    me = _current
+    if me is None:
+        if _node is None or get_ident() != _owner:
+            raise outside_process()
+    else:
+        r = me.reds = me.reds + 1
+        if not r & _SLICE_MASK and _maybe_preempt(me):
+            return slow_entry(new_process, (fn, args, priority))
     prio = 2 if priority == "normal" else priority_index(priority)
     rq = _queues[prio]
     if fn.__class__ is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
@@ -196,11 +261,17 @@ def send(dest: Any, msg: Any) -> Any:
     registered raises `NoProc` (a LookupError); ``(name, node)`` to an unknown local name is
     dropped silently, as Erlang does.
     """
+    if _contended and not _owned():
+        return slow_entry(send, (dest, msg))
+    me = _current
+    if me is None:
+        raise outside_process()
+    r = me.reds = me.reds + 1
+    if not r & _SLICE_MASK and _maybe_preempt(me):
+        return slow_entry(send, (dest, msg))
     if dest.__class__ is Pid:
         p = dest._proc
-        if p is None or _current is None:
-            if _current is None:
-                raise outside_process()
+        if p is None:
             return msg
         if p.state == WAITING:
             pats = p.pats
@@ -221,8 +292,6 @@ def send(dest: Any, msg: Any) -> Any:
         mb.append(msg)
         p.enq += 1
         return msg
-    if _current is None:
-        raise outside_process()
     return _send_other(dest, msg)
 
 
@@ -305,6 +374,50 @@ def node_name_now() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Preemption at kernel calls
+# ---------------------------------------------------------------------------------------------
+def _maybe_preempt(me: Proc) -> bool:
+    """A process has made `_SLICE_MASK` + 1 sends or spawns without awaiting: run a slice of
+    the others from right here, inside its call, as the BEAM would preempt it by reductions.
+
+    Returns whether the kernel is contended now (this thread may have been handed off while a
+    process of the slice ran): the caller must then redo its call through `slow_entry`.
+    """
+    global _nested
+    if _nested or _contended or _node is None or get_ident() != _owner:
+        return _contended
+    _nested = True
+    try:
+        _run_slice(me)
+    finally:
+        _nested = False
+    if me.state == EXITING and not _contended:
+        raise _Terminated()
+    return _contended
+
+
+def _run_slice(me: Proc) -> None:
+    global _current, _contended
+    tid = get_ident()
+    node = _node
+    handed_off = False
+    try:
+        q = _housekeep_and_pick()
+        if q is not None and node is not None:
+            cut = me.prio if me.prio < 2 else 3
+            if _queues.index(q) <= cut:
+                n = len(q)
+                handed_off = _run_batch(q, n if n < _SLICE else _SLICE, tid, node, me) == _HANDED_OFF
+    except _MainDone:
+        if node is not None:
+            _stop_node(node)
+        _contended = True  # so that the loop looks at the node after this step
+    finally:
+        if not handed_off:
+            _current = me
+
+
+# ---------------------------------------------------------------------------------------------
 # Receiving
 # ---------------------------------------------------------------------------------------------
 @types.coroutine
@@ -315,36 +428,38 @@ def receive(*patterns: Any, timeout: float | None = None, default: Any = _UNSET)
     order. ``timeout`` is in seconds (None: wait forever; 0: only look at what is there). When
     it runs out, return ``default`` if one was given, else raise `TimeoutError`.
     """
-    p = _current
-    if p is None:
-        raise outside_process()
     if timeout is not None and not timeout >= 0:
         raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
     while True:
-        mb = p.mbox
-        if mb:
-            if not patterns:
-                msg = mb.popleft()
-                p.reds += 1
-                if not p.reds & _FAIR_MASK:
-                    yield None  # a fair turn for the others
-                return msg
-            i = _scan(p, mb, patterns)
-            if i >= 0:
-                msg = mb[i]
-                del mb[i]
-                p.reds += 1
-                if not p.reds & _FAIR_MASK:
-                    yield None
-                return msg
-        if timeout is not None:
-            if timeout == 0:
-                break
-            _arm_receive_timer(p, timeout)
-        p.pats = patterns or None
-        p.state = WAITING
-        msg = yield _WAIT
-        p.reds += 1
+        if _contended and not _owned():
+            msg = yield from _wait_contended(patterns, timeout, False)
+        else:
+            p = _current
+            if p is None:
+                raise outside_process()
+            mb = p.mbox
+            if mb:
+                if not patterns:
+                    msg = mb.popleft()
+                    p.reds += 1
+                    if not p.reds & _FAIR_MASK:
+                        yield None  # a fair turn for the others
+                    return msg
+                i = _scan(p, mb, patterns)
+                if i >= 0:
+                    msg = mb[i]
+                    del mb[i]
+                    p.reds += 1
+                    if not p.reds & _FAIR_MASK:
+                        yield None
+                    return msg
+            if timeout is not None:
+                if timeout == 0:
+                    break
+                _arm_receive_timer(p, timeout)
+            p.pats = patterns or None
+            p.state = WAITING
+            msg = yield _WAIT
         if msg is _RESCAN:
             continue
         if msg is _TIMEOUT:
@@ -353,6 +468,48 @@ def receive(*patterns: Any, timeout: float | None = None, default: Any = _UNSET)
     if default is _UNSET:
         raise TimeoutError(f"receive timed out after {timeout} s")
     return default
+
+
+def _wait_contended(patterns: tuple, timeout: float | None, sleeping: bool) -> Any:
+    """`receive` / `sleep` while the kernel is contended: the same steps, under the lock.
+
+    A process on a detached thread takes a message that is already there, but does not park
+    there (its coroutine is still running on that thread, so nobody else may resume it): it
+    yields its turn instead, and its next step runs on the owner thread, where it parks.
+    """
+    global _current
+    me = get_ident()
+    parked = False
+    with _klock:
+        detached = _owner != me
+        if detached:
+            p = _detached.get(me)
+            if p is None:
+                raise outside_process()
+            if p.state == EXITING:
+                raise _Terminated()
+        else:
+            p = current()
+        mb = p.mbox
+        if mb and not sleeping:
+            i = (0 if not patterns else _scan(p, mb, patterns))
+            if i >= 0:
+                msg = mb[i]
+                del mb[i]
+                p.reds += 1
+                return msg
+        if timeout == 0 and not sleeping:
+            return _TIMEOUT
+        if not detached:
+            if timeout is not None:
+                _arm_receive_timer(p, timeout)
+            p.pats = () if sleeping else (patterns or None)
+            p.state = WAITING
+            parked = True
+    if not parked:
+        yield None
+        return _RESCAN
+    return (yield _WAIT)
 
 
 def _scan(p: Proc, mb: deque, patterns: tuple) -> int:
@@ -386,34 +543,39 @@ def _scan(p: Proc, mb: deque, patterns: tuple) -> int:
 @types.coroutine
 def sleep(seconds: float | None) -> Any:
     """Suspend the calling process for ``seconds`` (None: forever); messages keep queueing."""
-    p = _current
-    if p is None:
-        raise outside_process()
     if seconds is not None and not seconds >= 0:
         raise ValueError(f"sleep time must be None or >= 0 seconds, got {seconds!r}")
     if seconds == 0:
-        yield None
+        yield from yield_turn()
         return "ok"
-    if seconds is not None:
-        _arm_receive_timer(p, seconds)
-    p.pats = ()
-    p.state = WAITING
-    while (yield _WAIT) is not _TIMEOUT:
-        p.pats = ()
-        p.state = WAITING
-    return "ok"
+    while True:
+        if _contended and not _owned():
+            r = yield from _wait_contended((), seconds, True)
+        else:
+            p = _current
+            if p is None:
+                raise outside_process()
+            if seconds is not None:
+                _arm_receive_timer(p, seconds)
+            p.pats = ()
+            p.state = WAITING
+            r = yield _WAIT
+        if r is _TIMEOUT:
+            return "ok"
 
 
 @types.coroutine
 def yield_turn() -> Any:
     """Let the other runnable processes run before the caller continues."""
-    if _current is None:
+    if not _contended and _current is None:
         raise outside_process()
     yield None
 
 
 def self_pid() -> Pid:
     """The pid of the calling process."""
+    if _contended and not _owned():
+        return slow_entry(self_pid, ())
     p = _current
     if p is None:
         raise outside_process()
@@ -422,6 +584,8 @@ def self_pid() -> Pid:
 
 def make_ref() -> Ref:
     """A new unique reference."""
+    if _contended and not _owned():
+        return slow_entry(make_ref, ())
     p = _current
     r = Ref()
     if p is not None:
@@ -498,7 +662,7 @@ def kill(p: Proc, reason: Any) -> None:
 
     Its links and monitors are told in order, iteratively (a chain of a million links does not
     recurse). A process other than the caller has its coroutine closed by the loop, which runs
-    its ``finally`` blocks.
+    its ``finally`` blocks; one running on a detached thread is interrupted there.
     """
     global _draining
     state = p.state
@@ -508,6 +672,8 @@ def kill(p: Proc, reason: Any) -> None:
     p.reason = reason
     if state != RUNNING:
         _to_close.append(p)
+    elif _detached and p is not _current:
+        _interrupt_detached(p)
     p.pid._proc = None
     _procs.pop(p.pid.id, None)
     t = p.timer
@@ -525,8 +691,16 @@ def kill(p: Proc, reason: Any) -> None:
         _draining = False
 
 
+def _interrupt_detached(p: Proc) -> None:
+    from .handoff import interrupt_when_safe
+
+    for t, q in list(_detached.items()):
+        if q is p:
+            interrupt_when_safe(t)
+
+
 def _announce(p: Proc) -> None:
-    """Tell the world that ``p`` died: names, aliases, monitors and links, then close it."""
+    """Tell the world that ``p`` died: names, aliases, monitors and links."""
     reason = p.reason
     x = p.ext
     if x is not None:
@@ -590,11 +764,12 @@ def raise_if_dead(p: Proc) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The loop
+# Node lifecycle
 # ---------------------------------------------------------------------------------------------
 def start_node(name: str = "nonode@nohost", schedulers: int = 1) -> NodeState:
-    """Reset the kernel's state for a fresh node."""
+    """Reset the kernel's state for a fresh node owned by the calling thread."""
     global _current, _procs, _names, _aliases, _timers, _ids, _node, _draining
+    global _contended, _owner, _low_cut
     if _node is not None:
         raise RuntimeError("a beamlet node is already running in this Python process")
     _current = None
@@ -610,8 +785,11 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1) -> NodeState:
     _inbox.clear()
     _draining = False
     _wakeup.clear()
+    _detached.clear()
+    _contended = False
+    _low_cut = 3
+    _owner = get_ident()
     _node = NodeState(name, schedulers)
-    _node.thread_id = threading.get_ident()
     return _node
 
 
@@ -631,31 +809,95 @@ def node_state() -> NodeState | None:
     return _node
 
 
+def end_node() -> None:
+    global _node, _current, _owner, _contended
+    _current = None
+    _node = None
+    _owner = None
+    _contended = False
+    _detached.clear()
+    _timers.clear()
+    for q in _queues:
+        q.clear()
+
+
+def hand_in(fn: Callable[[], Any]) -> None:
+    """Run ``fn`` on the owner thread between two batches (callable from any thread)."""
+    _inbox.append(fn)
+    _wakeup.set()
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+def serve(node: NodeState) -> None:
+    """Run the loop as the owner until the node stops or this thread is handed off.
+
+    Whatever ends the node (the main process's end, a deadlock) is recorded on ``node`` and
+    signalled through ``node.done``.
+    """
+    try:
+        run_loop(node)
+    except BaseException as e:  # noqa: BLE001 - reported to whoever waits on the node
+        node.error = e
+        _stop_node(node)
+
+
+def _stop_node(node: NodeState) -> None:
+    node.stopping = True
+    node.done.set()
+    _wakeup.set()
+    if _detached:
+        from .handoff import interrupt_when_safe
+
+        for t in list(_detached):
+            interrupt_when_safe(t)
+
+
+_HANDED_OFF = 1
+_STOPPING = 2
+
+
 def run_loop(node: NodeState) -> None:
-    """Step processes until the main process ends (or the node is stopped)."""
-    global _current
+    """Step processes while this thread owns the kernel and the node runs.
+
+    The inner loop is `_run_batch` written out in place: with one runnable process at a time
+    (ping-pong), two function calls per step would cost a third of the throughput.
+    """
+    global _current, _batches
+    me = get_ident()
     qmax, qhigh, qnormal, qlow = _queues
     timers = _timers
     inbox = _inbox
-    batches = 0
     try:
         while not node.stopping:
-            if timers:
-                _fire_timers(monotonic())
-            if inbox:
-                _run_inbox()
-            if _to_close:
-                _close_killed()
-            if qmax:
-                q = qmax
-            elif qhigh:
-                q = qhigh
-            elif qnormal:
-                batches += 1
-                q = qlow if (qlow and batches % _LOW_EVERY == 0) else qnormal
-            elif qlow:
-                q = qlow
+            if _contended:
+                if _owner != me:
+                    return
+                with _klock:
+                    if _owner != me:
+                        return
+                    q = _housekeep_and_pick()
             else:
+                if timers:
+                    _fire_timers(monotonic())
+                if inbox:
+                    _run_inbox()
+                if _to_close:
+                    _close_killed()
+                cut = _low_cut
+                if qmax:
+                    q = qmax
+                elif qhigh and cut >= 1:
+                    q = qhigh
+                elif qnormal and cut >= 2:
+                    _batches += 1
+                    q = qlow if (qlow and cut >= 3 and _batches % _LOW_EVERY == 0) else qnormal
+                elif qlow and cut >= 3:
+                    q = qlow
+                else:
+                    q = None
+            if q is None:
                 _idle(node)
                 continue
             n = len(q)
@@ -669,77 +911,170 @@ def run_loop(node: NodeState) -> None:
                 p.state = RUNNING
                 try:
                     r = p.coro.send(p.resume)
-                except StopIteration as e:
-                    _finish(p, "normal", e.value)
+                except BaseException as e:  # noqa: BLE001 - an ending is a value here
+                    if _contended:
+                        if _after_contended_step(p, None, e, me, node, None):
+                            return
+                        continue
+                    _step_raised(p, e)
                     continue
-                except ProcessExit as e:
-                    _finish(p, e.reason, None, e)
-                    continue
-                except _Terminated:
-                    _finished_by_signal(p)
-                    continue
-                except BaseException as e:  # noqa: BLE001 - a crash is a value here
-                    _crash(p, e)
+                if _contended:
+                    if _after_contended_step(p, r, None, me, node, None):
+                        return
                     continue
                 p.reds += 1
                 if r is _WAIT:
-                    if p.state == RUNNING:  # killed itself while parking: cannot happen; guard
-                        p.state = RUNNABLE
-                        p.rq.append(p)
                     continue
-                if p.state == RUNNING:
-                    if r is None:
-                        p.state = RUNNABLE
-                        p.resume = None
-                        p.rq.append(p)
-                    else:
-                        _throw_in(p, _bad_await(r))
-                elif p.state == EXITING:
-                    _to_close.append(p)
+                if r is None and p.state == RUNNING:
+                    p.state = RUNNABLE
+                    p.resume = None
+                    p.rq.append(p)
+                    continue
+                _step_yielded(p, r)
     except _MainDone:
-        pass
-    finally:
-        _current = None
+        _stop_node(node)
 
 
-def _bad_await(r: Any) -> BaseException:
-    return TypeError(
-        f"a beamlet process awaited {r!r}, which only an asyncio event loop can drive; "
-        "await beamlet's own receive/sleep instead"
-    )
+_batches = 0
+
+
+def _housekeep_and_pick() -> deque | None:
+    """Between batches: fire due timers, run work from other threads, close killed processes,
+    then choose the run queue to serve ("max" and "high" strictly first; "low" gets a batch
+    every `_LOW_EVERY` batches of "normal" work)."""
+    global _batches
+    if _timers:
+        _fire_timers(monotonic())
+    if _inbox:
+        _run_inbox()
+    if _to_close:
+        _close_killed()
+    qmax, qhigh, qnormal, qlow = _queues
+    cut = _low_cut
+    if qmax:
+        return qmax
+    if qhigh and cut >= 1:
+        return qhigh
+    if qnormal and cut >= 2:
+        _batches += 1
+        return qlow if (qlow and cut >= 3 and _batches % _LOW_EVERY == 0) else qnormal
+    if qlow and cut >= 3:
+        return qlow
+    return None
+
+
+def _run_batch(q: deque, n: int, me: int, node: NodeState, successor: Proc | None) -> int:
+    """Step up to ``n`` processes from ``q``: the hot loop.
+
+    Returns 0, or `_HANDED_OFF` when this thread was handed off during a step (it then goes
+    on as ``successor``, the process whose kernel call ran this batch, or ends), or
+    `_STOPPING` when the node is stopping.
+    """
+    global _current
+    for _ in range(n):
+        p = q.popleft()
+        if p.state != RUNNABLE:
+            continue
+        _current = p
+        p.state = RUNNING
+        try:
+            r = p.coro.send(p.resume)
+        except BaseException as e:  # noqa: BLE001 - an ending is a value here
+            if _contended:
+                code = _after_contended_step(p, None, e, me, node, successor)
+                if code:
+                    return code
+                continue
+            _step_raised(p, e)
+            continue
+        if _contended:
+            code = _after_contended_step(p, r, None, me, node, successor)
+            if code:
+                return code
+            continue
+        p.reds += 1
+        if r is _WAIT:
+            continue
+        if r is None and p.state == RUNNING:
+            p.state = RUNNABLE
+            p.resume = None
+            p.rq.append(p)
+            continue
+        _step_yielded(p, r)
+    return 0
+
+
+def _after_contended_step(p: Proc, r: Any, exc: BaseException | None, me: int,
+                          node: NodeState, successor: Proc | None) -> int:
+    """The end of a step while the kernel is contended: the same work, under the lock, and
+    the hand-back of the process if this thread was handed off during the step."""
+    for attempt in (1, 2):
+        try:
+            with _klock:
+                if _owner != me:
+                    _after_detached_step(me, p, r, exc, successor)
+                    return _HANDED_OFF
+                if exc is not None:
+                    _step_raised(p, exc)
+                else:
+                    p.reds += 1
+                    if r is not _WAIT:
+                        _step_yielded(p, r)
+                return _STOPPING if node.stopping else 0
+        except _Terminated:
+            # Interrupted on its way out of a step that was being killed anyway.
+            if node.stopping or attempt == 2:
+                return _HANDED_OFF if _owner != me else _STOPPING
+            exc = exc or _Terminated()
+    return 0
+
+
+def _step_yielded(p: Proc, r: Any) -> None:
+    """A step ended with something other than a park or a plain yield."""
+    if p.state == EXITING:
+        _to_close.append(p)
+    elif p.state == RUNNING:
+        if r is None or r is _WAIT:
+            p.state = RUNNABLE
+            p.resume = None
+            p.rq.append(p)
+        else:
+            _throw_in(p, TypeError(
+                f"a beamlet process awaited {r!r}, which only an asyncio event loop can "
+                "drive; await beamlet's own receive/sleep, or use beamlet.aio.await_"
+            ))
+
+
+def _step_raised(p: Proc, e: BaseException) -> None:
+    """A step ended with an exception: the process returned, exited, was killed or crashed."""
+    global _current
+    _current = None
+    t = e.__class__
+    if t is StopIteration:
+        _finish(p, "normal", e.value)  # type: ignore[attr-defined]
+    elif t is _Terminated:
+        _finished_by_signal(p)
+    elif isinstance(e, ProcessExit):
+        _finish(p, e.reason, None, e)
+    else:
+        _crash(p, e)
 
 
 def _throw_in(p: Proc, exc: BaseException) -> None:
-    """Make the pending await of the running process ``p`` raise ``exc`` (a rare path)."""
+    """Make the pending await of the process ``p`` raise ``exc`` (a rare path)."""
     global _current
     _current = p
+    p.state = RUNNING
     try:
         r = p.coro.throw(exc)
-    except StopIteration as e:
-        _finish(p, "normal", e.value)
-        return
-    except ProcessExit as e:
-        _finish(p, e.reason, None, e)
-        return
-    except _Terminated:
-        _finished_by_signal(p)
-        return
     except BaseException as e:  # noqa: BLE001
-        _crash(p, e)
+        _step_raised(p, e)
         return
-    if r is _WAIT or p.state != RUNNING:
-        return
-    if r is None:
-        p.state = RUNNABLE
-        p.resume = None
-        p.rq.append(p)
-    else:
-        _throw_in(p, _bad_await(r))
+    if r is not _WAIT:
+        _step_yielded(p, r)
 
 
 def _finish(p: Proc, reason: Any, value: Any, exc: BaseException | None = None) -> None:
-    global _current
-    _current = None
     p.coro = None
     if p.state == EXITING:  # a signal got there first; its reason stands
         p.state = DEAD
@@ -748,16 +1083,13 @@ def _finish(p: Proc, reason: Any, value: Any, exc: BaseException | None = None) 
     node = _node
     if node is not None and p is node.main:
         node.main_result = value
-        if exc is not None:
-            node.main_exc = exc
+        node.main_exc = exc
     kill(p, reason)
     p.state = DEAD
     _check_main(p)
 
 
 def _crash(p: Proc, e: BaseException) -> None:
-    global _current
-    _current = None
     p.coro = None
     if p.state == EXITING:
         p.state = DEAD
@@ -774,8 +1106,8 @@ def _crash(p: Proc, e: BaseException) -> None:
 
 
 def _finished_by_signal(p: Proc) -> None:
-    global _current
-    _current = None
+    if p.state == DEAD:
+        return
     p.coro = None
     p.state = DEAD
     _check_main(p)
@@ -784,8 +1116,37 @@ def _finished_by_signal(p: Proc) -> None:
 def _check_main(p: Proc) -> None:
     node = _node
     if node is not None and p is node.main:
-        node.stopping = True
         raise _MainDone()
+
+
+def _after_detached_step(t: int, p: Proc, r: Any, exc: BaseException | None,
+                         successor: Proc | None = None) -> None:
+    """Under the lock: the step of ``p`` that ran on detached thread ``t`` has ended.
+
+    ``successor`` is the process the thread goes on running, when the step was part of a slice
+    run inside that process's kernel call.
+    """
+    global _current
+    if _detached.pop(t, None) is None:
+        return  # already handled
+    if successor is not None:
+        _detached[t] = successor
+    from .handoff import settle
+
+    saved = _current
+    try:
+        if exc is not None:
+            _step_raised(p, exc)
+        elif p.state == RUNNING and r is _WAIT:
+            p.state = RUNNABLE  # parked while detached (cannot happen; be safe): look again
+            p.resume = _RESCAN
+            p.rq.append(p)
+        elif r is not _WAIT:
+            _step_yielded(p, r)
+    finally:
+        _current = saved
+        settle()
+        _wakeup.set()
 
 
 def _close_killed() -> None:
@@ -796,10 +1157,10 @@ def _close_killed() -> None:
         co = p.coro
         if co is None:
             continue
-        p.coro = None
-        p.state = DEAD
         if co.cr_running:
             continue
+        p.coro = None
+        p.state = DEAD
         saved = _current
         _current = p
         try:
@@ -809,15 +1170,16 @@ def _close_killed() -> None:
         finally:
             _current = saved
         if _node is not None and p is _node.main:
-            _node.stopping = True
             raise _MainDone()
 
 
 def _run_inbox() -> None:
     while _inbox:
-        fn = _inbox.popleft()
+        item = _inbox.popleft()
         try:
-            fn()
+            item()
+        except _MainDone:
+            raise
         except BaseException as e:  # noqa: BLE001
             log.error("work handed to the node from another thread failed", exc_info=e)
 
@@ -835,13 +1197,13 @@ def _idle(node: NodeState) -> None:
         return
     if _inbox or _to_close:
         return
-    if node.external <= 0:
+    if node.external <= 0 and not _detached and not node.handing_off:
         main = node.main
         raise Deadlock(
             "every process is waiting in receive with no timeout and nothing can wake one up "
             f"(the main process {main.pid if main else None!r} never ended)"
         )
-    _wakeup.wait()
+    _wakeup.wait(0.05 if (_detached or node.handing_off) else None)
     _wakeup.clear()
 
 
@@ -862,18 +1224,3 @@ def stop_all() -> None:
             _close_killed()
         except _MainDone:
             pass
-
-
-def end_node() -> None:
-    global _node, _current
-    _current = None
-    _node = None
-    _timers.clear()
-    for q in _queues:
-        q.clear()
-
-
-def hand_in(fn: Callable[[], Any]) -> None:
-    """Run ``fn`` on the node's thread between two steps (callable from any thread)."""
-    _inbox.append(fn)
-    _wakeup.set()

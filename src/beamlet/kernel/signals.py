@@ -27,6 +27,7 @@ def _live(pid: Any, what: str) -> Proc | None:
     return pid._proc
 
 
+@k.entry
 def link(pid: Pid) -> bool:
     """Link the caller and ``pid``; return True.
 
@@ -48,6 +49,7 @@ def link(pid: Pid) -> bool:
     return True
 
 
+@k.entry
 def unlink(pid: Pid) -> bool:
     """Remove the link between the caller and ``pid`` (if any); return True.
 
@@ -76,6 +78,7 @@ def _resolve_target(target: Any) -> tuple[Proc | None, Any]:
     raise TypeError(f"monitor takes a Pid, a registered name or (name, node), got {target!r}")
 
 
+@k.entry
 def monitor(target: Any) -> Ref:
     """Monitor ``target`` (a pid, a registered name or ``(name, node)``); return the ref.
 
@@ -95,6 +98,7 @@ def monitor(target: Any) -> Ref:
     return ref
 
 
+@k.entry
 def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     """Turn off the monitor ``ref``. True, or with ``info=True`` whether a live monitor was
     removed. With ``flush=True`` a ``Down`` for it that is already queued is removed too."""
@@ -119,6 +123,7 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     return found if info else True
 
 
+@k.entry
 def exit_pid(pid: Any, reason: Any) -> bool:
     """Send an exit signal with ``reason`` to ``pid`` (Elixir's ``Process.exit/2``); True."""
     me = k.current()
@@ -137,6 +142,7 @@ def exit_pid(pid: Any, reason: Any) -> bool:
     return True
 
 
+@k.entry
 def trap_exit(flag: bool) -> bool:
     """Set the caller's trap_exit flag; return the old value."""
     me = k.current()
@@ -148,6 +154,7 @@ def trap_exit(flag: bool) -> bool:
     return old
 
 
+@k.entry
 def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
     """Spawn ``fn(*args)`` and link it to the caller, atomically."""
     me = k.current()
@@ -157,6 +164,7 @@ def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
     return p.pid
 
 
+@k.entry
 def spawn_monitor(fn: Callable, *args: Any, priority: str = "normal") -> tuple[Pid, Ref]:
     """Spawn ``fn(*args)`` and monitor it, atomically; return ``(pid, ref)``."""
     me = k.current()
@@ -167,6 +175,7 @@ def spawn_monitor(fn: Callable, *args: Any, priority: str = "normal") -> tuple[P
     return p.pid, ref
 
 
+@k.entry
 def alias() -> Ref:
     """A ref that works as an address of the caller until `unalias` (Erlang's ``alias/0``).
 
@@ -184,6 +193,7 @@ def alias() -> Ref:
     return ref
 
 
+@k.entry
 def unalias(ref: Ref) -> bool:
     """Deactivate an alias of the caller; whether it was active."""
     me = k.current()

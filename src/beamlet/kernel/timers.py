@@ -28,6 +28,7 @@ def _check_dest(dest: Any) -> None:
         raise TypeError(f"a timer's destination must be a Pid or a name, got {dest!r}")
 
 
+@k.entry
 def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
     """Send ``msg`` to ``dest`` after ``seconds``; return a ref for `cancel_timer`/`read_timer`."""
     k.current()
@@ -38,6 +39,7 @@ def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
     return tref
 
 
+@k.entry
 def start_timer(dest: Any, msg: Any, seconds: float) -> TimerRef:
     """Like `send_after`, but the message is ``("timeout", tref, msg)`` (Erlang's start_timer)."""
     k.current()
@@ -62,12 +64,14 @@ def _left(tref: Any) -> float | bool:
     return max(0.0, e[0] - monotonic())
 
 
+@k.entry
 def read_timer(tref: TimerRef) -> float | bool:
     """Seconds left before the timer fires, or False if it fired or was cancelled."""
     k.current()
     return _left(tref)
 
 
+@k.entry
 def cancel_timer(tref: TimerRef) -> float | bool:
     """Cancel the timer: the seconds it had left, or False if it already fired or was cancelled."""
     k.current()

@@ -1,0 +1,208 @@
+"""Hand-off: no process can freeze the others, even one that never awaits.
+
+CPython cannot suspend a coroutine in the middle of ``while True: pass`` or ``time.sleep(10)``.
+So instead of taking the CPU away from such a process, beamlet takes the *scheduler* away from
+it, the way Go hands off its P when a goroutine blocks in a system call:
+
+1. The watchdog thread wakes every `POLL` seconds and looks at the owner thread's current
+   process. If it is still inside the same step as at the previous look (same process, same
+   reduction count), the step has run for at least one poll period: the owner is stuck.
+2. It declares the kernel *contended* (from now on every kernel entry checks ownership, see
+   scheduler.py) and waits until the stuck thread is seen outside kernel code. After that
+   moment the thread cannot touch kernel state without the kernel lock.
+3. Holding the lock, it marks the thread *detached* (it goes on running that one process) and
+   starts a new owner thread that runs the loop for everybody else.
+4. A detached thread makes its kernel calls under the kernel lock, as its process. When the
+   step finally ends, the thread hands the process back to the owner's run queue and ends. With no thread detached, the kernel is uncontended again and the
+   common path is back to one flag check per kernel call.
+
+Killing a process that runs on a detached thread raises `_Terminated` in that thread
+(``PyThreadState_SetAsyncExc``): a pure-Python loop stops at once; a blocking C call (a sleep, a
+socket read) stops when the call returns. Either way the process is dead to the world at once.
+
+Priorities across a hand-off follow the BEAM: a detached process of priority "high" or "max"
+occupies a scheduler. When as many of them are stuck as the node has schedulers, the owner runs
+only processes at least as urgent as the least urgent of those hogs (``+S 1`` with a ``:high``
+busy loop starves ``:normal`` on the BEAM too); "normal" and "low" hogs never restrict others,
+since the BEAM would preempt them by reductions.
+
+User code that the kernel itself calls counts as kernel code here: a pattern predicate passed to
+`receive` or a ``finally`` block run when a killed process is closed must be quick.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+import time
+
+from . import scheduler as k
+from .proc import EXITING, RUNNING, Proc
+
+POLL = 0.001               # how often the watchdog looks; a step is stuck after 1-2 polls
+MAX_DETACHED = 256         # at most this many processes may be stuck at once
+SWITCH_INTERVAL = 0.001    # the GIL switch interval while a node runs (CPython's default: 5 ms)
+
+_here = os.path.dirname(os.path.abspath(__file__))
+KERNEL_FILES = frozenset(
+    os.path.join(_here, f)
+    for f in ("scheduler.py", "signals.py", "registry.py", "timers.py", "process_api.py",
+              "patterns.py", "terms.py", "proc.py", "handoff.py")
+)
+_STEP_CODES = frozenset({k.run_loop.__code__, k._run_batch.__code__})
+
+
+def interrupt(thread_ident: int, exc_type: type) -> None:
+    """Raise ``exc_type`` in another thread at its next bytecode (CPython's async exception)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_ident), ctypes.py_object(exc_type))
+
+
+def interrupt_when_safe(thread_ident: int) -> None:
+    """Raise `_Terminated` in a detached thread, unless it is in kernel code right now.
+
+    Called with the kernel lock held, so a thread seen in user code can only reach the kernel
+    through `slow_entry`, which checks for its process's death before doing anything. A thread
+    seen in kernel code notices the death itself, on its way out (`slow_entry` or the step's
+    end); it is never interrupted halfway through changing kernel state.
+    """
+    if thread_place(thread_ident) == "user":
+        interrupt(thread_ident, k._Terminated)
+
+
+def thread_place(thread_ident: int) -> str:
+    """Where a scheduler thread is: "user" code inside a step, "kernel" code, or "gone"."""
+    f = sys._current_frames().get(thread_ident)
+    if f is None:
+        return "gone"
+    top = f
+    while f is not None:
+        code = f.f_code
+        if code in _STEP_CODES:
+            return "kernel" if f is top else "user"
+        if code.co_filename in KERNEL_FILES:
+            return "kernel"
+        f = f.f_back
+    return "gone"
+
+
+def recompute_low_cut() -> None:
+    """Which run queues the owner may serve, given the high-priority processes now stuck."""
+    node = k._node
+    schedulers = node.schedulers if node is not None else 1
+    hogs = sorted(p.prio for p in k._detached.values() if p.prio <= 1)
+    k._low_cut = hogs[schedulers - 1] if len(hogs) >= schedulers else 3
+
+
+def settle() -> None:
+    """After a detached thread returned or a hand-off ended: leave contended mode if we can."""
+    recompute_low_cut()
+    node = k._node
+    if not k._detached and (node is None or not node.handing_off):
+        k._contended = False
+
+
+class Watchdog:
+    """The thread that notices a stuck owner and hands the kernel to a new thread."""
+
+    def __init__(self, node: k.NodeState) -> None:
+        self.node = node
+        self.thread = threading.Thread(target=self._run, name="beamlet-watchdog", daemon=True)
+        self.saved_interval = sys.getswitchinterval()
+
+    def start(self) -> None:
+        sys.setswitchinterval(min(self.saved_interval, SWITCH_INTERVAL))
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.node.stopping = True
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join()
+        sys.setswitchinterval(self.saved_interval)
+
+    def _run(self) -> None:
+        node = self.node
+        last: Proc | None = None
+        last_reds = -1
+        while not node.stopping:
+            time.sleep(POLL)
+            p = k._current
+            if p is None or p.coro is None or (p.state != RUNNING and p.state != EXITING):
+                last = None
+                continue
+            if any(q is p for q in k._detached.values()):
+                last = None  # the owner is running a call forwarded by a detached process
+                continue
+            if p is last and p.reds == last_reds:
+                last = None
+                if len(k._detached) < MAX_DETACHED:
+                    try:
+                        self._hand_off(p)
+                    except Exception:  # noqa: BLE001 - never let the watchdog die
+                        k.log.exception("beamlet watchdog: hand-off failed")
+            else:
+                last, last_reds = p, p.reds
+
+    def _hand_off(self, p: Proc) -> None:
+        node = self.node
+        t = k._owner
+        if t is None:
+            return
+        node.handing_off = True
+        k._contended = True
+        try:
+            deadline = time.monotonic() + 0.5
+            while True:
+                place = thread_place(t)
+                if place == "user":
+                    break
+                if (place == "gone" or node.stopping or k._current is not p
+                        or time.monotonic() > deadline):
+                    return
+                time.sleep(0.0002)
+            with k._klock:
+                if (node.stopping or k._owner != t or k._current is not p
+                        or p.coro is None or not p.coro.cr_running):
+                    return
+                # `t` is inside p's step, in user code, and from now on can enter the kernel
+                # only through the lock we hold: it is safe to give the kernel to a new thread.
+                k._detached[t] = p
+                k._current = None
+                new = threading.Thread(target=_new_owner, args=(node,),
+                                       name="beamlet-scheduler", daemon=True)
+                node.threads.append(new)
+                new.start()
+                node.handoffs += 1
+                k._owner = new.ident
+                recompute_low_cut()
+                if p.state == EXITING:  # killed while stuck on the old owner: stop it now
+                    interrupt_when_safe(t)
+            k._wakeup.set()
+        finally:
+            node.handing_off = False
+            settle()
+
+
+def _new_owner(node: k.NodeState) -> None:
+    """Body of a scheduler thread started by a hand-off."""
+    with k._klock:  # wait until the watchdog has made this thread the owner
+        pass
+    k.serve(node)
+
+
+def stop_detached(node: k.NodeState, timeout: float = 2.0) -> list[threading.Thread]:
+    """At the node's end: stop the processes still running on detached threads and wait for
+    every scheduler thread to end. Returns the threads still alive after ``timeout`` (stuck in
+    a blocking call that an async exception cannot interrupt until the call returns)."""
+    deadline = time.monotonic() + timeout
+    me = threading.current_thread()
+    while True:
+        with k._klock:
+            for t in list(k._detached):
+                interrupt_when_safe(t)
+        alive = [t for t in node.threads if t.is_alive() and t is not me]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        alive[0].join(0.01)
