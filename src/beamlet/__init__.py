@@ -29,6 +29,7 @@ from .kernel.signals import (
     unalias,
     unlink,
 )
+from . import aio
 from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
 
 __all__ = [

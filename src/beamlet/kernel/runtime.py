@@ -73,6 +73,11 @@ def _shutdown(node: k.NodeState, dog: "handoff_mod.Watchdog | None") -> None:
                           len(left))
         k.stop_all()
     finally:
+        for fn in reversed(node.on_stop):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                k.log.exception("beamlet: a node shutdown hook failed")
         k.end_node()
 
 

@@ -114,6 +114,7 @@ class NodeState:
         self.threads: list[threading.Thread] = []   # scheduler threads started by hand-offs
         self.handing_off = False
         self.handoffs = 0           # how many times the watchdog handed the kernel off
+        self.on_stop: list[Callable[[], None]] = []   # run when the node has stopped
 
 
 class Deadlock(RuntimeError):

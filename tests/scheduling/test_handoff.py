@@ -1,0 +1,123 @@
+"""Hand-off: a process that never awaits (a CPU loop, a blocking call) cannot freeze the others.
+
+None of these tests measures time: each waits for the messages that prove the point.
+"""
+
+import threading
+import time
+
+import beamlet
+from beamlet import ANY, Down, Process, monitor, receive, self_pid, send, spawn
+
+
+def spin_forever(parent):
+    send(parent, ("spinning", beamlet.self_pid()))
+    while True:
+        pass
+
+
+async def responder():
+    while True:
+        sender = await receive()
+        send(sender, "pong")
+
+
+def test_cpu_loop_does_not_stop_other_processes():
+    async def main():
+        spinner = spawn(spin_forever, self_pid())
+        await receive(("spinning", spinner))
+        r = spawn(responder)
+        for _ in range(50):
+            send(r, self_pid())
+            await receive("pong")
+        return Process.info(spinner, "status")
+
+    assert beamlet.run(main) == "running"
+
+
+def test_kill_ends_a_process_stuck_in_a_loop():
+    async def main():
+        spinner = spawn(spin_forever, self_pid())
+        await receive(("spinning", spinner))
+        ref = monitor(spinner)
+        Process.exit(spinner, "kill")
+        alive_right_after = Process.alive(spinner)
+        down = await receive(Down(ref, spinner, ANY))
+        return alive_right_after, down.reason
+
+    assert beamlet.run(main) == (False, "killed")
+
+
+def test_run_ends_with_a_spinner_left_and_no_thread_behind():
+    before = threading.active_count()
+
+    async def main():
+        spinner = spawn(spin_forever, self_pid())
+        await receive(("spinning", spinner))
+        return "done"
+
+    assert beamlet.run(main) == "done"
+    assert threading.active_count() == before
+
+
+def test_blocking_call_does_not_stop_other_processes():
+    def blocker(parent):
+        send(parent, "blocking")
+        time.sleep(0.3)
+        send(parent, "unblocked")
+
+    async def main():
+        spawn(blocker, self_pid())
+        await receive("blocking")
+        r = spawn(responder)
+        send(r, self_pid())
+        first = await receive()
+        second = await receive()
+        return first, second
+
+    assert beamlet.run(main) == ("pong", "unblocked")
+
+
+def test_timers_fire_while_a_process_spins():
+    async def main():
+        spinner = spawn(spin_forever, self_pid())
+        await receive(("spinning", spinner))
+        Process.send_after(self_pid(), "tick", 0.01)
+        await beamlet.sleep(0.01)
+        return await receive("tick")
+
+    assert beamlet.run(main) == "tick"
+
+
+def test_main_process_may_block_too():
+    def sync_main():
+        time.sleep(0.05)
+        return 42
+
+    assert beamlet.run(sync_main) == 42
+
+
+def test_stuck_process_can_send_and_spawn():
+    """Kernel calls from a detached thread go through the kernel lock, as its own process."""
+    def busy(parent):
+        send(parent, "started")
+        deadline = time.monotonic() + 0.05
+        n = 0
+        while time.monotonic() < deadline:  # long enough to be handed off
+            n += 1
+        child = beamlet.spawn(lambda: None)
+        send(parent, ("done", beamlet.self_pid(), isinstance(child, beamlet.Pid)))
+
+    async def main():
+        pid = spawn(busy, self_pid())
+        await receive("started")
+        return await receive(("done", ANY, ANY)) == ("done", pid, True)
+
+    assert beamlet.run(main)
+
+
+def test_schedulers_option_is_reported():
+    async def main():
+        return beamlet.schedulers_online()
+
+    assert beamlet.run(main, schedulers=3) == 3
