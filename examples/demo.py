@@ -6,6 +6,7 @@ Run it with ``python examples/demo.py`` (``--processes N`` for a smaller stress 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 import beamlet
@@ -107,7 +108,36 @@ async def links_demo() -> None:
     print(f"  monitored {watched} went down with {down.reason!r}; I am still alive")
 
 
-# -- 5. A million processes -------------------------------------------------------------------
+# -- 5. Priorities and a process stuck in a loop --------------------------------------------------
+def heavy(parent: beamlet.Pid) -> None:
+    """A 'Heavy' process that loops forever without ever awaiting."""
+    send(parent, "heavy_started")
+    while True:
+        pass
+
+
+async def fast(parent: beamlet.Pid, t0: float) -> None:
+    send(parent, ("fast_done", (time.perf_counter() - t0) * 1000))
+
+
+async def priority_demo() -> None:
+    print("5. Priority stress test: a low-priority process spins forever")
+    me = self_pid()
+    hog = spawn(heavy, me, priority="low")
+    await receive("heavy_started")
+    timings = []
+    for _ in range(20):
+        spawn(fast, me, time.perf_counter(), priority="high")
+        _, ms = await receive(("fast_done", float))
+        timings.append(ms)
+    timings.sort()
+    print(f"  heavy is {Process.info(hog, 'status')}; a high-priority process still finishes in "
+          f"{timings[len(timings) // 2]:.3f} ms (median of 20, worst {timings[-1]:.3f} ms)")
+    Process.exit(hog, "kill")
+    print(f"  killed the heavy process: alive? {Process.alive(hog)}")
+
+
+# -- 6. A million processes -------------------------------------------------------------------
 async def idle_worker(parent: beamlet.Pid) -> None:
     send(parent, "ready")
     await receive()
@@ -119,7 +149,7 @@ def rss_bytes() -> int:
 
 
 async def stress_demo(n: int) -> None:
-    print(f"5. Stress test: {n:,} processes that each say 'ready' and wait")
+    print(f"6. Stress test: {n:,} processes that each say 'ready' and wait")
     me = self_pid()
     before = rss_bytes()
     t0 = time.perf_counter()
@@ -141,11 +171,27 @@ async def main(n: int) -> None:
     await ping_pong_demo()
     await secret_agent_demo()
     await links_demo()
+    await priority_demo()
     await stress_demo(n)
     print("\nDone: the node stops every process still alive.")
 
 
+class OneLineErrors(logging.Formatter):
+    """Crash reports as one line (the full report, traceback included, goes through logging)."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's naming
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        return f"  [logger] {record.getMessage()}: {exc!r}"
+
+
 if __name__ == "__main__":
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineErrors())
+    logging.getLogger("beamlet").addHandler(handler)
+    logging.getLogger("beamlet").propagate = False
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--processes", type=int, default=1_000_000)
     beamlet.run(main, ap.parse_args().processes)
