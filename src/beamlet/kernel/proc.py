@@ -41,8 +41,6 @@ class Proc:
         "reds",     # reductions: steps and messages taken
         "timer",    # the timer entry of a receive/sleep timeout, or None
         "enq",      # messages ever queued in mbox (for the fresh-ref receive optimisation)
-        "mark",     # the last ref this process created, or None
-        "mark_at",  # `enq` when `mark` was created
         "ext",      # Ext, or None while the process has no links, monitors, name, ...
         "fn",       # the function it was spawned with (Process.info "initial_call")
         "reason",   # exit reason, once EXITING
@@ -59,8 +57,6 @@ class Proc:
         self.reds = 0
         self.timer = None
         self.enq = 0
-        self.mark = None
-        self.mark_at = 0
         self.ext = None
         self.fn = fn
         self.reason = None

@@ -516,19 +516,28 @@ def _wait_contended(patterns: tuple, timeout: float | None, sleeping: bool) -> A
 def _scan(p: Proc, mb: deque, patterns: tuple) -> int:
     """Index of the first queued message matching ``patterns``, or -1.
 
-    When a pattern holds the ref this process created last, no message queued before that ref
-    existed can contain it, so the scan starts after them (the BEAM's receive-mark trick).
+    When every pattern holds a ref that this process made, no message queued before the
+    oldest of those refs existed can match, so the scan starts after them (the BEAM's
+    receive-mark optimisation, generalised to several refs): waiting for a reply costs O(1)
+    however long the backlog.
     """
-    start = 0
-    mark = p.mark
-    if mark is not None:
-        for pat in patterns:
-            if type(pat) is tuple and mark in pat:
-                start = len(mb) - (p.enq - p.mark_at)
-                if start < 0:
-                    start = 0
-                break
     n = len(mb)
+    start = n
+    me = p.pid.id
+    for pat in patterns:
+        if isinstance(pat, tuple):
+            for e in pat:
+                if isinstance(e, Ref) and e.by == me:
+                    fresh = n - (p.enq - e.at)   # messages queued since e was made
+                    if fresh < start:
+                        start = fresh if fresh > 0 else 0
+                    break
+            else:
+                start = 0
+        else:
+            start = 0
+        if start == 0:
+            break
     if len(patterns) == 1:
         pat = patterns[0]
         for i in range(start, n):
@@ -590,8 +599,8 @@ def make_ref() -> Ref:
     p = _current
     r = Ref()
     if p is not None:
-        p.mark = r
-        p.mark_at = p.enq
+        r.by = p.pid.id
+        r.at = p.enq
     return r
 
 

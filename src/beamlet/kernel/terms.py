@@ -39,12 +39,19 @@ _ref_ids = count(1)
 
 
 class Ref:
-    """A unique reference (``make_ref()``), printed as ``#Ref<0.1.2.3>``."""
+    """A unique reference (``make_ref()``), printed as ``#Ref<0.1.2.3>``.
 
-    __slots__ = ("n",)
+    ``by`` and ``at`` remember which process made it and how many messages that process had
+    been sent by then: no message it was sent earlier can hold this ref, which lets a
+    `receive` waiting for a reply tagged with it skip the older backlog.
+    """
+
+    __slots__ = ("n", "by", "at")
 
     def __init__(self) -> None:
         self.n = next(_ref_ids)
+        self.by = 0
+        self.at = 0
 
     def __repr__(self) -> str:
         n = self.n
