@@ -41,7 +41,7 @@ import time
 from . import scheduler as k
 from .proc import EXITING, RUNNING, Proc
 
-POLL = 0.001               # how often the watchdog looks; a step is stuck after 1-2 polls
+POLL = 0.002               # how often the watchdog looks; a step is stuck after 1-2 polls
 MAX_DETACHED = 256         # at most this many processes may be stuck at once
 SWITCH_INTERVAL = 0.001    # the GIL switch interval while a node runs (CPython's default: 5 ms)
 
