@@ -121,3 +121,44 @@ def test_schedulers_option_is_reported():
         return beamlet.schedulers_online()
 
     assert beamlet.run(main, schedulers=3) == 3
+
+
+def test_blocking_socket_read_does_not_stop_other_processes():
+    import socket
+
+    a, b = socket.socketpair()
+
+    def reader(parent):
+        send(parent, "reading")
+        data = a.recv(100)  # blocks until the main process writes
+        send(parent, ("read", data))
+
+    async def main():
+        spawn(reader, self_pid())
+        await receive("reading")
+        r = spawn(responder)
+        send(r, self_pid())
+        first = await receive()
+        b.sendall(b"hello")
+        second = await receive()
+        return first, second
+
+    try:
+        assert beamlet.run(main) == ("pong", ("read", b"hello"))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_status_reports_running_runnable_and_waiting():
+    async def waiter():
+        await receive()
+
+    async def main():
+        w = spawn(waiter)
+        r = spawn(waiter)  # queued, not yet run
+        status_runnable = Process.info(r, "status")
+        await beamlet.yield_turn()
+        return status_runnable, Process.info(w, "status"), Process.info(self_pid(), "status")
+
+    assert beamlet.run(main) == ("runnable", "waiting", "running")
