@@ -406,9 +406,8 @@ def _run_slice(me: Proc) -> None:
         q = _housekeep_and_pick()
         if q is not None and node is not None:
             cut = me.prio if me.prio < 2 else 3
-            if _queues.index(q) <= cut:
-                n = len(q)
-                handed_off = _run_batch(q, n if n < _SLICE else _SLICE, tid, node, me) == _HANDED_OFF
+            if any(q is _queues[i] for i in range(cut + 1)):
+                handed_off = _run_batch(q, _SLICE, tid, node, me) == _HANDED_OFF
     except _MainDone:
         if node is not None:
             _stop_node(node)
@@ -866,19 +865,12 @@ def _stop_node(node: NodeState) -> None:
 
 _HANDED_OFF = 1
 _STOPPING = 2
+_EMPTY: deque = deque()   # stands for "no more urgent queue" in `_run_batch`
 
 
 def run_loop(node: NodeState) -> None:
-    """Step processes while this thread owns the kernel and the node runs.
-
-    The inner loop is `_run_batch` written out in place: with one runnable process at a time
-    (ping-pong), two function calls per step would cost a third of the throughput.
-    """
-    global _current, _batches
+    """Step processes while this thread owns the kernel and the node runs."""
     me = get_ident()
-    qmax, qhigh, qnormal, qlow = _queues
-    timers = _timers
-    inbox = _inbox
     try:
         while not node.stopping:
             if _contended:
@@ -889,70 +881,23 @@ def run_loop(node: NodeState) -> None:
                         return
                     q = _housekeep_and_pick()
             else:
-                if timers:
-                    _fire_timers(monotonic())
-                if inbox:
-                    _run_inbox()
-                if _to_close:
-                    _close_killed()
-                cut = _low_cut
-                if qmax:
-                    q = qmax
-                elif qhigh and cut >= 1:
-                    q = qhigh
-                elif qnormal and cut >= 2:
-                    _batches += 1
-                    q = qlow if (qlow and cut >= 3 and _batches % _LOW_EVERY == 0) else qnormal
-                elif qlow and cut >= 3:
-                    q = qlow
-                else:
-                    q = None
+                q = _housekeep_and_pick()
             if q is None:
                 _idle(node)
-                continue
-            n = len(q)
-            if n > _BATCH:
-                n = _BATCH
-            for _ in range(n):
-                p = q.popleft()
-                if p.state != RUNNABLE:
-                    continue
-                _current = p
-                p.state = RUNNING
-                try:
-                    r = p.coro.send(p.resume)
-                except BaseException as e:  # noqa: BLE001 - an ending is a value here
-                    if _contended:
-                        if _after_contended_step(p, None, e, me, node, None):
-                            return
-                        continue
-                    _step_raised(p, e)
-                    continue
-                if _contended:
-                    if _after_contended_step(p, r, None, me, node, None):
-                        return
-                    continue
-                p.reds += 1
-                if r is _WAIT:
-                    continue
-                if r is None and p.state == RUNNING:
-                    p.state = RUNNABLE
-                    p.resume = None
-                    p.rq.append(p)
-                    continue
-                _step_yielded(p, r)
+            elif _run_batch(q, _BATCH, me, node, None):
+                return
     except _MainDone:
         _stop_node(node)
 
 
-_batches = 0
+_low_waited = 0     # "normal" batches run while "low" work waited
 
 
 def _housekeep_and_pick() -> deque | None:
     """Between batches: fire due timers, run work from other threads, close killed processes,
-    then choose the run queue to serve ("max" and "high" strictly first; "low" gets a batch
-    every `_LOW_EVERY` batches of "normal" work)."""
-    global _batches
+    then choose the run queue to serve ("max" and "high" strictly first; "low" waits for `_LOW_EVERY` batches of "normal"
+    work, as the BEAM reschedules a low process 8 times before running it)."""
+    global _low_waited
     if _timers:
         _fire_timers(monotonic())
     if _inbox:
@@ -966,22 +911,37 @@ def _housekeep_and_pick() -> deque | None:
     if qhigh and cut >= 1:
         return qhigh
     if qnormal and cut >= 2:
-        _batches += 1
-        return qlow if (qlow and cut >= 3 and _batches % _LOW_EVERY == 0) else qnormal
+        if qlow and cut >= 3:
+            _low_waited += 1
+            if _low_waited >= _LOW_EVERY:
+                _low_waited = 0
+                return qlow
+        else:
+            _low_waited = 0
+        return qnormal
     if qlow and cut >= 3:
         return qlow
     return None
 
 
 def _run_batch(q: deque, n: int, me: int, node: NodeState, successor: Proc | None) -> int:
-    """Step up to ``n`` processes from ``q``: the hot loop.
+    """Step up to ``n`` processes from ``q``, including ones queued during the batch: the hot
+    loop (a ping-pong pair runs a whole batch in one call). The batch ends as soon as a more
+    urgent queue ("max", "high") has work, so those run strictly first.
 
     Returns 0, or `_HANDED_OFF` when this thread was handed off during a step (it then goes
     on as ``successor``, the process whose kernel call ran this batch, or ends), or
     `_STOPPING` when the node is stopping.
     """
     global _current
+    qmax, qhigh = _queues[0], _queues[1]
+    if q is qmax:
+        qmax = qhigh = _EMPTY
+    elif q is qhigh:
+        qhigh = _EMPTY
     for _ in range(n):
+        if not q or qmax or qhigh:
+            break
         p = q.popleft()
         if p.state != RUNNABLE:
             continue

@@ -28,27 +28,25 @@ def _check_dest(dest: Any) -> None:
         raise TypeError(f"a timer's destination must be a Pid or a name, got {dest!r}")
 
 
-@k.entry
-def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
-    """Send ``msg`` to ``dest`` after ``seconds``; return a ref for `cancel_timer`/`read_timer`."""
+def _start(dest: Any, msg: Any, seconds: Any, tagged: bool) -> TimerRef:
     k.current()
     secs = _check(seconds)
     _check_dest(dest)
     tref = TimerRef()
-    tref.entry = k.add_send_timer(secs, dest, msg, tref)
+    tref.entry = k.add_send_timer(secs, dest, ("timeout", tref, msg) if tagged else msg, tref)
     return tref
+
+
+@k.entry
+def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
+    """Send ``msg`` to ``dest`` after ``seconds``; return a ref for `cancel_timer`/`read_timer`."""
+    return _start(dest, msg, seconds, False)
 
 
 @k.entry
 def start_timer(dest: Any, msg: Any, seconds: float) -> TimerRef:
     """Like `send_after`, but the message is ``("timeout", tref, msg)`` (Erlang's start_timer)."""
-    k.current()
-    secs = _check(seconds)
-    _check_dest(dest)
-    tref = TimerRef()
-    tref.entry = k.add_send_timer(secs, dest, None, tref)
-    tref.entry[4] = ("timeout", tref, msg)
-    return tref
+    return _start(dest, msg, seconds, True)
 
 
 def _left(tref: Any) -> float | bool:
