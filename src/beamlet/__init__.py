@@ -22,6 +22,7 @@ from .kernel.scheduler import (
 from .kernel.signals import (
     alias,
     demonitor,
+    flush,
     link,
     monitor,
     spawn_link,
@@ -34,7 +35,7 @@ from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerR
 
 __all__ = [
     "ANY", "Deadlock", "Down", "Exit", "Node", "NoProc", "Pid", "Process", "ProcessExit", "Ref",
-    "TimerRef", "alias", "demonitor", "exit", "link", "make_ref", "monitor", "node",
+    "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref", "monitor", "node",
     "receive", "register", "registered", "run", "schedulers_online", "self_pid", "send",
     "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink", "unregister",
     "whereis", "yield_turn",

@@ -139,16 +139,22 @@ class Process:
 
     @staticmethod
     @k.entry
-    def info(pid: Pid, key: str | None = None) -> Any:
+    def info(pid: Pid, key: str | list[str] | None = None) -> Any:
         """What the kernel knows of a live process (None for a dead one).
 
-        With a key, the value alone; without, a dict of every key except ``registered_name``,
-        which appears only when the process has a name (as on the BEAM). Keys: status,
-        message_queue_len, messages, links, monitors, monitored_by, trap_exit, priority,
-        reductions, registered_name, memory, current_function, initial_call, dictionary.
+        With a key, the value alone; with a list of keys, a dict of those; without, a dict of
+        every key except ``registered_name``, which appears only when the process has a name
+        (as on the BEAM). Keys: status, message_queue_len, messages, links, monitors,
+        monitored_by, trap_exit, priority, reductions, registered_name, memory,
+        current_function, initial_call, dictionary.
         """
         k.current()
         p = _proc_of(pid)
+        if isinstance(key, (list, tuple)):
+            for one in key:
+                if one not in _INFO_KEYS:
+                    raise ValueError(f"unknown Process.info key {one!r}")
+            return None if p is None else {one: _item(p, one) for one in key}
         if key is not None:
             if key not in _INFO_KEYS:
                 raise ValueError(f"unknown Process.info key {key!r}")

@@ -188,10 +188,12 @@ def entry(fn: Callable) -> Callable:
 
 
 def current() -> Proc:
-    """The calling process; RuntimeError when called from outside any process."""
+    """The calling process (a kernel call costs it a reduction); RuntimeError when called from
+    outside any process."""
     p = _current
     if p is None:
         raise outside_process()
+    p.reds += 1
     return p
 
 

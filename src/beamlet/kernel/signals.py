@@ -211,3 +211,15 @@ def is_alive(pid: Pid) -> bool:
         raise TypeError(f"alive takes a Pid, got {pid!r}")
     p = pid._proc
     return p is not None and p.state != EXITING
+
+
+@k.entry
+def flush() -> list:
+    """Remove and return every message in the caller's mailbox, in order (IEx's ``flush``)."""
+    me = k.current()
+    mb = me.mbox
+    if not mb:
+        return []
+    out = list(mb)
+    mb.clear()
+    return out

@@ -11,7 +11,7 @@ from time import monotonic
 from typing import Any
 
 from . import scheduler as k
-from .terms import Pid, TimerRef
+from .terms import Pid, Ref, TimerRef
 
 
 def _check(seconds: Any) -> float:
@@ -50,8 +50,10 @@ def start_timer(dest: Any, msg: Any, seconds: float) -> TimerRef:
 
 
 def _left(tref: Any) -> float | bool:
-    if not isinstance(tref, TimerRef):
+    if not isinstance(tref, Ref):
         raise TypeError(f"expected a TimerRef, got {tref!r}")
+    if not isinstance(tref, TimerRef):
+        return False  # a ref that never named a timer: nothing to cancel, as in Erlang
     e = tref.entry
     if e is None or e[2] is None:
         return False
@@ -70,10 +72,11 @@ def read_timer(tref: TimerRef) -> float | bool:
 
 
 @k.entry
-def cancel_timer(tref: TimerRef) -> float | bool:
-    """Cancel the timer: the seconds it had left, or False if it already fired or was cancelled."""
+def cancel_timer(tref: TimerRef, info: bool = True) -> float | bool | str:
+    """Cancel the timer: the seconds it had left, or False if it already fired or was cancelled
+    (with ``info=False``: just "ok", as Erlang's ``cancel_timer(ref, info: false)``)."""
     k.current()
     left = _left(tref)
     if left is not False:
         tref.entry[2] = None
-    return left
+    return left if info else "ok"
