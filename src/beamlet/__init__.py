@@ -32,9 +32,11 @@ from .kernel.signals import (
 )
 from . import aio
 from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
+from .otp import Agent, DynamicSupervisor, GenServer, Supervisor  # after the kernel: it uses it
 
 __all__ = [
-    "ANY", "Deadlock", "Down", "Exit", "Node", "NoProc", "Pid", "Process", "ProcessExit", "Ref",
+    "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",
+    "Pid", "Process", "ProcessExit", "Ref", "Supervisor",
     "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref", "monitor", "node",
     "receive", "register", "registered", "run", "schedulers_online", "self_pid", "send",
     "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink", "unregister",
