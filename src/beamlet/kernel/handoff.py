@@ -33,6 +33,7 @@ User code that the kernel itself calls counts as kernel code here: a pattern pre
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import sys
 import threading
@@ -111,23 +112,36 @@ class Watchdog:
         self.node = node
         self.thread = threading.Thread(target=self._run, name="beamlet-watchdog", daemon=True)
         self.saved_interval = sys.getswitchinterval()
+        self.collections = 0   # cyclic GC runs started: a long one is not a stuck process
+
+    def _gc_phase(self, phase: str, info: dict) -> None:
+        self.collections += 1
 
     def start(self) -> None:
         sys.setswitchinterval(min(self.saved_interval, SWITCH_INTERVAL))
+        gc.callbacks.append(self._gc_phase)
         self.thread.start()
 
     def stop(self) -> None:
         self.node.stopping = True
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join()
+        if self._gc_phase in gc.callbacks:
+            gc.callbacks.remove(self._gc_phase)
         sys.setswitchinterval(self.saved_interval)
 
     def _run(self) -> None:
         node = self.node
         last: Proc | None = None
         last_reds = -1
+        last_gc = -1
         while not node.stopping:
             time.sleep(POLL)
+            gcs = self.collections
+            if gcs != last_gc:  # a collection started or ended since the last look
+                last_gc = gcs
+                last = None
+                continue
             p = k._current
             if p is None or p.coro is None or (p.state != RUNNING and p.state != EXITING):
                 last = None
