@@ -222,3 +222,45 @@ def test_send_to_name_node_tuple_delivers():
         return await receive(), flush()
 
     assert run(main) == ("via tuple", [])
+
+
+def test_answered_receive_timeouts_do_not_pile_up():
+    """A receive with a long timeout answered at once leaves a cancelled timer entry behind;
+    the kernel rebuilds its timer heap before those entries dominate it."""
+    from beamlet.kernel import scheduler
+
+    async def echo():
+        while True:
+            sender, n = await receive()
+            send(sender, n)
+
+    async def main():
+        e = spawn(echo)
+        me = self_pid()
+        for i in range(5000):
+            send(e, (me, i))
+            await receive(i, timeout=5.0)
+        return len(scheduler._timers)
+
+    assert run(main) < 2100
+
+
+def test_monitor_alias_drops_late_replies():
+    async def slow(parent):
+        sender, tag = await receive()
+        send(parent, "got_request")
+        await receive("go")
+        send(tag, (tag, "late reply"))
+
+    async def main():
+        server = spawn(slow, self_pid())
+        mref = monitor(server, alias=True)
+        send(server, (self_pid(), mref))
+        await receive("got_request")
+        answer = await receive((mref, ANY), timeout=0.01, default="gave up")
+        beamlet.demonitor(mref, flush=True)
+        send(server, "go")
+        await sleep(0.02)
+        return answer, flush()
+
+    assert run(main) == ("gave up", [])

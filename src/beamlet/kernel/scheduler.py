@@ -281,10 +281,8 @@ def send(dest: Any, msg: Any) -> Any:
             if pats is None:
                 p.resume = msg
                 p.state = RUNNABLE
-                t = p.timer
-                if t is not None:
-                    t[2] = None
-                    p.timer = None
+                if p.timer is not None:
+                    _drop_timer(p)
                 p.rq.append(p)
                 return msg
             if pats:
@@ -327,10 +325,8 @@ def _wake(p: Proc, value: Any) -> None:
     """Make a waiting process runnable, resuming it with ``value``."""
     p.resume = value
     p.state = RUNNABLE
-    t = p.timer
-    if t is not None:
-        t[2] = None
-        p.timer = None
+    if p.timer is not None:
+        _drop_timer(p)
     p.rq.append(p)
 
 
@@ -626,6 +622,29 @@ def _arm_receive_timer(p: Proc, seconds: float) -> None:
     heapq.heappush(_timers, e)
 
 
+_cancelled = 0   # entries in _timers that were cancelled but not yet popped
+
+
+def _drop_timer(p: Proc) -> None:
+    """Cancel the receive timeout of ``p`` (its message came first)."""
+    p.timer[2] = None
+    p.timer = None
+    cancel_entry_counted()
+
+
+def cancel_entry_counted() -> None:
+    """Note one more cancelled timer entry; rebuild the heap when they are most of it, so
+    that a stream of receives with long timeouts that are answered at once (every
+    GenServer.call) keeps the heap small."""
+    global _cancelled, _timers
+    _cancelled += 1
+    if _cancelled > 1024 and _cancelled * 2 > len(_timers):
+        live = [e for e in _timers if e[2] is not None]
+        heapq.heapify(live)
+        _timers[:] = live
+        _cancelled = 0
+
+
 def add_send_timer(seconds: float, dest: Any, msg: Any, tref: TimerRef) -> list:
     """Schedule ``send(dest, msg)`` in ``seconds``; the entry is cancelled by setting kind None."""
     e = [monotonic() + seconds, next(_timer_seq), _T_SEND, dest, msg, tref]
@@ -635,10 +654,13 @@ def add_send_timer(seconds: float, dest: Any, msg: Any, tref: TimerRef) -> list:
 
 def _fire_timers(now: float) -> None:
     timers = _timers
+    global _cancelled
     while timers and timers[0][0] <= now:
         e = heapq.heappop(timers)
         kind = e[2]
         if kind is None:
+            if _cancelled > 0:
+                _cancelled -= 1
             continue
         e[2] = None
         if kind == _T_RECV:
@@ -687,10 +709,8 @@ def kill(p: Proc, reason: Any) -> None:
         _interrupt_detached(p)
     p.pid._proc = None
     _procs.pop(p.pid.id, None)
-    t = p.timer
-    if t is not None:
-        t[2] = None
-        p.timer = None
+    if p.timer is not None:
+        _drop_timer(p)
     _dying.append(p)
     if _draining:
         return
@@ -728,7 +748,11 @@ def _announce(p: Proc) -> None:
         for ref, watcher in x.monitored_by.items():
             q = watcher._proc
             if q is not None:
-                shown = q.ext.monitors.pop(ref, (None, pid))[1] if q.ext is not None else pid
+                qx = q.ext
+                shown = qx.monitors.pop(ref, (None, pid))[1] if qx is not None else pid
+                if qx is not None and qx.aliases and ref in qx.aliases:
+                    qx.aliases.discard(ref)   # a monitor's alias ends with it
+                    _aliases.pop(ref, None)
                 deliver(q, Down(ref, shown, reason))
         for other in x.links:
             q = other._proc
@@ -1158,9 +1182,12 @@ def _run_inbox() -> None:
 
 def _idle(node: NodeState) -> None:
     """Nothing is runnable: sleep until the next timer or until another thread hands work in."""
+    global _cancelled
     timers = _timers
     while timers and timers[0][2] is None:
         heapq.heappop(timers)
+        if _cancelled > 0:
+            _cancelled -= 1
     if timers:
         delay = timers[0][0] - monotonic()
         if delay > 0:

@@ -79,11 +79,16 @@ def _resolve_target(target: Any) -> tuple[Proc | None, Any]:
 
 
 @k.entry
-def monitor(target: Any) -> Ref:
+def monitor(target: Any, alias: bool = False) -> Ref:
     """Monitor ``target`` (a pid, a registered name or ``(name, node)``); return the ref.
 
     When the target dies the caller receives ``Down(ref, pid, reason)`` (for a name: ``Down(ref,
     (name, node), reason)``); if it is dead already, ``Down(ref, ..., "noproc")`` comes at once.
+
+    With ``alias=True`` the ref is also an alias of the caller (see `alias`) for as long as the
+    monitor lasts: `demonitor` or the ``Down`` message deactivates it (Erlang's
+    ``monitor(process, pid, [{alias, demonitor}])``). A request sent with such a ref can be
+    answered to it, and an answer that comes after the caller gave up is dropped.
     """
     me = k.current()
     q, shown = _resolve_target(target)
@@ -93,8 +98,14 @@ def monitor(target: Any) -> Ref:
         return ref
     if q is me:  # allowed, and never fires: a dead process reads no mail (not listed in info)
         return ref
-    me.x().monitors[ref] = (q.pid, shown)
+    x = me.x()
+    x.monitors[ref] = (q.pid, shown)
     q.x().monitored_by[ref] = me.pid
+    if alias:
+        if x.aliases is None:
+            x.aliases = set()
+        x.aliases.add(ref)
+        k.aliases()[ref] = me
     return ref
 
 
@@ -108,6 +119,9 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     found = False
     x = me.ext
     if x is not None:
+        if x.aliases and ref in x.aliases:
+            x.aliases.discard(ref)
+            k.aliases().pop(ref, None)
         entry = x.monitors.pop(ref, None)
         if entry is not None:
             found = True

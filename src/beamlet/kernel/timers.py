@@ -60,6 +60,7 @@ def _left(tref: Any) -> float | bool:
     dest = e[3]
     if isinstance(dest, Pid) and dest._proc is None:
         e[2] = None  # its target died: the timer died with it
+        k.cancel_entry_counted()
         return False
     return max(0.0, e[0] - monotonic())
 
@@ -79,4 +80,5 @@ def cancel_timer(tref: TimerRef, info: bool = True) -> float | bool | str:
     left = _left(tref)
     if left is not False:
         tref.entry[2] = None
+        k.cancel_entry_counted()
     return left if info else "ok"

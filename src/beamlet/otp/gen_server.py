@@ -78,7 +78,6 @@ from beamlet import (
     Pid,
     Process,
     ProcessExit,
-    alias,
     demonitor,
     make_ref,
     monitor,
@@ -88,7 +87,6 @@ from beamlet import (
     send,
     spawn,
     spawn_link,
-    unalias,
     unlink,
     whereis,
     yield_turn,
@@ -257,22 +255,12 @@ class GenServer:
         me = self_pid()
         if pid is me:
             raise ProcessExit(("calling_self", (GenServer, "call", [server, request, timeout])))
-        mref = monitor(pid)
-        tag = alias()
-        send(pid, (_CALL, (me, tag), request))
-        if timeout is None:
-            msg = await receive((tag, ANY), Down(mref, ANY, ANY))
-        elif timeout:
-            # Let the server run first: a quick reply is then taken without arming a timer
-            # (a receive timeout costs a timer entry that lingers until its deadline).
-            await yield_turn()
-            pats = ((tag, ANY), Down(mref, ANY, ANY))
-            msg = await receive(*pats, timeout=0, default=None)
-            if msg is None:
-                msg = await receive(*pats, timeout=timeout, default=None)
-        else:  # 0: only a reply already there (never, in practice), as on the BEAM
-            msg = await receive((tag, ANY), timeout=0, default=None)
-        unalias(tag)
+        mref = monitor(pid, alias=True)   # the ref is also where the reply goes
+        send(pid, (_CALL, (me, mref), request))
+        if timeout == 0:  # only a reply already there (never, in practice), as on the BEAM
+            msg = await receive((mref, ANY), timeout=0, default=None)
+        else:
+            msg = await receive((mref, ANY), Down(mref, ANY, ANY), timeout=timeout, default=None)
         demonitor(mref, flush=True)
         if msg.__class__ is tuple:
             return msg[1]
