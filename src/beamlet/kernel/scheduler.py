@@ -345,6 +345,11 @@ def deliver(p: Proc, msg: Any) -> None:
 
 def _send_other(dest: Any, msg: Any) -> Any:
     t = type(dest)
+    if t is Ref:  # an alias: how GenServer replies travel
+        p = _aliases.get(dest)
+        if p is not None:
+            deliver(p, msg)
+        return msg
     if t is str:
         p = _names.get(dest)
         if p is None:

@@ -78,7 +78,6 @@ def _resolve_target(target: Any) -> tuple[Proc | None, Any]:
     raise TypeError(f"monitor takes a Pid, a registered name or (name, node), got {target!r}")
 
 
-@k.entry
 def monitor(target: Any, alias: bool = False) -> Ref:
     """Monitor ``target`` (a pid, a registered name or ``(name, node)``); return the ref.
 
@@ -90,8 +89,13 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     ``monitor(process, pid, [{alias, demonitor}])``). A request sent with such a ref can be
     answered to it, and an answer that comes after the caller gave up is dropped.
     """
+    if k._contended and not k._owned():
+        return k.slow_entry(monitor, (target, alias))
     me = k.current()
-    q, shown = _resolve_target(target)
+    if target.__class__ is Pid:  # the common case, first
+        q, shown = target._proc, target
+    else:
+        q, shown = _resolve_target(target)
     ref = k.make_ref()
     if q is None:
         k.deliver(me, Down(ref, shown, "noproc"))
@@ -109,10 +113,11 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     return ref
 
 
-@k.entry
 def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     """Turn off the monitor ``ref``. True, or with ``info=True`` whether a live monitor was
     removed. With ``flush=True`` a ``Down`` for it that is already queued is removed too."""
+    if k._contended and not k._owned():
+        return k.slow_entry(demonitor, (ref, flush, info))
     me = k.current()
     if not isinstance(ref, Ref):
         raise TypeError(f"demonitor takes a Ref, got {ref!r}")
