@@ -850,3 +850,16 @@ def test_timeout_zero_in_a_return_fires_at_once_when_the_mailbox_is_empty():
         return await GenServer.call(pid, "get")
 
     assert run(main) == ["_", 1, "timeout"]
+
+
+def test_i05_otp_processes_carry_ancestors_and_initial_call():
+    """Ground truth i05: an Agent's dictionary holds "$ancestors" and "$initial_call"."""
+    import beamlet
+    from beamlet import Agent, Process, self_pid
+
+    async def main():
+        _, a = await Agent.start_link(lambda: None)
+        d = Process.info(a, "dictionary")
+        return sorted(d), d["$ancestors"] == [self_pid()]
+
+    assert beamlet.run(main) == (["$ancestors", "$initial_call"], True)

@@ -329,10 +329,11 @@ async def _start(module: Any, arg: Any, name: Any, link: bool,
         raise TypeError(f"a GenServer module must be a class, got {module!r}")
     me = self_pid()
     tag = make_ref()
+    ancestors = [me, *Process.get("$ancestors", [])]
     if link:
-        pid = spawn_link(_init_it, module, arg, name, me, tag, me)
+        pid = spawn_link(_init_it, module, arg, name, me, tag, me, ancestors)
     else:
-        pid = spawn(_init_it, module, arg, name, me, tag, None)
+        pid = spawn(_init_it, module, arg, name, me, tag, None, ancestors)
     mref = monitor(pid)
     msg = await receive((_ACK, tag, ANY), Down(mref, pid, ANY), timeout=timeout, default=None)
     if msg.__class__ is tuple:
@@ -349,9 +350,12 @@ async def _start(module: Any, arg: Any, name: Any, link: bool,
 
 
 async def _init_it(module: type, arg: Any, name: str | None, starter: Pid, tag: Any,
-                   parent: Pid | None) -> None:
+                   parent: Pid | None, ancestors: list) -> None:
     """The body of a GenServer process: register, run ``init``, tell the starter, serve."""
     me = self_pid()
+    # As proc_lib does: who started this process, and how (Process.info "dictionary").
+    Process.put("$ancestors", ancestors)
+    Process.put("$initial_call", (module, "init", 1))
     if name is not None:
         try:
             Process.register(me, name)
