@@ -1,0 +1,77 @@
+"""Every example runs with `python examples/NAME.py` and prints what the seed shows."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_example(name, *args):
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), *args],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+EXPECTED = {
+    "calculator": """\
+10 + 5 = 15
+10 - 5 = 5
+10 * 5 = 50
+10 / 5 = 2.0
+Error: Division by zero
+Unknown message: ('unknown_op', 1, 2)
+Calculator stopping...
+""",
+    "kv_store": """\
+Stored name => 'Alice'
+Stored age => 30
+Stored city => 'Portland'
+Name: Alice
+Age: 30
+Keys: ['name', 'age', 'city']
+Deleted age
+Age after delete: 'not_found'
+Store shutting down
+""",
+    "links_trap_exit": """\
+Supervisor started
+Spawned worker
+Worker started
+Process crashed: RuntimeError('Worker crashed!')
+Supervisor could restart it here...
+Supervisor stopping
+""",
+    "monitors": """\
+Monitoring the worker
+Worker running...
+Worker crashing!
+Worker died with reason: 'boom'
+Monitor process still alive: True
+Short-lived process running
+Process exited with: 'completed'
+Demonitored - we will not receive DOWN messages
+No DOWN message received (as expected)
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_prints_what_the_seed_shows(name):
+    assert run_example(name) == EXPECTED[name]
+
+
+def test_demo_runs_every_part():
+    out = run_example("demo", "--processes", "2000")
+    for part in ["1. Counter", "Counter stopped at 8", "2. Ping-pong", "Got pong!",
+                 "leaving", "3. Secret agent", "Agent received a secret: The eagle has landed.",
+                 "Agent priority changed to: high", "Is agent alive? False",
+                 "4. Links and monitors", "trapped RuntimeError('BOOM!')",
+                 "5. Priority stress test", "heavy is running", "alive? False",
+                 "6. Stress test: 2,000 processes", "bytes per live process",
+                 "live processes now: 2,001", "Done"]:
+        assert part in out, part
