@@ -57,6 +57,12 @@ Process exited with: 'completed'
 Demonitored - we will not receive DOWN messages
 No DOWN message received (as expected)
 """,
+    "registration": """\
+Counter registered as 'counter'
+Count: 3
+Count: 2
+Registered after stop: None
+""",
 }
 
 
@@ -75,3 +81,25 @@ def test_demo_runs_every_part():
                  "6. Stress test: 2,000 processes", "bytes per live process",
                  "live processes now: 2,001", "Done"]:
         assert part in out, part
+
+
+def test_inspection_shows_status_queue_and_function():
+    out = run_example("inspection")
+    assert "Status: waiting" in out
+    assert "Current function: ('__main__', 'holder', 0)" in out
+    assert "Message queue length: 0" in out and "Message queue length: 3" in out
+    assert "Total processes in system: 2" in out
+
+
+def test_queue_buildup_drains():
+    out = run_example("queue_buildup")
+    lengths = [int(line.split(": ")[1]) for line in out.splitlines()
+               if line.startswith("Queue length")]
+    assert len(lengths) == 5 and lengths[0] == 100 and lengths == sorted(lengths, reverse=True)
+    assert "The queue drains: True" in out
+
+
+def test_selective_receive_cost():
+    out = run_example("selective_receive")
+    assert "Bad selective receive (not_found) took:" in out
+    assert "Scanning is slower than taking the first: True" in out

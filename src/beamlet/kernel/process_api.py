@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
 from . import registry, scheduler as k, signals, timers
-from .proc import EXITING, PRIORITIES, RUNNING, STATUS_NAMES, Proc
+from .proc import EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, Proc
+
+_KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 from .terms import Pid
 
 _INFO_KEYS = (
@@ -24,22 +27,38 @@ def _name_of(fn: Any) -> tuple[str, str, int]:
     return (getattr(f, "__module__", None) or "?", getattr(f, "__qualname__", repr(f)), arity)
 
 
+def _module_of(code: Any, fn: Any) -> str:
+    f = getattr(fn, "__func__", fn)
+    if getattr(f, "__code__", None) is code:
+        return getattr(f, "__module__", None) or "?"
+    for name, mod in list(sys.modules.items()):
+        if getattr(mod, "__file__", None) == code.co_filename:
+            return name
+    return os.path.splitext(os.path.basename(code.co_filename))[0]
+
+
 def _current_function(p: Proc) -> tuple[str, str, int] | None:
-    """Where the process is now: the innermost Python function of its coroutine stack."""
+    """Where the process is now: the innermost function of its own code (kernel frames, such
+    as the `receive` it waits in, are skipped), as an Erlang MFA reads."""
     co = p.coro
-    frame_fn = None
+    inner = None
     while co is not None:
         code = getattr(co, "cr_code", None) or getattr(co, "gi_code", None)
-        if code is not None:
-            frame_fn = code
+        if code is not None and os.path.dirname(code.co_filename) != _KERNEL_DIR:
+            inner = code
         co = getattr(co, "cr_await", None) or getattr(co, "gi_yieldfrom", None)
-    if frame_fn is None:
+    if inner is None:
         return _name_of(p.fn)
-    mod = "?"
-    fmod = sys.modules.get(getattr(p.fn, "__module__", "") or "")
-    if fmod is not None:
-        mod = fmod.__name__
-    return (mod, frame_fn.co_qualname, frame_fn.co_argcount)
+    return (_module_of(inner, p.fn), inner.co_qualname, inner.co_argcount)
+
+
+def _in_flight(p: Proc) -> list:
+    """A message handed straight to a process parked in `receive` that has not run since:
+    still "in its mailbox" as far as anyone looking is concerned."""
+    r = p.resume
+    if p.state == RUNNABLE and r is not None and r is not k._TIMEOUT and r is not k._RESCAN:
+        return [r]
+    return []
 
 
 def _memory(p: Proc) -> int:
@@ -62,9 +81,9 @@ def _item(p: Proc, key: str) -> Any:
     if key == "status":
         return STATUS_NAMES.get(p.state, "exiting")
     if key == "message_queue_len":
-        return len(p.mbox) if p.mbox else 0
+        return (len(p.mbox) if p.mbox else 0) + len(_in_flight(p))
     if key == "messages":
-        return list(p.mbox) if p.mbox else []
+        return _in_flight(p) + (list(p.mbox) if p.mbox else [])
     if key == "links":
         return list(x.links) if x else []
     if key == "monitors":
