@@ -63,6 +63,27 @@ Count: 3
 Count: 2
 Registered after stop: None
 """,
+    "counter": "8\nCounter stopped at 8\n",
+    "ping_pong": """\
+Got ping!
+Got pong! 2 remaining
+Got ping!
+Got pong! 1 remaining
+Got ping!
+Got pong! 0 remaining
+Ping done!
+-- and when pong dies mid-game:
+Got ping!
+Got pong! 1 remaining
+ping: no pong for 0.2 s, giving up
+""",
+    "secret_agent": """\
+Is agent alive? true
+Agent received a secret: The eagle has landed.
+Agent priority changed to: high
+Agent signing off. Over and out.
+Is agent alive? false
+""",
 }
 
 
@@ -103,3 +124,15 @@ def test_selective_receive_cost():
     out = run_example("selective_receive")
     assert "Bad selective receive (not_found) took:" in out
     assert "Scanning is slower than taking the first: True" in out
+
+
+def test_priority_stress_fast_process_finishes_while_heavy_spins():
+    out = run_example("priority_stress")
+    assert "High Priority task finished in" in out
+    assert "Heavy is still running" in out and "Heavy killed: alive? False" in out
+
+
+def test_stress_test_reports_time_and_memory():
+    out = run_example("stress_test", "20000")
+    assert "Spawned 20,000 processes in" in out
+    assert "bytes per process" in out and "Alive right now: 20,000" in out
