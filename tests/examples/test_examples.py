@@ -136,3 +136,34 @@ def test_stress_test_reports_time_and_memory():
     out = run_example("stress_test", "20000")
     assert "Spawned 20,000 processes in" in out
     assert "bytes per process" in out and "Alive right now: 20,000" in out
+
+
+def test_simple_supervisor_restarts_within_its_window():
+    out = run_example("simple_supervisor")
+    assert out.count("[Supervisor] Starting worker...") == 3
+    assert out.count("[Supervisor] Worker crashed: RuntimeError('Random failure')") == 2
+    assert "[Worker 3] Done!" in out and out.endswith("[Supervisor] Stopping...\n")
+
+
+def test_rate_limiter_allows_five_then_refills():
+    out = run_example("rate_limiter")
+    assert "Initial status: (5, 5)" in out
+    assert "Allowed: 5, Blocked: 5" in out
+    assert "Status after refill: (4, 5)" in out
+    assert out.endswith("  Request 1: 'ok'\n  Request 2: 'ok'\n  Request 3: 'ok'\n")
+
+
+def test_circuit_breaker_opens_and_recovers():
+    out = run_example("circuit_breaker")
+    assert "[CircuitBreaker] external_api opened after 3 failures" in out
+    assert "Call 4: ('error', 'circuit_open'), Status: ('open', 3)" in out
+    assert "Call 6: ('ok', 'success'), Status: ('closed', 0)" in out
+
+
+def test_global_counter_and_supervisor_healing():
+    assert run_example("global_counter") == "The count is: 12\n"
+    out = run_example("supervisor_heals")
+    assert "Initial Value: 0" in out and "After one increment: 1" in out
+    before = out.split("Counter PID before crash: ")[1].split("\n")[0]
+    after = out.split("Counter PID after crash: ")[1].split("\n")[0]
+    assert before != after and "A fresh counter, back online: 0" in out
