@@ -32,11 +32,12 @@ from .kernel.signals import (
 )
 from . import aio
 from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
-from .otp import Agent, DynamicSupervisor, GenServer, Supervisor  # after the kernel: it uses it
+from .otp import (  # after the kernel: it uses it
+    Agent, DynamicSupervisor, GenServer, Supervisor, Task, TaskSupervised, TaskSupervisor)
 
 __all__ = [
     "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",
-    "Pid", "Process", "ProcessExit", "Ref", "Supervisor",
+    "Pid", "Process", "ProcessExit", "Ref", "Supervisor", "Task", "TaskSupervised", "TaskSupervisor",
     "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref", "monitor", "node",
     "receive", "register", "registered", "run", "schedulers_online", "self_pid", "send",
     "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink", "unregister",

@@ -179,3 +179,13 @@ def test_receive_waits_for_a_later_matching_message():
         return got, flush()
 
     assert run(main) == (("wanted", 1), ["noise"])
+
+
+def test_flush_with_patterns_takes_only_the_matching_messages():
+    async def main():
+        me = self_pid()
+        for m in [1, "a", 2, "b", 3]:
+            send(me, m)
+        return flush(int), flush()
+
+    assert run(main) == ([1, 2, 3], ["a", "b"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from . import scheduler as k
+from .patterns import first_match
 from .proc import EXITING, Proc
 from .terms import Down, Exit, NoProc, Pid, Ref
 
@@ -133,7 +134,7 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
             q = entry[0]._proc
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-    if flush and me.mbox:
+    if flush and not found and me.mbox:  # a live monitor has no Down queued: nothing to scan
         mb = me.mbox
         keep = [m for m in mb if not (type(m) is Down and m.ref is ref)]
         if len(keep) != len(mb):
@@ -233,12 +234,21 @@ def is_alive(pid: Pid) -> bool:
 
 
 @k.entry
-def flush() -> list:
-    """Remove and return every message in the caller's mailbox, in order (IEx's ``flush``)."""
+def flush(*patterns: Any) -> list:
+    """Remove and return the queued messages of the caller, in order (IEx's ``flush``); with
+    patterns, only those matching one of them (the others stay, in order). Never waits."""
     me = k.current()
     mb = me.mbox
     if not mb:
         return []
-    out = list(mb)
-    mb.clear()
+    if not patterns:
+        out = list(mb)
+        mb.clear()
+        return out
+    out, keep = [], []
+    for m in mb:
+        (out if first_match(patterns, m) else keep).append(m)
+    if out:
+        mb.clear()
+        mb.extend(keep)
     return out
