@@ -30,7 +30,7 @@ from .kernel.signals import (
     unalias,
     unlink,
 )
-from . import aio
+from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
 from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
 from .otp import (  # after the kernel: it uses it
     Agent, DynamicSupervisor, GenServer, Supervisor, Task, TaskSupervised, TaskSupervisor)

@@ -480,7 +480,6 @@ def _wait_contended(patterns: tuple, timeout: float | None, sleeping: bool) -> A
     there (its coroutine is still running on that thread, so nobody else may resume it): it
     yields its turn instead, and its next step runs on the owner thread, where it parks.
     """
-    global _current
     me = get_ident()
     parked = False
     with _klock:
@@ -641,7 +640,7 @@ def cancel_entry_counted() -> None:
     """Note one more cancelled timer entry; rebuild the heap when they are most of it, so
     that a stream of receives with long timeouts that are answered at once (every
     GenServer.call) keeps the heap small."""
-    global _cancelled, _timers
+    global _cancelled
     _cancelled += 1
     if _cancelled > 1024 and _cancelled * 2 > len(_timers):
         live = [e for e in _timers if e[2] is not None]
@@ -1075,35 +1074,24 @@ def _throw_in(p: Proc, exc: BaseException) -> None:
         _step_yielded(p, r)
 
 
-def _finish(p: Proc, reason: Any, value: Any, exc: BaseException | None = None) -> None:
+def _finish(p: Proc, reason: Any, value: Any, exc: BaseException | None = None,
+            crashed: bool = False) -> None:
+    """The step of ``p`` ended its life: it returned, exited or (``crashed``) raised."""
     p.coro = None
-    if p.state == EXITING:  # a signal got there first; its reason stands
-        p.state = DEAD
-        _check_main(p)
-        return
-    node = _node
-    if node is not None and p is node.main:
-        node.main_result = value
-        node.main_exc = exc
-    kill(p, reason)
+    if p.state != EXITING:  # else a signal got there first, and its reason stands
+        node = _node
+        if node is not None and p is node.main:
+            node.main_result = value
+            node.main_exc = exc  # run() re-raises it rather than logging it
+        elif crashed:
+            log.error("Process %r raised an exception", p.pid, exc_info=exc)
+        kill(p, reason)
     p.state = DEAD
     _check_main(p)
 
 
 def _crash(p: Proc, e: BaseException) -> None:
-    p.coro = None
-    if p.state == EXITING:
-        p.state = DEAD
-        _check_main(p)
-        return
-    node = _node
-    if node is not None and p is node.main:
-        node.main_exc = e
-    else:
-        log.error("Process %r raised an exception", p.pid, exc_info=e)
-    kill(p, e)
-    p.state = DEAD
-    _check_main(p)
+    _finish(p, e, None, e, crashed=True)
 
 
 def _finished_by_signal(p: Proc) -> None:

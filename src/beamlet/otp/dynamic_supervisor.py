@@ -28,7 +28,6 @@ Module form, as with `Supervisor`::
 
 from __future__ import annotations
 
-import inspect
 import logging
 import types
 from time import monotonic
@@ -40,6 +39,7 @@ from .gen_server import GenServer, Server, StartResult, _is_clean
 from .supervisor import (
     RestartIntensity,
     _count,
+    module_init,
     normalize_spec,
     shutdown_child,
     start_child_fn,
@@ -84,14 +84,7 @@ class _DynamicSupervisorServer(GenServer):
     """The GenServer a DynamicSupervisor runs."""
 
     async def init(self, how: tuple) -> Any:
-        Process.flag("trap_exit", True)
-        kind, a, b = how
-        if kind == "list":
-            r = a
-        else:
-            r = a().init(b)
-            while r.__class__ is _COROUTINE or inspect.isawaitable(r):
-                r = await r
+        r = await module_init(how)
         if r == "ignore":
             return "ignore"
         if not (type(r) is tuple and len(r) == 2 and r[0] == "ok" and isinstance(r[1], dict)):

@@ -273,18 +273,24 @@ class _State:
         return None
 
 
+async def module_init(how: tuple) -> Any:
+    """In a supervisor process: trap exits, then get its flags and children, from the list
+    form (``("list", result, None)``) or by calling the module form's ``init(arg)``."""
+    Process.flag("trap_exit", True)
+    kind, a, b = how
+    if kind == "list":
+        return a
+    r = a().init(b)
+    while r.__class__ is _COROUTINE or inspect.isawaitable(r):
+        r = await r
+    return r
+
+
 class _SupervisorServer(GenServer):
     """The GenServer a supervisor runs (OTP's ``supervisor`` behaviour)."""
 
     async def init(self, how: tuple) -> Any:
-        Process.flag("trap_exit", True)
-        kind, a, b = how
-        if kind == "list":
-            r = a
-        else:
-            r = a().init(b)
-            while r.__class__ is _COROUTINE or inspect.isawaitable(r):
-                r = await r
+        r = await module_init(how)
         if r == "ignore":
             return "ignore"
         if not (type(r) is tuple and len(r) == 2 and r[0] == "ok"

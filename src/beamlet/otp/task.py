@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from beamlet import (
     ANY,
@@ -37,7 +37,6 @@ from beamlet import (
     Ref,
     demonitor,
     flush,
-    link,
     monitor,
     receive,
     schedulers_online,
