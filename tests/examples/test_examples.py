@@ -167,3 +167,48 @@ def test_global_counter_and_supervisor_healing():
     before = out.split("Counter PID before crash: ")[1].split("\n")[0]
     after = out.split("Counter PID after crash: ")[1].split("\n")[0]
     assert before != after and "A fresh counter, back online: 0" in out
+
+
+def test_tasks_example():
+    out = run_example("tasks")
+    for line in ["Task result: 42", "  database: Data from database (took 23ms)",
+                 "Faster than one after the other (225ms): True",
+                 "Results: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]",
+                 "Task still running after 50ms", "Task still running after 100ms total",
+                 "Final result: completed", "Successes: [1, 4, 9, 16, 36, 49, 64, 81]",
+                 "Failures: ['timeout', 'timeout']"]:
+        assert line in out, line
+    assert out.index("Background job starting...") < out.index(
+        "Main process continues immediately") < out.index("Background job finished!") < \
+        out.index("Main process done")
+
+
+def test_worker_pool_example():
+    out = run_example("worker_pool")
+    assert "Pool status: 0 available workers, 3 queued jobs, 3 running" in out
+    for line in ["('double', 5) -> ('ok', 10)", "('square', 4) -> ('ok', 16)",
+                 "('slow_add', 1, 2) -> ('ok', 3)", "('square', 7) -> ('ok', 49)",
+                 "('cube', 2) -> ('error', ('unknown_job', ('cube', 2)))",
+                 "Pool shutting down..."]:
+        assert line in out, line
+    assert sorted(line for line in out.splitlines() if line.endswith("stopping")) == [
+        "Worker 1 stopping", "Worker 2 stopping", "Worker 3 stopping"]
+
+
+def test_agent_cache_and_genserver_rate_limiter():
+    assert run_example("agent_cache") == """\
+Cached: 'value'
+Replaced 'value' with 'new'
+user1, 5 calls: [True, True, True, False, False]
+user2, 1 call: [True]
+user1 after the reset: True
+"""
+
+
+def test_parallel_map_and_supervised_tasks():
+    assert run_example("parallel_map") == """\
+Fetched 20 profiles, first: {'id': 1, 'name': 'user1'}
+Supervised async: report ready
+Task failed: ValueError('bad item 3')
+Results, as they completed: [10, 20, 40, 50]
+"""
