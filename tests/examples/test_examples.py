@@ -92,15 +92,16 @@ def test_example_prints_what_the_seed_shows(name):
     assert run_example(name) == EXPECTED[name]
 
 
-def test_demo_runs_every_part():
+def test_demo_tour_runs_every_part():
     out = run_example("demo", "--processes", "2000")
-    for part in ["1. Counter", "Counter stopped at 8", "2. Ping-pong", "Got pong!",
-                 "leaving", "3. Secret agent", "Agent received a secret: The eagle has landed.",
-                 "Agent priority changed to: high", "Is agent alive? False",
-                 "4. Links and monitors", "trapped RuntimeError('BOOM!')",
-                 "5. Priority stress test", "heavy is running", "alive? False",
-                 "6. Stress test: 2,000 processes", "bytes per live process",
-                 "live processes now: 2,001", "Done"]:
+    for part in ["1. Processes", "Hello from a new process!", "still alive? False",
+                 "2. Messages", "The counter says 8", "Counter stopped at 8", "Ping-pong:",
+                 "3. Let it crash", "Exit(..., RuntimeError('BOOM!'))", "I am fine",
+                 "4. GenServer", "The count is: 12",
+                 "5. Supervisor", "is back, at 0",
+                 "6. Stress test: 2,000 processes", "2,000 / 2,000", "bytes per live process",
+                 "7. Priority stress test", "'Heavy' is running", "alive? False",
+                 "What this run measured", "memory per live process", "Done"]:
         assert part in out, part
 
 
