@@ -808,7 +808,7 @@ def raise_if_dead(p: Proc) -> None:
 def start_node(name: str = "nonode@nohost", schedulers: int = 1) -> NodeState:
     """Reset the kernel's state for a fresh node owned by the calling thread."""
     global _current, _procs, _names, _aliases, _timers, _ids, _node, _draining
-    global _contended, _owner, _low_cut
+    global _contended, _owner, _low_cut, _cancelled, _low_waited, _nested
     if _node is not None:
         raise RuntimeError("a beamlet node is already running in this Python process")
     _current = None
@@ -827,6 +827,9 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1) -> NodeState:
     _detached.clear()
     _contended = False
     _low_cut = 3
+    _cancelled = 0
+    _low_waited = 0
+    _nested = False
     _owner = get_ident()
     _node = NodeState(name, schedulers)
     return _node
