@@ -14,6 +14,17 @@ def run(fn, **kw):
     return beamlet.run(fn, **kw)
 
 
+@pytest.fixture(autouse=True)
+def _loud_again():
+    yield
+    logging.getLogger("beamlet").setLevel(logging.NOTSET)
+
+
+def quiet():
+    """Expected crashes: keep their reports out of the output."""
+    logging.getLogger("beamlet").setLevel(logging.CRITICAL)
+
+
 async def slow(d, v=None):
     await sleep(d)
     return d if v is None else v
@@ -196,11 +207,12 @@ def test_k11_start_and_await_from_non_owner():
         async def other():
             try:
                 await Task.await_(t, 0.1)
-            except ValueError as e:
+            except ValueError:
                 send(me, ("other", "ValueError"))
 
         spawn(other)
-        return started[0], isinstance(started[1], beamlet.Pid), await receive(("other", ANY)), await t
+        other_said = await receive(("other", ANY))
+        return started[0], isinstance(started[1], beamlet.Pid), other_said, await t
 
     assert run(main) == ("ok", True, ("other", "ValueError"), "v")
 
@@ -307,3 +319,267 @@ def test_async_stream_bad_options():
         return "ok"
 
     assert run(main) == "ok"
+
+
+# --- Task.shutdown, yield_, await_many: the other endings ------------------------------------
+
+async def _ignore_shutdown():
+    Process.flag("trap_exit", True)
+    await sleep(None)
+
+
+def test_shutdown_kills_a_task_that_ignores_it_after_the_timeout():
+    # Elixir's :timeout_kill: the DOWN reason :killed is reported as {:exit, :killed}
+    async def main():
+        t = Task.async_(_ignore_shutdown)
+        await sleep(0.01)
+        ref = monitor(t.pid)
+        r = await Task.shutdown(t, 0.05)
+        return r, (await receive(Down(ref, ANY, ANY))).reason, flush()
+
+    assert run(main) == (("exit", "killed"), "killed", [])
+
+
+def test_shutdown_of_a_task_that_had_crashed_or_shut_itself_down():
+    quiet()
+
+    async def main():
+        Process.flag("trap_exit", True)
+        t = Task.async_(beamlet.exit, "own reason")
+        await receive(Exit(t.pid, ANY))
+        crashed = await Task.shutdown(t)
+        t = Task.async_(beamlet.exit, "shutdown")
+        await receive(Exit(t.pid, ANY))
+        shut = await Task.shutdown(t, None)
+        return crashed, shut, flush()
+
+    assert run(main) == (("exit", "own reason"), None, [])
+
+
+def test_shutdown_options_are_checked():
+    async def main():
+        t = Task.async_(sleep, None)
+        with pytest.raises(ValueError):
+            await Task.shutdown(t, "soon")
+        with pytest.raises(ValueError):
+            await Task.shutdown(t, -1)
+        return await Task.shutdown(t, "infinity")
+
+    assert run(main) is None
+
+
+def test_yield_of_a_crashed_task_and_await_without_timeout():
+    quiet()
+
+    async def main():
+        Process.flag("trap_exit", True)
+        t = Task.async_(lambda: 1 / 0)
+        status, reason = await Task.yield_(t, 1.0)
+        exit_msg = await receive(Exit(t.pid, ANY))
+        t2 = Task.async_(slow, 0.01, "late")
+        return status, type(reason), exit_msg.reason is reason, await Task.await_(t2, None)
+
+    assert run(main) == ("exit", ZeroDivisionError, True, "late")
+
+
+def test_await_many_with_a_crashed_task_and_no_messages_left():
+    quiet()
+
+    async def main():
+        ts = [Task.async_(slow, 0.01, i) for i in range(5)]
+        ok = await Task.await_many(ts)
+        left = flush()
+        Process.flag("trap_exit", True)
+        ts = [Task.async_(slow, 0.01), Task.async_(beamlet.exit, "bad")]
+        try:
+            await Task.await_many(ts)
+        except ProcessExit as e:
+            reason = e.reason
+        return ok, left, reason == ("bad", (Task, "await_many", [ts, 5.0]))
+
+    assert run(main) == ([0, 1, 2, 3, 4], [], True)
+
+
+def test_every_collector_checks_the_owner():
+    async def main():
+        t = Task.async_(sleep, None)
+        me = self_pid()
+
+        async def other():
+            out = []
+            for call in (lambda: Task.yield_(t, 0), lambda: Task.shutdown(t),
+                         lambda: Task.ignore(t), lambda: Task.await_many([t], 0)):
+                try:
+                    await call()
+                except ValueError:
+                    out.append("ValueError")
+            send(me, out)
+
+        spawn(other)
+        out = await receive(list)
+        return out, await Task.shutdown(t)
+
+    assert run(main) == (["ValueError"] * 4, None)
+
+
+def test_start_link_crash_takes_the_caller_down_start_does_not():
+    quiet()
+
+    async def linked():
+        Task.start_link(beamlet.exit, "linked boom")
+        await sleep(None)
+
+    async def unlinked(parent):
+        Task.start(beamlet.exit, "unlinked boom")
+        await sleep(0.02)
+        send(parent, "survived")
+
+    async def main():
+        _, ref = spawn_monitor(linked)
+        down = (await receive(Down(ref, ANY, ANY))).reason
+        spawn(unlinked, self_pid())
+        return down, await receive("survived")
+
+    assert run(main) == ("linked boom", "survived")
+
+
+def test_task_info_keys():
+    async def main():
+        t = Task.async_(lambda: (Process.get("$callers"), Process.get("$ancestors")))
+        return await t == ([self_pid()], [self_pid()])
+
+    assert run(main) is True
+
+
+# --- async_stream ----------------------------------------------------------------------------
+
+async def _counter(peak=0, cur=0):
+    while True:
+        m = await receive()
+        if m == "in":
+            cur += 1
+            peak = max(peak, cur)
+        elif m == "out":
+            cur -= 1
+        else:
+            send(m, peak)
+
+
+def test_async_stream_peak_concurrency_counted_by_the_tasks():
+    async def main():
+        base = len(Process.list())   # main only
+        out = []
+        for mc in (1, 4, 7):
+            c = spawn(_counter)
+
+            async def f(x):
+                send(c, "in")
+                for _ in range(x % 3 + 1):
+                    await sleep(0)
+                send(c, "out")
+                return x
+
+            alive = 0
+            items = []
+            async for item in Task.async_stream(range(60), f, max_concurrency=mc):
+                items.append(item)
+                alive = max(alive, len(Process.list()) - base - 1)  # minus the counter
+            send(c, self_pid())
+            in_order = items == [("ok", i) for i in range(60)]
+            out.append((mc, await receive(int), alive <= mc, in_order))
+            Process.exit(c, "kill")
+        return out
+
+    assert run(main) == [(1, 1, True, True), (4, 4, True, True), (7, 7, True, True)]
+
+
+def test_async_stream_break_kills_running_tasks_and_leaves_nothing():
+    async def main():
+        out = []
+        async for item in Task.async_stream([0, 1.0, 1.0, 1.0], slow, max_concurrency=4):
+            out.append(item)
+            break
+        return out, Process.list() == [self_pid()], flush()
+
+    assert run(main) == ([("ok", 0)], True, [])
+
+
+def test_async_stream_closed_by_hand():
+    async def main():
+        s = Task.async_stream(itertools.count(), slow, max_concurrency=3)
+        first = await s.__anext__()
+        await s.aclose()
+        return first, Process.list() == [self_pid()], flush()
+
+    assert run(main) == (("ok", 0), True, [])
+
+
+def test_async_stream_input_error_propagates_and_stops_the_tasks():
+    def bad_input():
+        yield 0.5
+        yield 0.5
+        raise KeyError("input")
+
+    async def main():
+        try:
+            async for _ in Task.async_stream(bad_input(), slow, max_concurrency=5):
+                pass
+        except KeyError:
+            return Process.list() == [self_pid()], flush()
+
+    assert run(main) == (True, [])
+
+
+def test_async_stream_exit_on_timeout_stops_the_other_tasks():
+    async def main():
+        try:
+            async for _ in Task.async_stream([1.0, 0.01, 1.0], slow, timeout=0.05):
+                pass
+        except ProcessExit as e:
+            return e.reason, Process.list() == [self_pid()], flush()
+
+    assert run(main, schedulers=2) == (("timeout", (TaskSupervised, "stream", [0.05])), True, [])
+
+
+def test_async_stream_kill_task_unordered_and_no_timeout():
+    async def main():
+        unordered = [x async for x in Task.async_stream(
+            [0.3, 0.01, 0.03], slow, ordered=False, timeout=0.1, on_timeout="kill_task",
+            max_concurrency=3)]
+        untimed = [x async for x in Task.async_stream([0.06, 0.01], slow, timeout=None)]
+        return unordered, untimed, Process.list() == [self_pid()]
+
+    assert run(main) == ([("ok", 0.01), ("ok", 0.03), ("exit", "timeout")],
+                         [("ok", 0.06), ("ok", 0.01)], True)
+
+
+def test_async_stream_crash_kills_a_non_trapping_consumer():
+    quiet()
+
+    async def consumer():
+        async for _ in Task.async_stream([1, 0, 2], lambda x: 1 / x):
+            pass
+
+    async def main():
+        _, ref = spawn_monitor(consumer)
+        reason = (await receive(Down(ref, ANY, ANY))).reason
+        await sleep(0.01)
+        return type(reason), Process.list() == [self_pid()]
+
+    assert run(main) == (ZeroDivisionError, True)
+
+
+def test_async_stream_small_cases():
+    async def main():
+        empty = [x async for x in Task.async_stream([], str)]
+        plain = [x async for x in Task.async_stream("abc", str.upper, max_concurrency=1)]
+        big = [v async for _, v in Task.async_stream(range(2000), lambda x: -x,
+                                                     max_concurrency=50)]
+        who = [v async for _, v in Task.async_stream([0], lambda _: Process.get("$callers"))]
+        with pytest.raises(TypeError):
+            Task.async_stream(42, str)
+        with pytest.raises(ValueError):
+            Task.async_stream([1], str, timeout=-1)
+        return empty, plain, big == [-x for x in range(2000)], who == [[self_pid()]]
+
+    assert run(main) == ([], [("ok", "A"), ("ok", "B"), ("ok", "C")], True, True)

@@ -7,15 +7,39 @@ sequential code into concurrent code and then wait for the results::
     ... do other work ...
     page = await Task.await_(task)          # or simply: page = await task
 
-A task started with `async_` is linked to its caller (a crash in the task brings the caller
-down with the task's own reason, unless the caller traps exits) and monitored by it. Its
-reply travels to an alias of the monitor, so a reply that comes after the caller stopped
-waiting (an `await_` that timed out) is dropped rather than left in the mailbox. Only the
-process that started a task (its *owner*) may await it.
+async and await
+---------------
+A task started with `Task.async_` is linked to its caller and monitored by it. The link means
+that a crash in the task brings the caller down with the task's own reason (unless the caller
+traps exits), and the other way round. The reply travels to an alias of the monitor, so a reply
+that comes after the caller stopped waiting (an `await_` that timed out) is dropped by the
+runtime rather than left in the mailbox. Only the process that started a task, its *owner*, may
+await, yield or shut it down; anyone else gets a `ValueError` (Elixir's ArgumentError).
 
-`async_stream` maps a function over an iterable with bounded concurrency: it consumes its
-input lazily, never runs more than ``max_concurrency`` tasks at once and yields
-``("ok", value)`` or ``("exit", reason)`` per item, in input order or as they complete.
+Every task started with `async_` should be awaited (or yielded, shut down or ignored) exactly
+once: its reply is a message, ``(task.ref, value)``, in the owner's mailbox until then.
+
+Streams
+-------
+`Task.async_stream` maps a function over an iterable, synchronous or asynchronous, with bounded
+concurrency. It consumes its input lazily (an endless generator is fine), never has more than
+``max_concurrency`` tasks alive, and yields ``("ok", value)`` or ``("exit", reason)`` per item,
+in input order or (``ordered=False``) as they complete::
+
+    async for status, value in Task.async_stream(urls, fetch, max_concurrency=10):
+        ...
+
+Leaving the loop early (``break``, an exception) kills the tasks still running and removes
+their replies from the mailbox. Python runs that cleanup when the iterator is dropped, which
+for an ``async for`` over a fresh stream is at the ``break``; if you keep a reference to the
+stream, close it yourself (``await stream.aclose()``, or ``contextlib.aclosing``).
+
+Exit reasons
+------------
+They mirror Elixir's ``{reason, {Task, :await, [task, timeout]}}``, the atom becoming a str (as
+GenServer.call's reasons do): ``("timeout", (Task, "await", [task, timeout]))``,
+``(reason, (Task, "await_many", [tasks, timeout]))``, and for a stream ``("timeout", (TaskSupervised, "stream", [timeout]))``
+where `TaskSupervised` stands for Elixir's ``Task.Supervised`` module.
 
 `start` / `start_link` run fire-and-forget side effects (prefer `TaskSupervisor.start_child`
 in production, so that they are supervised).
@@ -26,7 +50,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 
 from beamlet import (
     ANY,
@@ -57,78 +81,114 @@ class TaskSupervised:
     timed out exits its consumer with ``("timeout", (TaskSupervised, "stream", [timeout]))``."""
 
 
-async def _call(fn: Callable, args: tuple) -> Any:
-    r = fn(*args)
-    if inspect.isawaitable(r):
-        r = await r
-    return r
-
-
-async def task_body(fn: Callable, args: tuple, callers: list) -> None:
-    """The body of a task that replies: wait for the monitor ref from the owner, run
-    ``fn(*args)``, send ``(ref, result)`` to that ref (an alias of the owner)."""
-    Process.put("$callers", callers)
-    Process.put("$ancestors", callers[:1])
+# ---------------------------------------------------------------------------------------------
+# Task bodies (shared with TaskSupervisor)
+# ---------------------------------------------------------------------------------------------
+def _set_info(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
+    Process.put("$callers", cs)
+    Process.put("$ancestors", ancestors)
     Process.put("$initial_call", (fn, len(args)))
+
+
+async def task_body(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
+    """The body of a task that replies: wait for the monitor ref from the owner, run
+    ``fn(*args)``, send ``(ref, result)`` to that ref (an alias of the owner).
+
+    ``cs`` and ``ancestors`` become its ``$callers`` (who asked for it) and ``$ancestors``
+    (who spawned it: the owner, or a TaskSupervisor), as in Elixir."""
+    _set_info(fn, args, cs, ancestors)
     _, ref = await receive((_TASK_REF, ANY))
-    result = await _call(fn, args)
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
     send(ref, (ref, result))
 
 
-async def run_body(fn: Callable, args: tuple, callers: list) -> None:
+async def run_body(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
     """The body of a fire-and-forget task."""
-    Process.put("$callers", callers)
-    Process.put("$ancestors", callers[:1])
-    Process.put("$initial_call", (fn, len(args)))
-    await _call(fn, args)
+    _set_info(fn, args, cs, ancestors)
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+def hand_ref(pid: Pid) -> Ref:
+    """Monitor a freshly started `task_body` (the monitor ref doubles as the alias its reply
+    goes to) and let it start; return the ref."""
+    ref = monitor(pid, alias=True)
+    send(pid, (_TASK_REF, ref))
+    return ref
 
 
 def attach(pid: Pid) -> "Task":
-    """Monitor a freshly started task body and give it the ref to reply to."""
-    ref = monitor(pid, alias=True)
-    send(pid, (_TASK_REF, ref))
-    return Task(self_pid(), pid, ref)
+    """The `Task` for a freshly started `task_body` owned by the caller."""
+    return Task(self_pid(), pid, hand_ref(pid))
 
 
-def _callers() -> list:
+def callers() -> list:
+    """``$callers`` for a task started for the caller: the caller, then its own callers."""
     return [self_pid(), *Process.get("$callers", [])]
 
 
+def ancestors() -> list:
+    """``$ancestors`` for a process the caller spawns: the caller, then its own ancestors."""
+    return [self_pid(), *Process.get("$ancestors", [])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Task
+# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Task:
-    """A running task: its ``owner`` (who may await it), its ``pid`` and the monitor ``ref``
-    its reply is tagged with (``(ref, result)``, as in Elixir)."""
+    """A task started with `Task.async_` (or `TaskSupervisor.async_` / ``async_nolink``).
+
+    Fields, as in Elixir's ``%Task{}``: ``owner``, the process that may await it; ``pid``, the
+    task's process; ``ref``, the monitor ref its reply is tagged with (``(ref, value)``).
+    ``await task`` is the same as ``await Task.await_(task)``.
+    """
 
     owner: Pid
     pid: Pid
     ref: Ref
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, Any]:
         return Task.await_(self).__await__()
 
     @staticmethod
-    def async_(fn: Callable, *args: Any) -> "Task":
-        """Start ``fn(*args)`` as a task linked to and monitored by the caller."""
-        return attach(spawn_link(task_body, fn, args, _callers()))
+    def async_(fn: Callable[..., Any], *args: Any) -> "Task":
+        """Start a task that runs ``fn(*args)`` (``fn`` an ``async def`` function or a plain
+        callable) and must be awaited.
+
+        The task is linked to and monitored by the caller, its owner. Its result is sent back
+        to the owner as ``(task.ref, value)`` and collected by `await_`, `await_many`,
+        `yield_` or `shutdown`. A crash in the task takes the owner down with the same reason
+        unless the owner traps exits.
+        """
+        return attach(spawn_link(task_body, fn, args, callers(), ancestors()))
 
     @staticmethod
-    def start(fn: Callable, *args: Any) -> tuple[str, Pid]:
-        """Start a task nobody awaits, not linked: ``("ok", pid)``."""
-        return ("ok", spawn(run_body, fn, args, _callers()))
+    def start(fn: Callable[..., Any], *args: Any) -> tuple[str, Pid]:
+        """Start a task for its side effects, linked to nobody: ``("ok", pid)``."""
+        return ("ok", spawn(run_body, fn, args, callers(), ancestors()))
 
     @staticmethod
-    def start_link(fn: Callable, *args: Any) -> tuple[str, Pid]:
-        """Start a task nobody awaits, linked to the caller: ``("ok", pid)``."""
-        return ("ok", spawn_link(run_body, fn, args, _callers()))
+    def start_link(fn: Callable[..., Any], *args: Any) -> tuple[str, Pid]:
+        """Start a task for its side effects, linked to the caller: ``("ok", pid)``. Meant to
+        run as part of a supervision tree."""
+        return ("ok", spawn_link(run_body, fn, args, callers(), ancestors()))
 
     @staticmethod
     async def await_(task: "Task", timeout: float | None = 5.0) -> Any:
-        """Wait for the task's reply and return it.
+        """Wait for the reply of ``task`` and return it (``timeout`` seconds, None: forever).
 
-        The caller exits (`ProcessExit`) with ``("timeout", (Task, "await", [task,
-        timeout]))`` if no reply comes in time (the task keeps running), and with ``(reason,
-        (Task, "await", [task, timeout]))`` if the task died first (a caller that does not
-        trap exits is usually dead already, through the link).
+        If no reply comes in time the caller exits (`ProcessExit`) with ``("timeout", (Task,
+        "await", [task, timeout]))``; the task keeps running, and its reply, if it ever
+        comes, is dropped. If the task dies first the caller exits with ``(reason, (Task,
+        "await", [task, timeout]))`` — a caller that does not trap exits is usually dead
+        already, killed through the link with the task's own reason.
+
+        A task can be awaited once; awaiting from a process other than the owner raises
+        `ValueError`.
         """
         _check_owner(task, "await_")
         ref = task.ref
@@ -142,9 +202,11 @@ class Task:
         return msg[1]
 
     @staticmethod
-    async def yield_(task: "Task", timeout: float | None = 5.0) -> tuple | None:
-        """Wait up to ``timeout`` for the task: ``("ok", value)``, ``("exit", reason)`` if it
-        died, or None if it is still running (it may be yielded or awaited again)."""
+    async def yield_(task: "Task", timeout: float | None = 5.0) -> tuple[str, Any] | None:
+        """Wait up to ``timeout`` seconds for ``task``: ``("ok", value)`` if it replied,
+        ``("exit", reason)`` if it died, or None if it is still running — then it may be
+        yielded again, awaited, or stopped with `shutdown`. Once a result has been returned,
+        further yields return None (after ``timeout``)."""
         _check_owner(task, "yield_")
         ref = task.ref
         msg = await receive((ref, ANY), Down(ref, ANY, ANY), timeout=timeout, default=None)
@@ -156,22 +218,27 @@ class Task:
         return ("ok", msg[1])
 
     @staticmethod
-    async def await_many(tasks: list["Task"], timeout: float | None = 5.0) -> list:
-        """Wait for every task; their results in the order of ``tasks``.
+    async def await_many(tasks: list["Task"], timeout: float | None = 5.0) -> list[Any]:
+        """Await every task in ``tasks``; their results in the order of ``tasks``, whatever
+        order they finished in.
 
-        One deadline covers them all; past it the caller exits with ``("timeout", (Task,
+        One deadline covers them all: past it the caller exits with ``("timeout", (Task,
         "await_many", [tasks, timeout]))``. A task that died makes the caller exit with
         ``(reason, (Task, "await_many", [tasks, timeout]))``.
         """
+        tasks = list(tasks)
         for t in tasks:
             _check_owner(t, "await_many")
         deadline = None if timeout is None else monotonic() + timeout
         pending = {t.ref: i for i, t in enumerate(tasks)}
         results: list = [None] * len(tasks)
+
+        def ours(m: Any) -> bool:
+            return _reply_or_down_of(m, pending)
+
         while pending:
             left = None if deadline is None else max(0.0, deadline - monotonic())
-            msg = await receive(lambda m: _is_reply_or_down(m, pending), timeout=left,
-                                default=None)
+            msg = await receive(ours, timeout=left, default=None)
             if msg is None:
                 for ref in pending:
                     demonitor(ref, flush=True)
@@ -184,10 +251,10 @@ class Task:
         return results
 
     @staticmethod
-    async def ignore(task: "Task") -> tuple | None:
-        """Stop caring about a task: it keeps running, unlinked, and can no longer be awaited.
-        ``("ok", value)`` if its reply had arrived, ``("exit", reason)`` if it had died,
-        else None."""
+    async def ignore(task: "Task") -> tuple[str, Any] | None:
+        """Stop caring about ``task``: it keeps running, unlinked, and can no longer be
+        awaited. ``("ok", value)`` if its reply had arrived, ``("exit", reason)`` if it had
+        died, else None."""
         _check_owner(task, "ignore")
         unlink(task.pid)
         ref = task.ref
@@ -198,70 +265,101 @@ class Task:
         return ("exit", msg.reason) if msg.__class__ is Down else ("ok", msg[1])
 
     @staticmethod
-    async def shutdown(task: "Task", timeout: float | str = 5.0) -> tuple | None:
-        """Stop the task: ``("ok", value)`` if it had replied already, None if it was stopped
-        (``"shutdown"``, or killed after ``timeout``, or at once with ``"brutal_kill"``),
-        ``("exit", reason)`` if it ended with a reason of its own."""
+    async def shutdown(task: "Task", timeout: float | str | None = 5.0) -> tuple[str, Any] | None:
+        """Unlink and stop ``task``, and tell how it ended.
+
+        The task gets exit signal ``"shutdown"`` and ``timeout`` seconds to end (None or
+        ``"infinity"``: forever), after which it is killed; ``timeout="brutal_kill"`` kills it
+        at once. Returns ``("ok", value)`` if its reply came in the meantime (or had come
+        already), None if it was stopped (it ended with ``"shutdown"``, or ``"killed"`` by
+        ``"brutal_kill"``), else ``("exit", reason)`` — a task that traps exits and ends with
+        a reason of its own, a task that had crashed already, or ``("exit", "killed")`` for
+        one killed after ``timeout``.
+        """
         _check_owner(task, "shutdown")
+        brutal = timeout == "brutal_kill"
+        if not brutal and timeout is not None and timeout != "infinity" and (
+                isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                or timeout < 0):
+            raise ValueError(f"Task.shutdown timeout must be seconds, None, 'infinity' or "
+                             f"'brutal_kill', got {timeout!r}")
         ref = task.ref
         unlink(task.pid)
-        brutal = timeout == "brutal_kill"
         Process.exit(task.pid, "kill" if brutal else "shutdown")
+        expected = "killed" if brutal else "shutdown"
         wait = None if brutal or timeout == "infinity" else timeout
         msg = await receive((ref, ANY), Down(ref, ANY, ANY), timeout=wait, default=None)
         if msg is None:
             Process.exit(task.pid, "kill")
+            expected = "shutdown"   # as Elixir's :timeout_kill: "killed" is reported
             msg = await receive((ref, ANY), Down(ref, ANY, ANY))
         if msg.__class__ is Down:
-            reason = msg.reason
-            if reason in ("shutdown", "killed") or (
-                    type(reason) is tuple and len(reason) == 2 and reason[0] == "shutdown"):
-                return None
-            return ("exit", reason)
+            return None if msg.reason == expected else ("exit", msg.reason)
         demonitor(ref, flush=True)
         return ("ok", msg[1])
 
     @staticmethod
-    def async_stream(enumerable: Iterable | AsyncIterator, fn: Callable, *,
-                     max_concurrency: int | None = None, ordered: bool = True,
-                     timeout: float | None = 5.0, on_timeout: str = "exit") -> AsyncIterator:
-        """Map ``fn`` over ``enumerable`` with at most ``max_concurrency`` (default:
-        `schedulers_online()`) tasks at once, linked to the caller.
+    def async_stream(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[[Any], Any],
+                     *, max_concurrency: int | None = None, ordered: bool = True,
+                     timeout: float | None = 5.0,
+                     on_timeout: str = "exit") -> AsyncIterator[tuple[str, Any]]:
+        """Run ``fn(item)`` in a task for each item of ``enumerable``; an async iterator of
+        the results, ``("ok", value)`` or ``("exit", reason)``.
 
-        An async iterator of ``("ok", value)`` per item, or ``("exit", reason)`` for an item
-        whose task died (a caller that does not trap exits dies with it, through the link).
-        The input is consumed lazily, so it may be endless. Each task has ``timeout`` seconds
-        from its start: then the caller exits with ``("timeout", (TaskSupervised, "stream",
-        [timeout]))``, or with ``on_timeout="kill_task"`` that task is killed and its item is
-        ``("exit", "timeout")``. Leaving the loop early stops the remaining tasks.
+        Options:
+
+        * ``max_concurrency`` — how many tasks may be alive at once (default:
+          `schedulers_online()`). Items are pulled from ``enumerable`` only as slots free up,
+          so it may be endless or an async iterable.
+        * ``ordered`` — yield results in input order (default), buffering those that finish
+          early; with False, in the order they complete.
+        * ``timeout`` — seconds each task may run, from its start (None: no limit).
+        * ``on_timeout`` — ``"exit"`` (default): the caller exits with ``("timeout",
+          (TaskSupervised, "stream", [timeout]))`` and the remaining tasks are killed;
+          ``"kill_task"``: the late task is killed and its item is ``("exit", "timeout")``.
+
+        The tasks are linked to the caller, as with `async_`: one that crashes takes a caller
+        that does not trap exits down with it; a trapping caller gets ``("exit", reason)`` for
+        that item (use `TaskSupervisor.async_stream_nolink` to survive crashes without
+        trapping). Leaving the loop early kills the tasks still running.
         """
+        return stream(enumerable, _linked_starter(fn, callers(), ancestors()),
+                      max_concurrency, ordered, timeout, on_timeout)
 
-        def start(x: Any) -> Task:
-            return attach(spawn_link(task_body, fn, (x,), _callers()))
 
-        return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
+def _linked_starter(fn: Callable, cs: list, an: list) -> Callable[[Any], tuple[Pid, Ref]]:
+    def start(x: Any) -> tuple[Pid, Ref]:
+        pid = spawn_link(task_body, fn, (x,), cs, an)
+        return pid, hand_ref(pid)
+    return start
 
 
 def _check_owner(task: Any, fun: str) -> None:
     if not isinstance(task, Task):
         raise TypeError(f"Task.{fun} takes a Task, got {task!r}")
     me = self_pid()
-    if task.owner is not me:
+    if task.owner != me:
         raise ValueError(f"task {task!r} must be queried from the owner {task.owner!r}, "
                          f"but was queried from {me!r}")
 
 
-def _is_reply_or_down(m: Any, pending: dict) -> bool:
-    if m.__class__ is Down:
-        return m.ref in pending
-    return m.__class__ is tuple and len(m) == 2 and m[0].__class__ is Ref and m[0] in pending
+def _reply_or_down_of(m: Any, refs: dict) -> bool:
+    c = m.__class__
+    if c is tuple:
+        return len(m) == 2 and m[0].__class__ is Ref and m[0] in refs
+    return c is Down and m.ref in refs
 
 
-async def stream(enumerable: Iterable | AsyncIterator, start: Callable[[Any], Any],
-                 max_concurrency: int | None, ordered: bool, timeout: float | None,
-                 on_timeout: str) -> AsyncIterator:
-    """The machinery of every ``async_stream``: ``start(x)`` starts one task (returning a
-    `Task`, or an awaitable of one) for item ``x``."""
+# ---------------------------------------------------------------------------------------------
+# The stream machinery, shared by Task.async_stream and TaskSupervisor.async_stream(_nolink)
+# ---------------------------------------------------------------------------------------------
+def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
+           start: Callable[[Any], tuple[Pid, Ref] | Awaitable[tuple[Pid, Ref]]],
+           max_concurrency: int | None, ordered: bool, timeout: float | None,
+           on_timeout: str) -> AsyncIterator[tuple[str, Any]]:
+    """Check the options, then return the async iterator of a stream: ``start(item)`` starts
+    the `task_body` for one item and returns ``(pid, ref)`` (or an awaitable of it), ``ref``
+    being a monitor of ``pid`` that the task replies to."""
     if max_concurrency is None:
         max_concurrency = schedulers_online()
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
@@ -269,76 +367,118 @@ async def stream(enumerable: Iterable | AsyncIterator, start: Callable[[Any], An
         raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
     if on_timeout not in ("exit", "kill_task"):
         raise ValueError(f"on_timeout must be 'exit' or 'kill_task', got {on_timeout!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+            timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"timeout must be None or seconds >= 0, got {timeout!r}")
+    if not (hasattr(enumerable, "__aiter__") or hasattr(enumerable, "__iter__")):
+        raise TypeError(f"async_stream takes an iterable or an async iterable, "
+                        f"got {enumerable!r}")
+    return _stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
+
+
+async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordered: bool,
+                  timeout: float | None, on_timeout: str) -> AsyncIterator[tuple[str, Any]]:
     if hasattr(enumerable, "__aiter__"):
         source: Any = enumerable.__aiter__()
-        is_async = True
+        pull_async = True
     else:
         source = iter(enumerable)
-        is_async = False
-    running: dict[Ref, tuple[int, Task, float | None]] = {}   # ref -> (index, task, deadline)
-    done: dict[int, tuple] = {}        # finished out of order, waiting for their turn
-    next_in = 0                        # index of the next item to start
-    next_out = 0                       # index of the next item to yield (ordered)
+        pull_async = False
+    me = self_pid()
+    # ref -> [index, pid, deadline, replied]; insertion order is start order, so the first
+    # entry that has not replied has the nearest deadline. An entry stays until its Down
+    # comes: a slot is free only once its task is dead.
+    running: dict[Ref, list] = {}
+    done: dict[int, tuple] = {}        # ordered: results that came before their turn
+    next_in = 0
+    next_out = 0
     exhausted = False
+
+    def ours(m: Any) -> bool:
+        c = m.__class__
+        if c is tuple:
+            return len(m) == 2 and m[0].__class__ is Ref and m[0] in running
+        return c is Down and m.ref in running
+
     try:
         while True:
             while not exhausted and len(running) < max_concurrency:
                 try:
-                    x = await source.__anext__() if is_async else next(source)
+                    x = await source.__anext__() if pull_async else next(source)
                 except (StopIteration, StopAsyncIteration):
                     exhausted = True
                     break
-                t = start(x)
-                if t.__class__ is not Task:  # a Task is awaitable too: it is not this case
-                    t = await t
-                deadline = None if timeout is None else monotonic() + timeout
-                running[t.ref] = (next_in, t, deadline)
+                started = start(x)
+                if started.__class__ is not tuple:
+                    started = await started
+                pid, ref = started
+                running[ref] = [next_in, pid,
+                                None if timeout is None else monotonic() + timeout, False]
                 next_in += 1
             if ordered and next_out in done:
                 yield done.pop(next_out)
                 next_out += 1
                 continue
             if not running:
-                if exhausted and not done:
-                    return
-                continue
-            # Every task gets the same timeout, so the oldest one running is due first.
-            first = next(iter(running.values()))[2]
-            left = None if first is None else max(0.0, first - monotonic())
-            msg = await receive(lambda m: _is_reply_or_down(m, running), timeout=left,
-                                default=None)
-            if msg is None:  # some task ran out of time
+                return      # exhausted, and (ordered) everything was yielded
+            left = None
+            if timeout is not None:
+                for e in running.values():
+                    if not e[3]:
+                        left = e[2] - monotonic()
+                        if left < 0.0:
+                            left = 0.0
+                        break
+            msg = await receive(ours, timeout=left, default=None)
+            if msg is None:  # the oldest unanswered task ran out of time
+                if on_timeout == "exit":
+                    raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
                 now = monotonic()
-                for ref, (i, t, d) in list(running.items()):
-                    if d is not None and d <= now:
-                        if on_timeout == "exit":
-                            raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
+                for ref, e in list(running.items()):
+                    if not e[3] and e[2] <= now:
                         del running[ref]
                         demonitor(ref, flush=True)
-                        unlink(t.pid)
-                        Process.exit(t.pid, "kill")
-                        item = ("exit", "timeout")
+                        unlink(e[1])
+                        Process.exit(e[1], "kill")
                         if ordered:
-                            done[i] = item
+                            done[e[0]] = ("exit", "timeout")
                         else:
-                            yield item
+                            yield ("exit", "timeout")
                 continue
             if msg.__class__ is Down:
-                i, t, _ = running.pop(msg.ref)
+                e = running.pop(msg.ref)
+                if e[3]:
+                    continue     # it had replied: this is its end, its slot is free
                 item = ("exit", msg.reason)
             else:
-                ref, value = msg
-                i, t, _ = running.pop(ref)
-                demonitor(ref, flush=True)
-                item = ("ok", value)
+                e = running[msg[0]]
+                e[3] = True
+                item = ("ok", msg[1])
             if ordered:
-                done[i] = item
+                done[e[0]] = item
             else:
                 yield item
     finally:
-        # Left early, or ended by an exit: stop what still runs and leave nothing behind.
-        for ref, (_, t, _) in running.items():
-            unlink(t.pid)
-            Process.exit(t.pid, "kill")
-            demonitor(ref, flush=True)
-            flush((ref, ANY))  # a reply that arrived after we stopped looking
+        if running:
+            _stop_stream(me, running, ours)
+
+
+def _stop_stream(me: Pid, running: dict, ours: Callable[[Any], bool]) -> None:
+    """Left early, or ended by an exit: kill what still runs and leave nothing behind."""
+    try:
+        here = self_pid() == me
+    except Exception:   # noqa: BLE001 -- collected outside any process
+        here = False
+    if not here:        # dropped elsewhere (garbage collection): only stop the tasks
+        for e in running.values():
+            try:
+                Process.exit(e[1], "kill")
+            except Exception:   # noqa: BLE001
+                pass
+        return
+    for ref, e in running.items():
+        demonitor(ref)
+        unlink(e[1])
+        Process.exit(e[1], "kill")
+    flush(ours)          # replies and Downs that had arrived already
+    running.clear()

@@ -1,7 +1,7 @@
 """TaskSupervisor (Elixir's Task.Supervisor): tasks started under a supervisor.
 
 Supervised tasks are the production way to run concurrent work: they show up in the
-supervision tree, they are stopped when the supervisor stops, and with `async_nolink` a task
+supervision tree, they are stopped when their supervisor stops, and with `async_nolink` a task
 that crashes does not take its caller down — the caller sees ``("exit", reason)`` from
 `Task.yield_` instead, or exits from `Task.await_` as usual::
 
@@ -12,32 +12,46 @@ that crashes does not take its caller down — the caller sees ``("exit", reason
         case ("exit", reason): ...
         case None: await Task.shutdown(task)
 
-It is a `DynamicSupervisor` whose children are temporary tasks (never restarted).
+In a supervision tree: ``Supervisor.start_link([TaskSupervisor.child_spec({"name":
+"tasks"})])``.
+
+A TaskSupervisor is a `DynamicSupervisor` whose children are tasks: temporary by default
+(never restarted), with 5 seconds to stop on shutdown. The functions that talk to it are
+awaited; ``async_stream`` and ``async_stream_nolink`` are async iterators, as
+`Task.async_stream`, whose machinery they share.
 """
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
 
-from beamlet import Pid, link, spawn_link
+from beamlet import Pid, Ref, link, spawn_link
 
 from .dynamic_supervisor import DynamicSupervisor
 from .gen_server import Server, StartResult
-from .task import Task, _callers, attach, run_body, stream, task_body
+from .task import Task, ancestors, attach, callers, hand_ref, run_body, stream, task_body
 
 __all__ = ["TaskSupervisor"]
 
-
-def _start_task(body: Callable, fn: Callable, args: tuple, callers: list) -> tuple[str, Pid]:
-    # Runs in the supervisor: the task is linked to it, as every supervised child is.
-    return ("ok", spawn_link(body, fn, args, callers))
+_Shutdown = float | str
 
 
-async def _start_child(sup: Server, body: Callable, fn: Callable, args: tuple) -> Pid:
-    spec = {"id": "task", "start": (_start_task, (body, fn, args, _callers())),
-            "restart": "temporary", "shutdown": 5.0}
-    r = await DynamicSupervisor.start_child(sup, spec)
-    if not (type(r) is tuple and r[0] == "ok"):
+def _start_task(body: Callable, fn: Callable, args: tuple, cs: list) -> tuple[str, Pid]:
+    # Runs in the supervisor: the task is linked to it, as every supervised child is, and has
+    # it as its first ancestor.
+    return ("ok", spawn_link(body, fn, args, cs, ancestors()))
+
+
+def _spec(body: Callable, fn: Callable, args: tuple, restart: str, shutdown: _Shutdown) -> dict:
+    return {"start": (_start_task, (body, fn, args, callers())), "restart": restart,
+            "shutdown": shutdown, "type": "worker"}
+
+
+async def _start_replying(sup: Server, fn: Callable, args: tuple, shutdown: _Shutdown) -> Pid:
+    r = await DynamicSupervisor.start_child(sup, _spec(task_body, fn, args, "temporary",
+                                                       shutdown))
+    if not (r.__class__ is tuple and r[0] == "ok"):
+        # Elixir fails a match on {:ok, pid} here (a MatchError)
         raise RuntimeError(f"TaskSupervisor {sup!r} could not start a task: {r!r}")
     return r[1]
 
@@ -48,60 +62,89 @@ class TaskSupervisor:
     @staticmethod
     async def start_link(name: str | None = None, max_children: int | None = None,
                          max_restarts: int = 3, max_seconds: float = 5) -> StartResult:
-        """Start a task supervisor linked to the caller."""
+        """Start a task supervisor linked to the caller: ``("ok", pid)``.
+
+        ``max_children`` caps how many tasks it runs at once (`start_child` then returns
+        ``("error", "max_children")``); ``name`` registers it."""
         return await DynamicSupervisor.start_link(
             strategy="one_for_one", max_children=max_children, max_restarts=max_restarts,
             max_seconds=max_seconds, name=name)
 
     @staticmethod
-    async def start_child(sup: Server, fn: Callable, *args: Any) -> Any:
-        """Start a fire-and-forget task under ``sup``: ``("ok", pid)`` (or the supervisor's
-        error, such as ``("error", "max_children")``)."""
-        spec = {"id": "task", "start": (_start_task, (run_body, fn, args, _callers())),
-                "restart": "temporary", "shutdown": 5.0}
-        return await DynamicSupervisor.start_child(sup, spec)
+    def child_spec(opts: dict | None = None) -> dict:
+        """The spec to run a task supervisor under a `Supervisor`; ``opts`` holds the keyword
+        arguments of `start_link` (as Elixir's ``{Task.Supervisor, name: ...}``)."""
+        opts = dict(opts or {})
+        return {"id": opts.get("name") or TaskSupervisor,
+                "start": (TaskSupervisor.start_link, (), opts),
+                "restart": "permanent", "shutdown": "infinity", "type": "supervisor"}
 
     @staticmethod
-    async def async_(sup: Server, fn: Callable, *args: Any) -> Task:
-        """Start ``fn(*args)`` under ``sup``, linked to the caller; await it with `Task`."""
-        pid = await _start_child(sup, task_body, fn, args)
-        link(pid)
+    async def start_child(sup: Server, fn: Callable[..., Any], *args: Any,
+                          restart: str = "temporary", shutdown: _Shutdown = 5.0) -> Any:
+        """Start a task under ``sup`` for its side effects, linked to nobody but ``sup``:
+        ``("ok", pid)``, or the supervisor's refusal such as ``("error", "max_children")``.
+
+        ``restart`` ("temporary" by default, or "transient" / "permanent") and ``shutdown``
+        (seconds or "brutal_kill") are those of its child spec."""
+        return await DynamicSupervisor.start_child(
+            sup, _spec(run_body, fn, args, restart, shutdown))
+
+    @staticmethod
+    async def async_(sup: Server, fn: Callable[..., Any], *args: Any,
+                     shutdown: _Shutdown = 5.0) -> Task:
+        """Start ``fn(*args)`` as a task under ``sup``, linked to the caller and monitored by
+        it as with `Task.async_`; collect it with `Task.await_` and friends."""
+        pid = await _start_replying(sup, fn, args, shutdown)
+        link(pid)    # before the task may run: it waits for its ref
         return attach(pid)
 
     @staticmethod
-    async def async_nolink(sup: Server, fn: Callable, *args: Any) -> Task:
-        """Like `async_`, but not linked: a crash shows as ``("exit", reason)`` in
-        `Task.yield_` (or makes `Task.await_` exit) instead of killing the caller."""
-        return attach(await _start_child(sup, task_body, fn, args))
+    async def async_nolink(sup: Server, fn: Callable[..., Any], *args: Any,
+                           shutdown: _Shutdown = 5.0) -> Task:
+        """Like `async_`, but not linked to the caller: a crash does not take the caller
+        down; `Task.yield_` gives ``("exit", reason)`` and `Task.await_` exits with ``(reason,
+        (Task, "await_", [task, timeout]))``."""
+        return attach(await _start_replying(sup, fn, args, shutdown))
 
     @staticmethod
     async def children(sup: Server) -> list[Pid]:
         """The pids of the tasks running under ``sup``."""
-        return [row[1] for row in await DynamicSupervisor.which_children(sup)]
+        return [row[1] for row in await DynamicSupervisor.which_children(sup)
+                if row[1].__class__ is Pid]
 
     @staticmethod
-    def async_stream(sup: Server, enumerable: Iterable, fn: Callable, *,
-                     max_concurrency: int | None = None, ordered: bool = True,
-                     timeout: float | None = 5.0, on_timeout: str = "exit") -> AsyncIterator:
-        """`Task.async_stream` with the tasks started under ``sup`` (and linked to the
-        caller)."""
+    async def terminate_child(sup: Server, pid: Pid) -> Any:
+        """Stop the task ``pid`` under ``sup``: ``"ok"`` | ``("error", "not_found")``."""
+        return await DynamicSupervisor.terminate_child(sup, pid)
 
-        async def start(x: Any) -> Task:
-            pid = await _start_child(sup, task_body, fn, (x,))
+    @staticmethod
+    def async_stream(sup: Server, enumerable: Iterable[Any] | AsyncIterable[Any],
+                     fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
+                     ordered: bool = True, timeout: float | None = 5.0,
+                     on_timeout: str = "exit",
+                     shutdown: _Shutdown = 5.0) -> AsyncIterator[tuple[str, Any]]:
+        """`Task.async_stream` with each task started under ``sup``, and linked to the
+        caller as well. Same options and results."""
+
+        async def start(x: Any) -> tuple[Pid, Ref]:
+            pid = await _start_replying(sup, fn, (x,), shutdown)
             link(pid)
-            return attach(pid)
+            return pid, hand_ref(pid)
 
         return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
 
     @staticmethod
-    def async_stream_nolink(sup: Server, enumerable: Iterable, fn: Callable, *,
-                            max_concurrency: int | None = None, ordered: bool = True,
-                            timeout: float | None = 5.0,
-                            on_timeout: str = "exit") -> AsyncIterator:
-        """`async_stream` without links: a crashing task gives ``("exit", reason)`` for its
-        item and the caller carries on."""
+    def async_stream_nolink(sup: Server, enumerable: Iterable[Any] | AsyncIterable[Any],
+                            fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
+                            ordered: bool = True, timeout: float | None = 5.0,
+                            on_timeout: str = "exit",
+                            shutdown: _Shutdown = 5.0) -> AsyncIterator[tuple[str, Any]]:
+        """`async_stream` whose tasks are not linked to the caller: a task that crashes gives
+        ``("exit", reason)`` for its item and the stream goes on, without trapping exits."""
 
-        async def start(x: Any) -> Task:
-            return attach(await _start_child(sup, task_body, fn, (x,)))
+        async def start(x: Any) -> tuple[Pid, Ref]:
+            pid = await _start_replying(sup, fn, (x,), shutdown)
+            return pid, hand_ref(pid)
 
         return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
