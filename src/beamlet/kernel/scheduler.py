@@ -14,13 +14,17 @@ right away, by the sender: if it matches it is handed over directly (never touch
 and the receiver is queued to run; otherwise it joins the mailbox. So a selective receive costs
 O(1) per arriving message however long the mailbox is.
 
-Run queues. One deque per priority. The loop takes a batch (at most `_BATCH` processes) from the
-highest non-empty queue, "max" and "high" strictly first; "low" gets a turn every `_LOW_EVERY`
-batches of "normal" work. Between batches it fires due timers, runs work handed in from other
-threads and finishes processes that were killed.
+Run queues. One deque per priority. The loop runs a batch (at most `_BATCH` steps) from the
+highest non-empty queue, "max" and "high" strictly first: a batch ends as soon as a more urgent
+queue has work. "low" waits `_LOW_EVERY` batches of "normal" work. Between batches the loop
+fires due timers, runs work handed in from other threads and closes killed processes.
+
+Preemption. A process that takes queued messages one after another yields every 256; one that
+sends or spawns in a loop without awaiting runs a slice of the others from inside its call
+every 1,024 calls (`_maybe_preempt`), as the BEAM would preempt it by reductions.
 
 Threads. Exactly one thread *owns* the kernel at a time (`_owner`): it runs this loop, and only
-it changes kernel state. A process that runs too long without awaiting (a CPU loop, a blocking
+it changes kernel state while the kernel is uncontended. A process that runs too long without awaiting (a CPU loop, a blocking
 call) keeps its thread; the watchdog in `handoff.py` then makes that thread *detached* and
 starts a new owner, so the other processes keep running (Go hands off its P the same way).
 While any thread is detached the kernel is *contended*: every kernel entry checks the global
