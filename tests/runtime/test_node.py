@@ -140,3 +140,26 @@ def test_nested_run_is_refused():
         return "ok"
 
     assert beamlet.run(main) == "ok"
+
+
+def test_keyboard_interrupt_in_any_process_stops_the_node():
+    async def interrupted():
+        raise KeyboardInterrupt
+
+    async def main():
+        spawn(interrupted)
+        await receive()
+
+    with pytest.raises(KeyboardInterrupt):
+        beamlet.run(main)
+    assert beamlet.run(lambda: "a new node runs fine") == "a new node runs fine"
+
+
+def test_sys_exit_in_a_process_stops_the_node():
+    import sys
+
+    async def main():
+        sys.exit(3)
+
+    with pytest.raises(SystemExit):
+        beamlet.run(main)

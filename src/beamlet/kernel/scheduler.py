@@ -1063,6 +1063,14 @@ def _step_raised(p: Proc, e: BaseException) -> None:
         _finished_by_signal(p)
     elif isinstance(e, ProcessExit):
         _finish(p, e.reason, None, e)
+    elif isinstance(e, (KeyboardInterrupt, SystemExit)):
+        # Ctrl-C (or sys.exit) in whatever process was running: the node stops, and run()
+        # raises it, as a Python program expects.
+        try:
+            _finish(p, "shutdown", None)
+        except _MainDone:
+            pass
+        raise e
     else:
         _crash(p, e)
 
