@@ -6,14 +6,17 @@ it, the way Go hands off its P when a goroutine blocks in a system call:
 
 1. The watchdog thread wakes every `POLL` seconds and looks at the owner thread's current
    process. If it is still inside the same step as at the previous look (same process, same
-   reduction count), the step has run for at least one poll period: the owner is stuck.
+   reduction count), and still is one poll later, in its own code, the owner is stuck.
 2. It declares the kernel *contended* (from now on every kernel entry checks ownership, see
    scheduler.py) and waits until the stuck thread is seen outside kernel code. After that
    moment the thread cannot touch kernel state without the kernel lock.
 3. Holding the lock, it marks the thread *detached* (it goes on running that one process) and
    starts a new owner thread that runs the loop for everybody else.
 4. A detached thread makes its kernel calls under the kernel lock, as its process. When the
-   step finally ends, the thread hands the process back to the owner's run queue and ends. With no thread detached, the kernel is uncontended again and the
+   step finally ends, the thread hands the process back to the owner's run queue and ends.
+   If instead its process turns out to be busy making kernel calls (it was slowed down, say
+   by page faults while the heap grew, not stuck), the owner gives the kernel back to that
+   thread and ends itself, so the busy process is on the fast path again. With no thread detached, the kernel is uncontended again and the
    common path is back to one flag check per kernel call.
 
 Killing a process that runs on a detached thread raises `_Terminated` in that thread
@@ -164,25 +167,37 @@ class Watchdog:
         t = k._owner
         if t is None:
             return
+        reds = p.reds
+        # Confirm first, disturbing nobody: in its own code now and one poll later, with no
+        # kernel call in between. A step that only stalled (page faults while the heap grows,
+        # a slow allocation) has moved on by then.
+        if thread_place(t) != "user":
+            return
+        time.sleep(POLL)
+        if k._current is not p or p.reds != reds or thread_place(t) != "user":
+            return
         node.handing_off = True
         k._contended = True
         try:
+            # From here on a kernel entry by `t` takes the slow path; wait until `t` is seen
+            # outside kernel code after that moment, so none of its fast-path calls is in flight.
             deadline = time.monotonic() + 0.5
             while True:
                 place = thread_place(t)
                 if place == "user":
                     break
                 if (place == "gone" or node.stopping or k._current is not p
-                        or time.monotonic() > deadline):
+                        or p.reds != reds or time.monotonic() > deadline):
                     return
                 time.sleep(0.0002)
             with k._klock:
-                if (node.stopping or k._owner != t or k._current is not p
+                if (node.stopping or k._owner != t or k._current is not p or p.reds != reds
                         or p.coro is None or not p.coro.cr_running):
                     return
                 # `t` is inside p's step, in user code, and from now on can enter the kernel
                 # only through the lock we hold: it is safe to give the kernel to a new thread.
                 k._detached[t] = p
+                k._detached_reds[t] = p.reds
                 k._current = None
                 new = threading.Thread(target=_new_owner, args=(node,),
                                        name="beamlet-scheduler", daemon=True)

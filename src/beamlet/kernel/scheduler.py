@@ -97,6 +97,7 @@ _owner: int | None = None               # ident of the thread that owns the kern
 _klock = threading.RLock()              # held by the owner while it changes state, if contended
 _owned = _klock._is_owned               # type: ignore[attr-defined]
 _detached: dict[int, Proc] = {}         # detached thread ident -> the process it is stepping
+_detached_reds: dict[int, int] = {}     # its reductions when it was detached
 _low_cut = 3                            # the owner runs queues 0.._low_cut (see handoff.py)
 _nested = False                         # a slice of other processes runs inside a kernel call
 
@@ -452,7 +453,10 @@ def receive(*patterns: Any, timeout: float | None = None, default: Any = _UNSET)
                     if not p.reds & _FAIR_MASK:
                         yield None  # a fair turn for the others
                     return msg
-                i = _scan(p, mb, patterns)
+                if len(patterns) == 1 and match(patterns[0], mb[0]):
+                    i = 0  # the oldest message matches: the common case, without a scan
+                else:
+                    i = _scan(p, mb, patterns)
                 if i >= 0:
                     msg = mb[i]
                     del mb[i]
@@ -829,6 +833,7 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1) -> NodeState:
     _draining = False
     _wakeup.clear()
     _detached.clear()
+    _detached_reds.clear()
     _contended = False
     _low_cut = 3
     _cancelled = 0
@@ -914,7 +919,7 @@ def run_loop(node: NodeState) -> None:
                 if _owner != me:
                     return
                 with _klock:
-                    if _owner != me:
+                    if _owner != me or (_detached and _reattach()):
                         return
                     q = _housekeep_and_pick()
             else:
@@ -925,6 +930,28 @@ def run_loop(node: NodeState) -> None:
                 return
     except _MainDone:
         _stop_node(node)
+
+
+_REATTACH_REDS = 64
+
+
+def _reattach() -> bool:
+    """Under the lock, on the owner: give the kernel back to a detached thread whose process is
+    busy making kernel calls (it was slowed down, not stuck), so that it runs on the fast path
+    again instead of paying for the lock on every call. This owner thread then ends."""
+    global _owner, _current
+    for t, p in _detached.items():
+        if p.state == RUNNING and p.reds - _detached_reds.get(t, p.reds) >= _REATTACH_REDS:
+            del _detached[t]
+            _detached_reds.pop(t, None)
+            _owner = t
+            _current = p
+            from .handoff import settle
+
+            settle()
+            _wakeup.set()
+            return True
+    return False
 
 
 _low_waited = 0     # "normal" batches run while "low" work waited
@@ -1131,6 +1158,7 @@ def _after_detached_step(t: int, p: Proc, r: Any, exc: BaseException | None,
     run inside that process's kernel call.
     """
     global _current
+    _detached_reds.pop(t, None)
     if _detached.pop(t, None) is None:
         return  # already handled
     if successor is not None:
