@@ -17,6 +17,7 @@ import beamlet
 from beamlet import (ANY, Down, Exit, GenServer, Process, Supervisor, monitor, receive, self_pid,
                      send, sleep, spawn, spawn_link)
 
+from counter import counter
 from global_counter import GlobalCounter
 
 measured: list[tuple[str, str, str]] = []   # (what, beamlet, the BEAM's published figure)
@@ -41,18 +42,6 @@ async def processes() -> None:
 
 
 # -- 2. Messages -------------------------------------------------------------------------------
-async def counter(count):
-    while True:
-        match await receive():
-            case ("increment", amount):
-                count += amount
-            case ("get", caller):
-                send(caller, ("count", count))
-            case "stop":
-                print(f"  Counter stopped at {count}")
-                return
-
-
 async def pong():
     while True:
         match await receive(timeout=0.2, default="timeout"):

@@ -273,6 +273,17 @@ class _State:
         return None
 
 
+def _not_stopped(c: Any) -> tuple | None:
+    """The error for restart_child / delete_child on a child that is not a stopped one."""
+    if c is None:
+        return ("error", "not_found")
+    if isinstance(c.pid, Pid):
+        return ("error", "running")
+    if c.pid == "restarting":
+        return ("error", "restarting")
+    return None
+
+
 async def module_init(how: tuple) -> Any:
     """In a supervisor process: trap exits, then get its flags and children, from the list
     form (``("list", result, None)``) or by calling the module form's ``init(arg)``."""
@@ -426,23 +437,17 @@ class _SupervisorServer(GenServer):
                 st.children.remove(c)
             return ("reply", "ok", st)
         if op == "restart_child":
-            if c is None:
-                return ("reply", ("error", "not_found"), st)
-            if isinstance(c.pid, Pid):
-                return ("reply", ("error", "running"), st)
-            if c.pid == "restarting":
-                return ("reply", ("error", "restarting"), st)
+            err = _not_stopped(c)
+            if err is not None:
+                return ("reply", err, st)
             r = await self._start(st, c)
             if r == ("ok", None):
                 return ("reply", ("ok", None), st)
             return ("reply", r, st)
         if op == "delete_child":
-            if c is None:
-                return ("reply", ("error", "not_found"), st)
-            if isinstance(c.pid, Pid):
-                return ("reply", ("error", "running"), st)
-            if c.pid == "restarting":
-                return ("reply", ("error", "restarting"), st)
+            err = _not_stopped(c)
+            if err is not None:
+                return ("reply", err, st)
             st.children.remove(c)
             return ("reply", "ok", st)
         return ("reply", ("error", ("unknown_call", req)), st)
