@@ -4,7 +4,7 @@
 """
 
 import beamlet
-from beamlet import ANY, receive, self_pid, send, spawn
+from beamlet import receive, self_pid, send, spawn
 
 
 async def calculator(parent):

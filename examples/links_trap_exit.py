@@ -19,7 +19,7 @@ async def worker():
 async def supervisor(parent):
     Process.flag("trap_exit", True)  # exit signals become Exit messages
     print("Supervisor started")
-    w = spawn_link(worker)
+    spawn_link(worker)
     print("Spawned worker")
     while True:
         match await receive():
