@@ -3,21 +3,9 @@
 import logging
 import operator
 
-import beamlet
-from beamlet import (ANY, Agent, Down, GenServer, Process, ProcessExit, Supervisor, monitor,
+from beamlet import (ANY, Agent, Down, GenServer, Process, Supervisor, monitor,
                      receive, sleep, spawn)
-
-
-def run(fn):
-    return beamlet.run(fn)
-
-
-async def caught_exit(aw):
-    try:
-        await aw
-    except ProcessExit as e:
-        return e.reason
-    raise AssertionError("expected the call to exit the caller")
+from helpers import caught_exit, run
 
 
 def test_a01_agent_basic():

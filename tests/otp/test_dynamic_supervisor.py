@@ -7,40 +7,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Agent, Down, DynamicSupervisor, Exit, GenServer, Pid, Process,
                      Supervisor, flush, monitor, receive, self_pid, send, sleep)
-
-
-def run(fn):
-    return beamlet.run(fn)
-
-
-class Child(GenServer):
-    """Logs ("start", id) / ("stop", id, reason) to the process registered as "log"."""
-
-    @classmethod
-    async def start_link(cls, id, opts=None):
-        return await GenServer.start_link(cls, (id, opts or {}))
-
-    def init(self, arg):
-        id, opts = arg
-        Process.flag("trap_exit", True)
-        if opts.get("fail"):
-            return ("stop", opts["fail"])
-        if opts.get("ignore"):
-            return "ignore"
-        send("log", ("start", id))
-        return ("ok", arg)
-
-    def handle_cast(self, msg, s):
-        return ("stop", msg[1], s)
-
-    def handle_call(self, msg, from_, s):
-        return ("reply", s[0], s)
-
-    async def terminate(self, reason, s):
-        id, opts = s
-        if opts.get("slow_terminate"):
-            await sleep(opts["slow_terminate"])
-        send("log", ("stop", id, reason))
+from helpers import Child, run
 
 
 def test_u10_dynamic_supervisor():

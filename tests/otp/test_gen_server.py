@@ -5,25 +5,13 @@ import logging
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, Exit, GenServer, Pid, Process, ProcessExit, flush, monitor,
+from beamlet import (ANY, Down, Exit, GenServer, Pid, Process, flush, monitor,
                      receive, self_pid, send, sleep, spawn, spawn_monitor)
-
-
-def run(fn):
-    return beamlet.run(fn)
+from helpers import caught_exit, run
 
 
 async def down_reason(ref):
     return (await receive(Down(ref, ANY, ANY))).reason
-
-
-async def caught_exit(aw):
-    """What an awaited call exits the caller with (Elixir's ``catch :exit, r -> r``)."""
-    try:
-        await aw
-    except ProcessExit as e:
-        return e.reason
-    raise AssertionError("expected the call to exit the caller")
 
 
 # ------------------------------------------------------------------------------ ground truth

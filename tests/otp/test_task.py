@@ -8,26 +8,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Agent, Down, Exit, Process, ProcessExit, Task, TaskSupervised, flush,
                      monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
-
-
-def run(fn, **kw):
-    return beamlet.run(fn, **kw)
-
-
-@pytest.fixture(autouse=True)
-def _loud_again():
-    yield
-    logging.getLogger("beamlet").setLevel(logging.NOTSET)
-
-
-def quiet():
-    """Expected crashes: keep their reports out of the output."""
-    logging.getLogger("beamlet").setLevel(logging.CRITICAL)
-
-
-async def slow(d, v=None):
-    await sleep(d)
-    return d if v is None else v
+from helpers import quiet, run, slow
 
 
 def test_k01_async_await():

@@ -1,32 +1,11 @@
 """TaskSupervisor (Elixir's Task.Supervisor)."""
 
-import logging
-
 import beamlet
 import pytest
 
 from beamlet import (ANY, Down, Process, ProcessExit, Supervisor, Task, TaskSupervised,
                      TaskSupervisor, flush, monitor, receive, self_pid, send, sleep, spawn_monitor)
-
-
-def run(fn, **kw):
-    return beamlet.run(fn, **kw)
-
-
-@pytest.fixture(autouse=True)
-def _loud_again():
-    yield
-    logging.getLogger("beamlet").setLevel(logging.NOTSET)
-
-
-def quiet():
-    """Expected crashes: keep their reports out of the output."""
-    logging.getLogger("beamlet").setLevel(logging.CRITICAL)
-
-
-async def slow(d, v=None):
-    await sleep(d)
-    return d if v is None else v
+from helpers import quiet, run, slow
 
 
 def test_start_child_async_and_children():

@@ -63,7 +63,7 @@ def test_run_ends_with_a_spinner_left_and_no_thread_behind():
 def test_blocking_call_does_not_stop_other_processes():
     def blocker(parent):
         send(parent, "blocking")
-        time.sleep(0.3)
+        time.sleep(0.3)  # the blocking call under test, not a wait for an event
         send(parent, "unblocked")
 
     async def main():
@@ -91,7 +91,7 @@ def test_timers_fire_while_a_process_spins():
 
 def test_main_process_may_block_too():
     def sync_main():
-        time.sleep(0.05)
+        time.sleep(0.05)  # the blocking call under test, not a wait for an event
         return 42
 
     assert beamlet.run(sync_main) == 42

@@ -1,0 +1,61 @@
+"""What several test modules share: running a node, quieting expected crash reports, a child
+that logs its life, and catching the exit an awaited call makes."""
+
+import logging
+
+import beamlet
+from beamlet import GenServer, Process, ProcessExit, send, sleep
+
+
+def run(fn, *args, **kw):
+    return beamlet.run(fn, *args, **kw)
+
+
+def quiet():
+    """Expected crashes: keep their reports out of the output."""
+    logging.getLogger("beamlet").setLevel(logging.CRITICAL)
+
+
+async def slow(d, v=None):
+    await sleep(d)
+    return d if v is None else v
+
+
+async def caught_exit(aw):
+    """What an awaited call exits the caller with (Elixir's ``catch :exit, r -> r``)."""
+    try:
+        await aw
+    except ProcessExit as e:
+        return e.reason
+    raise AssertionError("expected the call to exit the caller")
+
+
+class Child(GenServer):
+    """Logs ("start", id) / ("stop", id, reason) to the process registered as "log"."""
+
+    @classmethod
+    async def start_link(cls, id, opts=None):
+        return await GenServer.start_link(cls, (id, opts or {}))
+
+    def init(self, arg):
+        id, opts = arg
+        Process.flag("trap_exit", True)
+        if opts.get("fail"):
+            return ("stop", opts["fail"])
+        if opts.get("ignore"):
+            return "ignore"
+        send("log", ("start", id))
+        return ("ok", arg)
+
+    def handle_cast(self, msg, s):
+        _, reason = msg
+        return ("stop", reason, s)
+
+    def handle_call(self, msg, from_, s):
+        return ("reply", s[0], s)
+
+    async def terminate(self, reason, s):
+        id, opts = s
+        if opts.get("slow_terminate"):
+            await sleep(opts["slow_terminate"])
+        send("log", ("stop", id, reason))
