@@ -856,6 +856,13 @@ def procs() -> dict[int, Proc]:
     return _procs
 
 
+def runnable_count() -> int:
+    """How many processes wait in the run queues (the caller, while it runs, is not counted).
+
+    `beamlet.testing.settle` uses it to wait until a node has nothing left to do."""
+    return sum(len(q) for q in _queues)
+
+
 def node_state() -> NodeState | None:
     return _node
 
