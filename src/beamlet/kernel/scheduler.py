@@ -863,6 +863,11 @@ def runnable_count() -> int:
     return sum(len(q) for q in _queues)
 
 
+def pending_closes() -> int:
+    """How many killed processes still have a coroutine to close (their ``finally`` to run)."""
+    return len(_to_close)
+
+
 def node_state() -> NodeState | None:
     return _node
 
