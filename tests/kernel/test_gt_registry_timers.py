@@ -152,13 +152,22 @@ def test_t05_send_after_to_dead_pid_or_unregistered_name():
 
 
 def test_t05_timer_aimed_at_a_process_dies_with_it():
+    """As the BEAM (+S 1): the kill is asynchronous, so right after `Process.exit` the timer
+    still runs; once the target has died, the timer has died with it."""
+    from beamlet.testing import wait_dead
+
     async def main():
         target = spawn(sleep, None)
         ref = Process.send_after(target, "x", 1.0)
         Process.exit(target, "kill")
-        return Process.read_timer(ref), Process.cancel_timer(ref)
+        running = Process.read_timer(ref)
+        target2 = spawn(sleep, None)
+        ref2 = Process.send_after(target2, "x", 1.0)
+        Process.exit(target2, "kill")
+        await wait_dead(target2)
+        return running > 0.5, Process.read_timer(ref2), Process.cancel_timer(ref2)
 
-    assert run(main) == (False, False)
+    assert run(main) == (True, False, False)
 
 
 def test_timer_outlives_its_creator():

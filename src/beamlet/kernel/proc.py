@@ -7,7 +7,9 @@ created on first use, which keeps a plain process small (the goal is ~1 KB per l
 coroutine included).
 
 States: a process is RUNNABLE (in a run queue), RUNNING (being stepped), WAITING (parked in
-`receive` or `sleep`), EXITING (dead to the world; its links and monitors are being told) or DEAD.
+`receive` or `sleep`), DOOMED (a fatal exit signal from another process is pending: it dies when
+it is next scheduled, as a BEAM process handles its signals when it runs), EXITING (dead to the
+world; its links and monitors are being told) or DEAD.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ RUNNABLE = 1
 RUNNING = 2
 WAITING = 3
 EXITING = 4
+DOOMED = 5
 
 STATUS_NAMES = {RUNNABLE: "runnable", RUNNING: "running", WAITING: "waiting", EXITING: "exiting"}
 
@@ -43,7 +46,7 @@ class Proc:
         "enq",      # messages ever queued in mbox (for the fresh-ref receive optimisation)
         "ext",      # Ext, or None while the process has no links, monitors, name, ...
         "fn",       # the function it was spawned with (Process.info "initial_call")
-        "reason",   # exit reason, once EXITING
+        "reason",   # exit reason, once DOOMED or EXITING
     )
 
     def __init__(self, coro: Any, rq: Any, prio: int, fn: Any) -> None:
@@ -75,7 +78,7 @@ class Proc:
 class Ext:
     """What only some processes need: links, monitors, a name, flags, a dictionary, aliases."""
 
-    __slots__ = ("links", "monitors", "monitored_by", "trap", "name", "dict", "aliases")
+    __slots__ = ("links", "monitors", "monitored_by", "trap", "name", "dict", "aliases", "late")
 
     def __init__(self) -> None:
         self.links: set = set()          # Pids this process is linked to
@@ -85,3 +88,6 @@ class Ext:
         self.name: str | None = None
         self.dict: dict | None = None
         self.aliases: set | None = None
+        # Links (peer Pids) and monitors (refs) made while this process was DOOMED: on the
+        # BEAM their requests queue behind the fatal signal, so they end in "noproc".
+        self.late: set | None = None

@@ -7,7 +7,7 @@ import sys
 from typing import Any, Callable
 
 from . import registry, scheduler as k, signals, timers
-from .proc import EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, Proc
+from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, Proc
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 from .terms import Pid
@@ -113,8 +113,8 @@ def _proc_of(pid: Any) -> Proc | None:
     if not isinstance(pid, Pid):
         raise TypeError(f"Process.info takes a Pid, got {pid!r}")
     p = pid._proc
-    if p is None or p.state == EXITING:
-        return None
+    if p is None or p.state == EXITING or p.state == DOOMED:
+        return None  # dead, or dead by the time a BEAM process_info request is handled
     return p
 
 

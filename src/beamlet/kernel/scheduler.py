@@ -50,6 +50,7 @@ from . import bodies
 from .patterns import first_match, match
 from .proc import (
     DEAD,
+    DOOMED,
     EXITING,
     PRIORITY_INDEX,
     RUNNABLE,
@@ -757,6 +758,13 @@ def _announce(p: Proc) -> None:
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
         pid = p.pid
+        late = x.late
+        # Exit signals to links go out before the monitors' Down messages, as on the BEAM.
+        for other in x.links:
+            q = other._proc
+            if q is not None:
+                q.ext.links.discard(pid)
+                exit_signal(q, pid, "noproc" if late and other in late else reason, True)
         for ref, watcher in x.monitored_by.items():
             q = watcher._proc
             if q is not None:
@@ -765,12 +773,7 @@ def _announce(p: Proc) -> None:
                 if qx is not None and qx.aliases and ref in qx.aliases:
                     qx.aliases.discard(ref)   # a monitor's alias ends with it
                     _aliases.pop(ref, None)
-                deliver(q, Down(ref, shown, reason))
-        for other in x.links:
-            q = other._proc
-            if q is not None:
-                q.ext.links.discard(pid)
-                exit_signal(q, pid, reason, True)
+                deliver(q, Down(ref, shown, "noproc" if late and ref in late else reason))
         x.links = set()
         x.monitors = {}
         x.monitored_by = {}
@@ -786,12 +789,17 @@ def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
     arriving through a link, from a process that exited with it, is an ordinary reason). A
     trapping process gets ``Exit(from_pid, reason)`` as a message. Otherwise "normal" is ignored,
     unless a process sent it to itself, and any other reason ends ``q``.
+
+    A signal is asynchronous unless a process sends it to itself: a fatal signal to a process
+    that is not running marks it DOOMED and it dies when it is next scheduled (`_doom`), so the
+    sender goes on first, exactly as on the BEAM.
     """
-    if q.state == EXITING or q.state == DEAD:
-        return
+    state = q.state
+    if state == EXITING or state == DEAD or state == DOOMED:
+        return  # dead, or already going to die of an earlier signal, which comes first
     is_str = type(reason) is str
     if not linked and is_str and reason == "kill":
-        kill(q, "killed")
+        _fatal(q, "killed")
         return
     x = q.ext
     if x is not None and x.trap:
@@ -801,7 +809,38 @@ def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
         if not linked and from_pid is q.pid:
             kill(q, "normal")
         return
-    kill(q, reason)
+    _fatal(q, reason)
+
+
+def _fatal(q: Proc, reason: Any) -> None:
+    """A signal that ends ``q``: at once when ``q`` is running (a signal to itself, or one
+    from another thread), else at its next turn."""
+    if q.state == RUNNING:
+        kill(q, reason)
+    else:
+        _doom(q, reason)
+
+
+def _doom(q: Proc, reason: Any) -> None:
+    """``q`` (RUNNABLE or WAITING) will die with ``reason`` when the loop next picks it.
+
+    Until then it is still in the registry and `Process.list`, as a BEAM process with a pending
+    exit signal is; queries that go through its signal queue on the BEAM (`Process.alive`,
+    `Process.info`) already see it dead. New links and monitors to it end in "noproc".
+    """
+    waiting = q.state == WAITING
+    q.state = DOOMED
+    q.reason = reason
+    if q.timer is not None:
+        _drop_timer(q)
+    if waiting:
+        q.rq.append(q)
+
+
+def _die_doomed(p: Proc) -> None:
+    """The loop picked a DOOMED process: it handles its fatal signal now, and dies."""
+    p.state = RUNNABLE
+    kill(p, p.reason)
 
 
 def raise_if_dead(p: Proc) -> None:
@@ -1020,6 +1059,8 @@ def _run_batch(q: deque, n: int, me: int, node: NodeState, successor: Proc | Non
             break
         p = q.popleft()
         if p.state != RUNNABLE:
+            if p.state == DOOMED:
+                _die_doomed(p)
             continue
         _current = p
         p.state = RUNNING

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from . import scheduler as k
 from .patterns import first_match
-from .proc import EXITING, Proc
+from .proc import DOOMED, EXITING, Proc
 from .terms import Down, Exit, NoProc, Pid, Ref
 
 
@@ -46,8 +46,18 @@ def link(pid: Pid) -> bool:
             return True
         raise NoProc(f"cannot link to {pid!r}: no such process (noproc)")
     me.x().links.add(pid)
-    q.x().links.add(me.pid)
+    qx = q.x()
+    qx.links.add(me.pid)
+    if q.state == DOOMED:
+        _add_late(qx, me.pid)
     return True
+
+
+def _add_late(x: Any, key: Any) -> None:
+    """A link or monitor made to a DOOMED process: its death will report "noproc" to it."""
+    if x.late is None:
+        x.late = set()
+    x.late.add(key)
 
 
 @k.entry
@@ -105,7 +115,10 @@ def monitor(target: Any, alias: bool = False) -> Ref:
         return ref
     x = me.x()
     x.monitors[ref] = (q.pid, shown)
-    q.x().monitored_by[ref] = me.pid
+    qx = q.x()
+    qx.monitored_by[ref] = me.pid
+    if q.state == DOOMED:
+        _add_late(qx, ref)
     if alias:
         if x.aliases is None:
             x.aliases = set()
@@ -226,11 +239,13 @@ def unalias(ref: Ref) -> bool:
 
 
 def is_alive(pid: Pid) -> bool:
-    """Whether ``pid`` names a live process (EXITING counts as dead, as on the BEAM)."""
+    """Whether ``pid`` names a live process. EXITING counts as dead, and so does DOOMED: on the
+    BEAM this question queues behind the signals already sent to the process, and a fatal one
+    among them has ended it by the time the answer comes."""
     if not isinstance(pid, Pid):
         raise TypeError(f"alive takes a Pid, got {pid!r}")
     p = pid._proc
-    return p is not None and p.state != EXITING
+    return p is not None and p.state != EXITING and p.state != DOOMED
 
 
 @k.entry
