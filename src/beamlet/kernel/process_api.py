@@ -113,8 +113,10 @@ def _proc_of(pid: Any) -> Proc | None:
     if not isinstance(pid, Pid):
         raise TypeError(f"Process.info takes a Pid, got {pid!r}")
     p = pid._proc
+    if p is not None and p.state == DOOMED:
+        k.flush_signals(p)
     if p is None or p.state == EXITING or p.state == DOOMED:
-        return None  # dead, or dead by the time a BEAM process_info request is handled
+        return None
     return p
 
 

@@ -843,6 +843,21 @@ def _die_doomed(p: Proc) -> None:
     kill(p, p.reason)
 
 
+def flush_signals(p: Proc) -> None:
+    """Let ``p`` handle the signals already sent to it, before the caller asks about it.
+
+    On the BEAM `is_process_alive/1` and `process_info/2` queue behind the signals the process
+    has pending and wait for it to handle them, so a DOOMED process dies here (its links and
+    monitors are told now); if that kills the caller through a link, the caller ends here too,
+    as it would while it waited on the BEAM.
+    """
+    if p.state == DOOMED:
+        _die_doomed(p)
+        me = _current
+        if me is not None:
+            raise_if_dead(me)
+
+
 def raise_if_dead(p: Proc) -> None:
     """After a kernel call that may have killed the calling process: stop running it now."""
     if p.state == EXITING:

@@ -245,6 +245,8 @@ def is_alive(pid: Pid) -> bool:
     if not isinstance(pid, Pid):
         raise TypeError(f"alive takes a Pid, got {pid!r}")
     p = pid._proc
+    if p is not None and p.state == DOOMED:
+        k.flush_signals(p)
     return p is not None and p.state != EXITING and p.state != DOOMED
 
 
