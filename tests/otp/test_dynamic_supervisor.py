@@ -174,16 +174,18 @@ def test_module_form_and_under_a_supervisor():
 
 
 def test_invalid_options():
+    """Bad flags fail the start with OTP's ("supervisor_data", ...) reason, as in Elixir;
+    an unknown keyword is a Python TypeError in the caller."""
     async def main():
-        with pytest.raises(ValueError):
-            await DynamicSupervisor.start_link(strategy="one_for_all")
-        with pytest.raises(ValueError):
-            await DynamicSupervisor.start_link(max_children=-1)
+        Process.flag("trap_exit", True)
+        out = [await DynamicSupervisor.start_link(strategy="one_for_all"),
+               await DynamicSupervisor.start_link(max_children=-1)]
         with pytest.raises(TypeError):
             await DynamicSupervisor.start_link(nonsense=1)
-        return "ok"
+        return out
 
-    assert run(main) == "ok"
+    assert run(main) == [("error", ("supervisor_data", ("invalid_strategy", "one_for_all"))),
+                         ("error", ("supervisor_data", ("invalid_max_children", -1)))]
 
 
 def test_parent_exit_shuts_children_down():

@@ -8,6 +8,7 @@ import beamlet
 from beamlet import (ANY, Agent, Down, Exit, GenServer, Pid, Process, Supervisor, flush,
                      monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
 from helpers import Child, run
+from beamlet.testing import settle
 
 
 def spec(id, **extra):
@@ -443,26 +444,43 @@ def test_supervisor_killed_takes_children_down():
     assert run(main) == ["killed", "killed"]
 
 
-def test_invalid_specs_and_flags_raise_in_the_caller():
+def test_invalid_specs_and_flags_fail_the_start():
+    """As in Elixir: a value that is no child form raises in the caller (ArgumentError there);
+    a bad spec or flag fails the start with OTP's reason, and start_child returns it."""
     async def main():
+        Process.flag("trap_exit", True)
+        out = []
         for bad in [[{"start": (Child.start_link, ("a",))}], [{"id": "a"}],
                     [{"id": "a", "start": (Child.start_link, ("a",)), "restart": "sometimes"}],
                     [{"id": "a", "start": (Child.start_link, ("a",)), "shutdown": -1}],
                     [{"id": "a", "start": (Child.start_link, ("a",)), "type": "boss"}],
-                    [{"id": "a", "start": "nope"}], ["nope"],
+                    [{"id": "a", "start": "nope"}],
                     [{"id": "a", "start": (Child.start_link, ()), "x": 1}]]:
-            with pytest.raises((ValueError, TypeError)):
-                await Supervisor.start_link(bad)
-        with pytest.raises(ValueError):
-            await Supervisor.start_link([], strategy="one_for_some")
-        with pytest.raises(ValueError):
-            await Supervisor.start_link([], max_restarts=-1)
+            out.append(await Supervisor.start_link(bad))
+        with pytest.raises(TypeError):
+            await Supervisor.start_link(["nope"])
+        out.append(await Supervisor.start_link([], strategy="one_for_some"))
+        out.append(await Supervisor.start_link([], max_restarts=-1))
         _, sup = await Supervisor.start_link([])
-        with pytest.raises(ValueError):
-            await Supervisor.start_child(sup, {"id": "x"})
-        return len(Process.list())
+        out.append(await Supervisor.start_child(sup, {"id": "x"}))
+        await settle()
+        exits = flush(Exit)
+        return out, len(exits), len(Process.list())
 
-    assert run(main) == 2
+    out, exits, alive = run(main)
+    assert out == [
+        ("error", ("start_spec", "missing_id")),
+        ("error", ("start_spec", "missing_start")),
+        ("error", ("start_spec", ("invalid_restart_type", "sometimes"))),
+        ("error", ("start_spec", ("invalid_shutdown", -1))),
+        ("error", ("start_spec", ("invalid_child_type", "boss"))),
+        ("error", ("start_spec", ("invalid_mfa", "nope"))),
+        ("error", ("start_spec", ("invalid_child_spec_keys", ["'x'"]))),
+        ("error", ("supervisor_data", ("invalid_strategy", "one_for_some"))),
+        ("error", ("supervisor_data", ("invalid_intensity", -1))),
+        ("error", "missing_start"),
+    ]
+    assert (exits, alive) == (9, 2)
 
 
 def test_duplicate_ids_fail_the_start():

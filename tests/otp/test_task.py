@@ -8,6 +8,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Agent, Down, Exit, Process, ProcessExit, Task, TaskSupervised, flush,
                      monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet.testing import settle
 from helpers import quiet, run, slow
 
 
@@ -269,6 +270,7 @@ def test_async_stream_kill_task_on_timeout():
     async def main():
         items = [x async for x in Task.async_stream([0.01, 0.5, 0.02], slow, timeout=0.1,
                                                     on_timeout="kill_task")]
+        await settle()   # the killed task dies when next scheduled (async signals)
         return items, len(Process.list())
 
     assert run(main) == ([("ok", 0.01), ("exit", "timeout"), ("ok", 0.02)], 1)
@@ -480,6 +482,7 @@ def test_async_stream_break_kills_running_tasks_and_leaves_nothing():
         async for item in Task.async_stream([0, 1.0, 1.0, 1.0], slow, max_concurrency=4):
             out.append(item)
             break
+        await settle()   # the killed tasks die when next scheduled (async signals)
         return out, Process.list() == [self_pid()], flush()
 
     assert run(main) == ([("ok", 0)], True, [])
@@ -490,6 +493,7 @@ def test_async_stream_closed_by_hand():
         s = Task.async_stream(itertools.count(), slow, max_concurrency=3)
         first = await s.__anext__()
         await s.aclose()
+        await settle()   # the killed tasks die when next scheduled (async signals)
         return first, Process.list() == [self_pid()], flush()
 
     assert run(main) == (("ok", 0), True, [])
@@ -506,6 +510,7 @@ def test_async_stream_input_error_propagates_and_stops_the_tasks():
             async for _ in Task.async_stream(bad_input(), slow, max_concurrency=5):
                 pass
         except KeyError:
+            await settle()   # the killed tasks die when next scheduled (async signals)
             return Process.list() == [self_pid()], flush()
 
     assert run(main) == (True, [])
@@ -517,6 +522,7 @@ def test_async_stream_exit_on_timeout_stops_the_other_tasks():
             async for _ in Task.async_stream([1.0, 0.01, 1.0], slow, timeout=0.05):
                 pass
         except ProcessExit as e:
+            await settle()   # the killed tasks die when next scheduled (async signals)
             return e.reason, Process.list() == [self_pid()], flush()
 
     assert run(main, schedulers=2) == (("timeout", (TaskSupervised, "stream", [0.05])), True, [])
@@ -528,6 +534,7 @@ def test_async_stream_kill_task_unordered_and_no_timeout():
             [0.3, 0.01, 0.03], slow, ordered=False, timeout=0.1, on_timeout="kill_task",
             max_concurrency=3)]
         untimed = [x async for x in Task.async_stream([0.06, 0.01], slow, timeout=None)]
+        await settle()   # the killed tasks die when next scheduled (async signals)
         return unordered, untimed, Process.list() == [self_pid()]
 
     assert run(main) == ([("ok", 0.01), ("ok", 0.03), ("exit", "timeout")],
@@ -545,6 +552,7 @@ def test_async_stream_crash_kills_a_non_trapping_consumer():
         _, ref = spawn_monitor(consumer)
         reason = (await receive(Down(ref, ANY, ANY))).reason
         await sleep(0.01)
+        await settle()   # the killed tasks die when next scheduled (async signals)
         return type(reason), Process.list() == [self_pid()]
 
     assert run(main) == (ZeroDivisionError, True)

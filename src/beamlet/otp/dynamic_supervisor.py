@@ -38,10 +38,13 @@ from beamlet import ANY, Down, Exit, Pid, Process, monitor, receive, self_pid, u
 from .gen_server import GenServer, Server, StartResult, _is_clean
 from .supervisor import (
     RestartIntensity,
+    SpecError,
     _count,
+    check_flags,
+    check_spec,
     module_init,
-    normalize_spec,
     shutdown_child,
+    spec_dict,
     start_child_fn,
     who,
 )
@@ -49,6 +52,8 @@ from .supervisor import (
 __all__ = ["DynamicSupervisor"]
 
 log = logging.getLogger("beamlet")
+_FLAG_DEFAULTS = {"strategy": "one_for_one", "max_children": None, "max_restarts": 3,
+                  "max_seconds": 5, "extra_arguments": ()}
 _COROUTINE = types.CoroutineType
 
 
@@ -88,9 +93,14 @@ class _DynamicSupervisorServer(GenServer):
         if r == "ignore":
             return "ignore"
         if not (type(r) is tuple and len(r) == 2 and r[0] == "ok" and isinstance(r[1], dict)):
-            return ("stop", ("bad_return", r))
+            return ("stop", ("bad_return", (how[1] if how[0] == "module" else DynamicSupervisor,
+                                            "init", r)))
+        try:
+            flags = check_flags(r[1], _FLAG_DEFAULTS)
+        except SpecError as e:
+            return ("stop", e.reason)
         name = Process.info(self_pid(), "registered_name") or None
-        return ("ok", _DState(name, r[1]))
+        return ("ok", _DState(name, flags))
 
     async def handle_call(self, req: Any, from_: tuple, st: _DState) -> Any:
         op = req[0] if type(req) is tuple else req
@@ -256,18 +266,14 @@ class DynamicSupervisor:
     def init(*, strategy: str = "one_for_one", max_children: int | None = None,
              max_restarts: int = 3, max_seconds: float = 5,
              extra_arguments: Iterable[Any] = ()) -> tuple:
-        """What a module-form ``init`` returns: ``("ok", flags)``."""
-        if strategy != "one_for_one":
-            raise ValueError(f"a DynamicSupervisor's strategy must be 'one_for_one', "
-                             f"got {strategy!r}")
-        if max_children is not None and (isinstance(max_children, bool)
-                                         or not isinstance(max_children, int)
-                                         or max_children < 0):
-            raise ValueError(f"max_children must be None or an int >= 0, got {max_children!r}")
-        RestartIntensity(max_restarts, max_seconds)  # validates
+        """What a module-form ``init`` returns: ``("ok", flags)``.
+
+        As in Elixir the values are checked when the supervisor starts: a bad one makes its
+        start return ``("error", ("supervisor_data", (what, value)))``."""
         return ("ok", {"strategy": strategy, "max_children": max_children,
                        "max_restarts": max_restarts, "max_seconds": max_seconds,
-                       "extra_arguments": tuple(extra_arguments)})
+                       "extra_arguments": tuple(extra_arguments)
+                       if isinstance(extra_arguments, (list, tuple)) else extra_arguments})
 
     @classmethod
     def child_spec(cls, arg: Any = None) -> dict:
@@ -287,8 +293,17 @@ class DynamicSupervisor:
     async def start_child(sup: Server, child: Any) -> Any:
         """Start a child under ``sup``: ``("ok", pid)`` | ``("ok", pid, info)`` | ``"ignore"``
         | ``("error", "max_children")`` | ``("error", reason)`` (a raise in its start function
-        gives ``("error", ("EXIT", exception))``)."""
-        return await GenServer.call(sup, ("start_child", normalize_spec(_with_id(child))), None)
+        gives ``("error", ("EXIT", exception))``) | ``("error", reason)`` for a spec OTP
+        refuses: ``("invalid_child_spec", spec)`` without a "start", ``("invalid_mfa", start)``,
+        ``("invalid_restart_type", r)``, ... (checked before ``sup`` is asked)."""
+        spec = spec_dict(child)
+        if "start" not in spec:
+            return ("error", ("invalid_child_spec", spec))
+        try:
+            spec = check_spec(_with_id(spec))
+        except SpecError as e:
+            return ("error", e.reason)
+        return await GenServer.call(sup, ("start_child", spec), None)
 
     @staticmethod
     async def terminate_child(sup: Server, pid: Pid) -> Any:

@@ -130,12 +130,29 @@ def _resolve(server: Any) -> Pid | None:
     """The pid a server reference names now, or None."""
     if server.__class__ is Pid:
         return server
+    if server is None:      # Elixir's nil: an atom that names no process
+        return None
     if type(server) is str:
         return whereis(server)
     if type(server) is tuple and len(server) == 2 and type(server[0]) is str:
         return whereis(server[0]) if server[1] == node() else None
     raise TypeError(f"a GenServer is named by a Pid, a registered name or (name, node), "
                     f"got {server!r}")
+
+
+def _remote_node(server: Any) -> str | None:
+    """The node of a ``(name, node)`` server on another node, else None."""
+    if type(server) is tuple and len(server) == 2 and type(server[0]) is str \
+            and server[1] != node():
+        return server[1]
+    return None
+
+
+def _no_server(server: Any) -> Any:
+    """The exit reason of a call to a server that cannot be found: "noproc", or for a
+    ``(name, node)`` on a node this one is not connected to, ``("nodedown", node)``."""
+    other = _remote_node(server)
+    return "noproc" if other is None else ("nodedown", other)
 
 
 def _is_timeout(x: Any) -> bool:
@@ -251,7 +268,8 @@ class GenServer:
         """
         pid = server if server.__class__ is Pid else _resolve(server)
         if pid is None:
-            raise ProcessExit(("noproc", (GenServer, "call", [server, request, timeout])))
+            raise ProcessExit((_no_server(server),
+                               (GenServer, "call", [server, request, timeout])))
         me = self_pid()
         if pid is me:
             raise ProcessExit(("calling_self", (GenServer, "call", [server, request, timeout])))
@@ -299,7 +317,7 @@ class GenServer:
         where = (GenServer, "stop", [server, reason, timeout])
         pid = _resolve(server)
         if pid is None:
-            raise ProcessExit(("noproc", where))
+            raise ProcessExit((_no_server(server), where))
         me = self_pid()
         if pid is me:
             raise ProcessExit(("calling_self", where))
@@ -315,8 +333,11 @@ class GenServer:
         raise ProcessExit((r, where))
 
     @staticmethod
-    def whereis(server: Server) -> Pid | None:
-        """The pid of ``server`` (a pid, a name or ``(name, node)``) or None."""
+    def whereis(server: Server) -> Pid | tuple | None:
+        """The pid of ``server`` (a pid, a name or ``(name, node)``) or None; a ``(name,
+        node)`` on another node is returned as it is, as Elixir does."""
+        if _remote_node(server) is not None:
+            return server
         return _resolve(server)
 
 

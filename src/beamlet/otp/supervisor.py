@@ -85,18 +85,24 @@ log = logging.getLogger("beamlet")
 _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 _RESTARTS = ("permanent", "transient", "temporary")
 _TYPES = ("worker", "supervisor")
+_FLAG_DEFAULTS = {"strategy": "one_for_one", "max_restarts": 3, "max_seconds": 5}
 _SPEC_KEYS = frozenset({"id", "start", "restart", "shutdown", "type", "modules", "significant"})
 _COROUTINE = types.CoroutineType
 
 
 # ------------------------------------------------------------------------------ child specs
-def _check_shutdown(shutdown: Any, what: Any) -> Any:
-    if shutdown == "brutal_kill" or shutdown == "infinity":
-        return shutdown
-    if (type(shutdown) is int or type(shutdown) is float) and shutdown >= 0:
-        return shutdown
-    raise ValueError(f"invalid shutdown {shutdown!r} in child spec {what!r}: expected seconds "
-                     "(>= 0), 'brutal_kill' or 'infinity'")
+class SpecError(Exception):
+    """A child spec or a supervisor flag that OTP would refuse; ``reason`` is OTP's term for
+    it (``"missing_id"``, ``("invalid_restart_type", x)``, ...), which the supervisor functions
+    return as ``("error", reason)`` rather than raise."""
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _is_seconds(x: Any) -> bool:
+    return (type(x) is int or type(x) is float) and x >= 0
 
 
 def _default_modules(fn: Callable) -> list:
@@ -108,47 +114,88 @@ def _default_modules(fn: Callable) -> list:
     return [fn]
 
 
-def normalize_spec(child: Any) -> dict:
-    """A full child spec dict (every key filled in) from any accepted child form.
+def spec_dict(child: Any) -> dict:
+    """The spec dict of any accepted child form, not checked yet: a module gives its
+    ``child_spec(None)``, ``(module, arg)`` its ``child_spec(arg)``, a dict itself.
 
-    Raises ValueError / TypeError for a malformed specification (a bad shape, a missing "id" or
-    "start", an unknown restart/shutdown/type value), as Elixir raises ArgumentError.
-    """
+    Any other value raises TypeError, as Elixir raises ArgumentError for a child that is none
+    of these forms (that is a programming error, not a start failure)."""
     if isinstance(child, type):
-        spec = _module_spec(child, None)
-    elif type(child) is tuple and len(child) == 2 and isinstance(child[0], type):
-        spec = _module_spec(child[0], child[1])
-    elif isinstance(child, dict):
-        spec = child
-    else:
-        raise TypeError(f"invalid child spec {child!r}: expected a module, (module, arg) or a "
-                        "dict with 'id' and 'start'")
+        return _module_spec(child, None)
+    if type(child) is tuple and len(child) == 2 and isinstance(child[0], type):
+        return _module_spec(child[0], child[1])
+    if isinstance(child, dict):
+        return child
+    raise TypeError(f"invalid child spec {child!r}: supervisors expect each child to be a "
+                    "module, a (module, arg) tuple or a dict with at least 'id' and 'start'")
+
+
+def _valid_start(start: Any) -> bool:
+    return (isinstance(start, (tuple, list)) and len(start) in (2, 3) and callable(start[0])
+            and isinstance(start[1], (tuple, list))
+            and (len(start) == 2 or isinstance(start[2], dict)))
+
+
+def check_spec(spec: dict) -> dict:
+    """The full child spec (every key filled in) of a spec dict, or `SpecError` with OTP's
+    reason for the first thing wrong in it (``supervisor:check_childspec``)."""
     unknown = set(spec) - _SPEC_KEYS
     if unknown:
-        raise ValueError(f"unknown keys {sorted(map(str, unknown))} in child spec {spec!r}")
+        raise SpecError(("invalid_child_spec_keys", sorted(map(repr, unknown))))
     if "id" not in spec:
-        raise ValueError(f"child spec {spec!r} has no 'id'")
+        raise SpecError("missing_id")
     if "start" not in spec:
-        raise ValueError(f"child spec {spec!r} has no 'start'")
+        raise SpecError("missing_start")
     start = spec["start"]
-    if not (isinstance(start, (tuple, list)) and len(start) in (2, 3) and callable(start[0])
-            and isinstance(start[1], (tuple, list))
-            and (len(start) == 2 or isinstance(start[2], dict))):
-        raise ValueError(f"invalid 'start' {start!r} in child spec: expected (fn, args) or "
-                         "(fn, args, kwargs)")
+    if not _valid_start(start):
+        raise SpecError(("invalid_mfa", start))
     restart = spec.get("restart", "permanent")
     if restart not in _RESTARTS:
-        raise ValueError(f"invalid restart {restart!r} in child spec {spec!r}")
+        raise SpecError(("invalid_restart_type", restart))
     ctype = spec.get("type", "worker")
     if ctype not in _TYPES:
-        raise ValueError(f"invalid type {ctype!r} in child spec {spec!r}")
-    shutdown = _check_shutdown(
-        spec.get("shutdown", "infinity" if ctype == "supervisor" else 5.0), spec)
+        raise SpecError(("invalid_child_type", ctype))
+    shutdown = spec.get("shutdown", "infinity" if ctype == "supervisor" else 5.0)
+    if not (shutdown == "brutal_kill" or shutdown == "infinity" or _is_seconds(shutdown)):
+        raise SpecError(("invalid_shutdown", shutdown))
     modules = spec.get("modules")
     if modules is None:
         modules = _default_modules(start[0])
+    elif modules != "dynamic" and not isinstance(modules, (list, tuple)):
+        raise SpecError(("invalid_modules", modules))
     return {"id": spec["id"], "start": tuple(start), "restart": restart, "shutdown": shutdown,
             "type": ctype, "modules": list(modules) if modules != "dynamic" else modules}
+
+
+def normalize_spec(child: Any) -> dict:
+    """A full child spec dict from any accepted child form: TypeError for a value that is no
+    child form, `SpecError` for a spec that OTP would refuse."""
+    return check_spec(spec_dict(child))
+
+
+def check_flags(flags: dict, defaults: dict) -> dict:
+    """Supervisor flags with defaults filled in, or `SpecError` with OTP's
+    ``("supervisor_data", ...)`` reason for the first bad one."""
+    full = {**defaults, **flags}
+    strategies = _STRATEGIES if "max_children" not in defaults else ("one_for_one",)
+    if full["strategy"] not in strategies:
+        raise SpecError(("supervisor_data", ("invalid_strategy", full["strategy"])))
+    r = full["max_restarts"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise SpecError(("supervisor_data", ("invalid_intensity", r)))
+    t = full["max_seconds"]
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+        raise SpecError(("supervisor_data", ("invalid_period", t)))
+    if "max_children" in defaults:
+        m = full["max_children"]
+        if m == "infinity":
+            full["max_children"] = m = None
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 0):
+            raise SpecError(("supervisor_data", ("invalid_max_children", m)))
+        e = full["extra_arguments"]
+        if not isinstance(e, (list, tuple)):
+            raise SpecError(("supervisor_data", ("invalid_extra_arguments", e)))
+    return full
 
 
 def _module_spec(module: type, arg: Any) -> dict:
@@ -215,11 +262,6 @@ class RestartIntensity:
     __slots__ = ("max_restarts", "max_seconds", "times")
 
     def __init__(self, max_restarts: int, max_seconds: float) -> None:
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) \
-                or not max_seconds > 0:
-            raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         self.times: deque = deque()
@@ -304,17 +346,25 @@ class _SupervisorServer(GenServer):
         r = await module_init(how)
         if r == "ignore":
             return "ignore"
-        if not (type(r) is tuple and len(r) == 2 and r[0] == "ok"
-                and type(r[1]) is tuple and len(r[1]) == 2):
-            return ("stop", ("bad_return", r))
+        if not (type(r) is tuple and len(r) == 2 and r[0] == "ok" and type(r[1]) is tuple
+                and len(r[1]) == 2 and isinstance(r[1][0], dict)):
+            return ("stop", ("bad_return", (how[1] if how[0] == "module" else Supervisor,
+                                            "init", r)))
         flags, specs = r[1]
+        try:
+            flags = check_flags(flags, _FLAG_DEFAULTS)
+        except SpecError as e:
+            return ("stop", e.reason)
         name = Process.info(self_pid(), "registered_name") or None
         st = _State(name, flags["strategy"], RestartIntensity(flags["max_restarts"],
                                                               flags["max_seconds"]))
         for spec in specs:
-            spec = normalize_spec(spec)
+            try:
+                spec = normalize_spec(spec)
+            except SpecError as e:
+                return ("stop", ("start_spec", e.reason))
             if st.find(spec["id"]) is not None:
-                return ("stop", ("bad_start_spec", ("duplicate_child_name", spec["id"])))
+                return ("stop", ("start_spec", ("duplicate_child_name", spec["id"])))
             st.children.append(_Child(spec))
         for c in list(st.children):
             r = await self._start(st, c)
@@ -510,12 +560,13 @@ class Supervisor:
     @staticmethod
     def init(children: Iterable[Any], *, strategy: str = "one_for_one", max_restarts: int = 3,
              max_seconds: float = 5) -> tuple:
-        """What a module-form ``init`` returns: ``("ok", (flags, child_specs))``."""
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(_STRATEGIES)}, "
-                             f"got {strategy!r}")
-        RestartIntensity(max_restarts, max_seconds)  # validates
-        specs = [normalize_spec(c) for c in children]
+        """What a module-form ``init`` returns: ``("ok", (flags, child_specs))``.
+
+        As in Elixir, only the shape of each child is checked here (TypeError for a value
+        that is no child form); the supervisor checks the flags and specs when it starts, and
+        its start returns ``("error", ("supervisor_data", ...))`` or ``("error",
+        ("start_spec", ...))`` for a bad one."""
+        specs = [spec_dict(c) for c in children]
         return ("ok", ({"strategy": strategy, "max_restarts": max_restarts,
                         "max_seconds": max_seconds}, specs))
 
@@ -527,9 +578,11 @@ class Supervisor:
         if cls is Supervisor:
             if len(args) != 1:
                 raise TypeError("Supervisor.child_spec(child, **overrides) takes one child")
-            spec = normalize_spec(args[0])
-            spec.update(overrides)
-            return normalize_spec(spec)
+            spec = {**spec_dict(args[0]), **overrides}
+            try:
+                return check_spec(spec)
+            except SpecError:
+                return spec     # as Elixir: not checked here, start_child will refuse it
         arg = args[0] if args else None
         spec = {"id": cls, "start": (cls.start_link, (arg,)), "restart": "permanent",
                 "shutdown": "infinity", "type": "supervisor"}
@@ -550,8 +603,13 @@ class Supervisor:
     async def start_child(sup: Server, child: Any) -> Any:
         """Add and start a child: ``("ok", pid)`` | ``("ok", None)`` (it returned "ignore") |
         ``("error", ("already_started", pid))`` | ``("error", "already_present")`` (stopped,
-        spec kept) | ``("error", (reason, spec))`` when it fails to start."""
-        return await GenServer.call(sup, ("start_child", normalize_spec(child)), None)
+        spec kept) | ``("error", (reason, spec))`` when it fails to start | ``("error",
+        reason)`` for a spec OTP refuses (``"missing_id"``, ``("invalid_mfa", start)``, ...)."""
+        try:
+            spec = normalize_spec(child)
+        except SpecError as e:
+            return ("error", e.reason)
+        return await GenServer.call(sup, ("start_child", spec), None)
 
     @staticmethod
     async def terminate_child(sup: Server, child_id: Any) -> Any:

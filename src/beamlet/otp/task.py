@@ -55,13 +55,16 @@ from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Gener
 from beamlet import (
     ANY,
     Down,
+    Exit,
     Pid,
     Process,
     ProcessExit,
     Ref,
     demonitor,
     flush,
+    make_ref,
     monitor,
+    node,
     receive,
     schedulers_online,
     self_pid,
@@ -151,6 +154,11 @@ class Task:
     pid: Pid
     ref: Ref
 
+    # child_spec: a task is not restarted unless a subclass says so ("shutdown" is taken by
+    # Task.shutdown, hence child_shutdown)
+    restart = "temporary"
+    child_shutdown = 5.0
+
     def __await__(self) -> Generator[Any, None, Any]:
         return Task.await_(self).__await__()
 
@@ -197,7 +205,7 @@ class Task:
             demonitor(ref, flush=True)
             raise ProcessExit(("timeout", (Task, "await", [task, timeout])))
         if msg.__class__ is Down:
-            raise ProcessExit((msg.reason, (Task, "await", [task, timeout])))
+            raise ProcessExit((_down_reason(msg), (Task, "await", [task, timeout])))
         demonitor(ref, flush=True)
         return msg[1]
 
@@ -213,9 +221,61 @@ class Task:
         if msg is None:
             return None
         if msg.__class__ is Down:
+            _exit_on_noconnection(msg, (Task, "yield", [task, timeout]))
             return ("exit", msg.reason)
         demonitor(ref, flush=True)
         return ("ok", msg[1])
+
+    @staticmethod
+    async def yield_many(tasks: list["Task"], timeout: float | None = 5.0) -> list[tuple]:
+        """Yield to several tasks within one ``timeout``: ``[(task, result)]`` in the order
+        of ``tasks``, ``result`` being what `yield_` gives (``("ok", v)``, ``("exit", r)``
+        or None for a task still running once the time is up)."""
+        tasks = list(tasks)
+        for t in tasks:
+            _check_owner(t, "yield_many")
+        deadline = None if timeout is None else monotonic() + timeout
+        out: list[tuple] = []
+        for t in tasks:
+            left = None if deadline is None else max(0.0, deadline - monotonic())
+            ref = t.ref
+            msg = await receive((ref, ANY), Down(ref, ANY, ANY), timeout=left, default=None)
+            if msg is None:
+                out.append((t, None))
+            elif msg.__class__ is Down:
+                _exit_on_noconnection(msg, (Task, "yield_many", [tasks, timeout]))
+                out.append((t, ("exit", msg.reason)))
+            else:
+                demonitor(ref, flush=True)
+                out.append((t, ("ok", msg[1])))
+        return out
+
+    @staticmethod
+    def completed(result: Any) -> "Task":
+        """A task that is already done with ``result``: awaiting it returns ``result`` at
+        once (useful where a list of tasks mixes computed and cached values). It has no
+        process: its ``pid`` is None."""
+        ref = make_ref()
+        me = self_pid()
+        send(me, (ref, result))
+        return Task(me, None, ref)  # type: ignore[arg-type]
+
+    @classmethod
+    def child_spec(cls, arg: Any = None) -> dict:
+        """The spec to run a task under a supervisor: ``Task.child_spec(fn)`` (or ``(fn,
+        arg, ...)``) runs ``Task.start_link(fn, ...)``, temporary as in Elixir. A subclass
+        that defines ``start_link(arg)`` (Elixir's ``use Task``) gets ``{"id": cls, "start":
+        (cls.start_link, (arg,))}``; class attributes ``restart`` and ``child_shutdown``
+        change the "restart" and "shutdown" keys."""
+        if cls is Task:
+            if type(arg) is tuple and arg and callable(arg[0]):
+                start = (Task.start_link, tuple(arg))
+            else:
+                start = (Task.start_link, (arg,))
+        else:
+            start = (cls.start_link, (arg,))
+        return {"id": cls, "start": start, "restart": cls.restart,
+                "shutdown": cls.child_shutdown, "type": "worker"}
 
     @staticmethod
     async def await_many(tasks: list["Task"], timeout: float | None = 5.0) -> list[Any]:
@@ -239,12 +299,12 @@ class Task:
         while pending:
             left = None if deadline is None else max(0.0, deadline - monotonic())
             msg = await receive(ours, timeout=left, default=None)
-            if msg is None:
+            if msg is None or msg.__class__ is Down:
+                # Leave no monitor (nor its Down) behind for the tasks not heard from.
                 for ref in pending:
                     demonitor(ref, flush=True)
-                raise ProcessExit(("timeout", (Task, "await_many", [tasks, timeout])))
-            if msg.__class__ is Down:
-                raise ProcessExit((msg.reason, (Task, "await_many", [tasks, timeout])))
+                reason = "timeout" if msg is None else _down_reason(msg)
+                raise ProcessExit((reason, (Task, "await_many", [tasks, timeout])))
             ref, value = msg
             results[pending.pop(ref)] = value
             demonitor(ref, flush=True)
@@ -262,7 +322,10 @@ class Task:
         demonitor(ref, flush=True)
         if msg is None:
             return None
-        return ("exit", msg.reason) if msg.__class__ is Down else ("ok", msg[1])
+        if msg.__class__ is Down:
+            _exit_on_noconnection(msg, (Task, "ignore", [task]))
+            return ("exit", msg.reason)
+        return ("ok", msg[1])
 
     @staticmethod
     async def shutdown(task: "Task", timeout: float | str | None = 5.0) -> tuple[str, Any] | None:
@@ -273,9 +336,16 @@ class Task:
         at once. Returns ``("ok", value)`` if its reply came in the meantime (or had come
         already), None if it was stopped (it ended with ``"shutdown"``, or ``"killed"`` by
         ``"brutal_kill"``), else ``("exit", reason)`` — a task that traps exits and ends with
-        a reason of its own, a task that had crashed already, or ``("exit", "killed")`` for
-        one killed after ``timeout``.
+        a reason of its own, a task that had crashed already, ``("exit", "killed")`` for one
+        killed after ``timeout``, or ``("exit", "noproc")`` for a task whose end the owner had
+        already taken from its mailbox (its ``Down`` handled elsewhere, say in a GenServer's
+        ``handle_info``).
+
+        It watches the task with a monitor of its own, as Elixir does, so it answers whether
+        or not the task's ``Down`` is still queued.
         """
+        if isinstance(task, Task) and task.pid is None:
+            raise ValueError(f"task {task!r} does not have an associated task process")
         _check_owner(task, "shutdown")
         brutal = timeout == "brutal_kill"
         if not brutal and timeout is not None and timeout != "infinity" and (
@@ -283,20 +353,22 @@ class Task:
                 or timeout < 0):
             raise ValueError(f"Task.shutdown timeout must be seconds, None, 'infinity' or "
                              f"'brutal_kill', got {timeout!r}")
-        ref = task.ref
-        unlink(task.pid)
-        Process.exit(task.pid, "kill" if brutal else "shutdown")
-        expected = "killed" if brutal else "shutdown"
+        where = (Task, "shutdown", [task, timeout])
+        pid = task.pid
+        mon = monitor(pid)
+        unlink(pid)
+        Process.exit(pid, "kill" if brutal else "shutdown")
+        stopped = "killed" if brutal else "shutdown"   # the reason of a task we stopped
         wait = None if brutal or timeout == "infinity" else timeout
-        msg = await receive((ref, ANY), Down(ref, ANY, ANY), timeout=wait, default=None)
-        if msg is None:
-            Process.exit(task.pid, "kill")
-            expected = "shutdown"   # as Elixir's :timeout_kill: "killed" is reported
-            msg = await receive((ref, ANY), Down(ref, ANY, ANY))
-        if msg.__class__ is Down:
-            return None if msg.reason == expected else ("exit", msg.reason)
-        demonitor(ref, flush=True)
-        return ("ok", msg[1])
+        d = await receive(Down(mon, ANY, ANY), timeout=wait, default=None)
+        if d is None:
+            Process.exit(pid, "kill")
+            d = await receive(Down(mon, ANY, ANY))
+        ended = await _how_it_ended(task.ref, d, stopped)
+        if ended.__class__ is Down:
+            _exit_on_noconnection(ended, where)
+            return ("exit", ended.reason)
+        return ended
 
     @staticmethod
     def async_stream(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[[Any], Any],
@@ -341,6 +413,46 @@ def _check_owner(task: Any, fun: str) -> None:
     if task.owner != me:
         raise ValueError(f"task {task!r} must be queried from the owner {task.owner!r}, "
                          f"but was queried from {me!r}")
+
+
+async def _how_it_ended(ref: Ref, down: Down, stopped: str) -> Any:
+    """After `Task.shutdown` saw ``down`` on its own monitor: ``("ok", reply)`` if the task's
+    reply is queued, None if it ended with the ``stopped`` reason, else the ``Down`` that tells
+    its reason. When ``down`` says "noproc" (it was dead already) the task's own ``Down``, if
+    still queued, tells how it ended; if it was taken already, "noproc" it is."""
+    reason = down.reason
+    if reason == "noproc":
+        own = await receive(Down(ref, ANY, ANY), timeout=0, default=None)
+        if own is None:
+            demonitor(ref, flush=True)
+            ended: Any = down
+        else:
+            ended = None if own.reason == stopped else Down(ref, down.pid, own.reason)
+    else:
+        demonitor(ref, flush=True)
+        ended = None if reason == stopped else down
+    reply = await receive((ref, ANY), timeout=0, default=None)
+    return ("ok", reply[1]) if reply is not None else ended
+
+
+def _down_node(down: Down) -> str:
+    where = down.pid
+    if type(where) is tuple and len(where) == 2:
+        return where[1]
+    return node()
+
+
+def _down_reason(down: Down) -> Any:
+    """The exit reason a ``Down`` stands for: ``("nodedown", node)`` for "noconnection", as
+    Elixir reports a task on a lost node."""
+    if down.reason == "noconnection":
+        return ("nodedown", _down_node(down))
+    return down.reason
+
+
+def _exit_on_noconnection(down: Down, where: tuple) -> None:
+    if down.reason == "noconnection":
+        raise ProcessExit((("nodedown", _down_node(down)), where))
 
 
 def _reply_or_down_of(m: Any, refs: dict) -> bool:
@@ -439,6 +551,7 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
                         del running[ref]
                         demonitor(ref, flush=True)
                         unlink(e[1])
+                        _forget_exit(e[1])
                         Process.exit(e[1], "kill")
                         if ordered:
                             done[e[0]] = ("exit", "timeout")
@@ -447,6 +560,7 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
                 continue
             if msg.__class__ is Down:
                 e = running.pop(msg.ref)
+                _forget_exit(e[1])
                 if e[3]:
                     continue     # it had replied: this is its end, its slot is free
                 item = ("exit", msg.reason)
@@ -476,9 +590,21 @@ def _stop_stream(me: Pid, running: dict, ours: Callable[[Any], bool]) -> None:
             except Exception:   # noqa: BLE001
                 pass
         return
+    pids = set()
     for ref, e in running.items():
         demonitor(ref)
         unlink(e[1])
         Process.exit(e[1], "kill")
+        pids.add(e[1])
     flush(ours)          # replies and Downs that had arrived already
+    if Process.read_flag("trap_exit"):
+        flush(lambda m: m.__class__ is Exit and m.pid in pids)
     running.clear()
+
+
+def _forget_exit(pid: Pid) -> None:
+    """A stream's task has ended (its ``Down`` is here, so its exit signal came first): take
+    the ``Exit`` a trapping consumer got from it, which is the stream's business, not the
+    consumer's (in Elixir the tasks are linked to a helper process that takes them)."""
+    if Process.read_flag("trap_exit"):
+        flush(Exit(pid, ANY))
