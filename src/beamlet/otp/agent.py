@@ -28,6 +28,8 @@ import inspect
 import types
 from typing import Any, Callable
 
+from beamlet import Process
+
 from .gen_server import GenServer, Server, StartResult
 
 __all__ = ["Agent"]
@@ -47,8 +49,13 @@ class _AgentServer(GenServer):
     """The GenServer an agent runs: requests are ``("get" | "update" | "get_and_update", fn)``
     calls and ``("cast", fn)`` casts."""
 
-    def init(self, fn: Callable) -> Any:
-        state = fn()
+    def init(self, fn_args: tuple) -> Any:
+        fn, args = fn_args
+        if not callable(fn):
+            raise TypeError(f"an Agent function must be callable, got {fn!r}")
+        # As Elixir's Agent: the initial call names the state function, not the server.
+        Process.put("$initial_call", (fn, len(args)))
+        state = fn(*args)
         if state.__class__ is _COROUTINE or inspect.isawaitable(state):
             return self._ainit(state)
         return ("ok", state)
@@ -95,20 +102,21 @@ class Agent:
 
     @classmethod
     async def start_link(cls, fn: Callable, *args: Any, name: str | None = None,
-                         timeout: float | None = None) -> StartResult:
+                         timeout: float | None = None, priority: str = "normal") -> StartResult:
         """Start an agent linked to the caller, with ``fn(*args)`` as its initial state.
 
         Returns ``("ok", pid)``, or ``("error", ("already_started", pid))`` for a taken
-        ``name``, or ``("error", reason)`` when ``fn`` fails (as `GenServer.start_link`)."""
-        init = fn if not args else (lambda: fn(*args))
-        return await GenServer.start_link(_AgentServer, init, name=name, timeout=timeout)
+        ``name``, or ``("error", reason)`` when ``fn`` fails (as `GenServer.start_link`).
+        ``priority`` is the agent process's priority."""
+        return await GenServer.start_link(_AgentServer, (fn, args), name=name, timeout=timeout,
+                                          priority=priority)
 
     @classmethod
     async def start(cls, fn: Callable, *args: Any, name: str | None = None,
-                    timeout: float | None = None) -> StartResult:
+                    timeout: float | None = None, priority: str = "normal") -> StartResult:
         """Same as `start_link`, without the link."""
-        init = fn if not args else (lambda: fn(*args))
-        return await GenServer.start(_AgentServer, init, name=name, timeout=timeout)
+        return await GenServer.start(_AgentServer, (fn, args), name=name, timeout=timeout,
+                                     priority=priority)
 
     @staticmethod
     def child_spec(fn: Callable) -> dict:

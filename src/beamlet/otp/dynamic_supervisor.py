@@ -245,7 +245,8 @@ class DynamicSupervisor:
 
     @classmethod
     async def start_link(cls, *args: Any, name: str | None = None,
-                         timeout: float | None = None, **flags: Any) -> StartResult:
+                         timeout: float | None = None, priority: str = "normal",
+                         **flags: Any) -> StartResult:
         """Start a dynamic supervisor linked to the caller: ``("ok", pid)`` |
         ``("error", reason)``.
 
@@ -253,14 +254,14 @@ class DynamicSupervisor:
         max_restarts=3, max_seconds=5, extra_arguments=(), name=None)``, or in module form
         ``Module.start_link(arg, name=None)``, which runs ``Module().init(arg)``."""
         return await GenServer.start_link(_DynamicSupervisorServer, _how(cls, args, flags),
-                                          name=name, timeout=timeout)
+                                          name=name, timeout=timeout, priority=priority)
 
     @classmethod
     async def start(cls, *args: Any, name: str | None = None, timeout: float | None = None,
-                    **flags: Any) -> StartResult:
+                    priority: str = "normal", **flags: Any) -> StartResult:
         """Same as `start_link` without the link."""
         return await GenServer.start(_DynamicSupervisorServer, _how(cls, args, flags),
-                                     name=name, timeout=timeout)
+                                     name=name, timeout=timeout, priority=priority)
 
     @staticmethod
     def init(*, strategy: str = "one_for_one", max_children: int | None = None,

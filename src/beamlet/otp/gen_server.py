@@ -226,7 +226,8 @@ class GenServer:
     # ----------------------------------------------------------------------------- starting
     @classmethod
     async def start_link(cls, *args: Any, name: str | None = None,
-                         timeout: float | None = None) -> StartResult:
+                         timeout: float | None = None,
+                         priority: str = "normal") -> StartResult:
         """Start a server linked to the caller and wait until its ``init`` has run.
 
         ``GenServer.start_link(Module, arg, name=None)`` or ``Module.start_link(arg, name=None)``.
@@ -235,17 +236,19 @@ class GenServer:
         the server's parent: if it traps nothing and ``init`` fails with a reason other than
         "normal", the exit signal that follows kills it (as in OTP 25). ``timeout`` (seconds,
         None for ever) bounds ``init``: past it the server is killed and the result is
-        ``("error", "timeout")``.
+        ``("error", "timeout")``. ``priority`` is the server process's priority (Elixir's
+        ``spawn_opt: [priority: ...]``).
         """
         module, arg = _module_arg(cls, args, "start_link")
-        return await _start(module, arg, name, True, timeout)
+        return await _start(module, arg, name, True, timeout, priority)
 
     @classmethod
     async def start(cls, *args: Any, name: str | None = None,
-                    timeout: float | None = None) -> StartResult:
+                    timeout: float | None = None,
+                    priority: str = "normal") -> StartResult:
         """Same as `start_link` without the link: the server is its own parent."""
         module, arg = _module_arg(cls, args, "start")
-        return await _start(module, arg, name, False, timeout)
+        return await _start(module, arg, name, False, timeout, priority)
 
     @classmethod
     def child_spec(cls, arg: Any = None) -> dict:
@@ -343,7 +346,7 @@ class GenServer:
 
 # ------------------------------------------------------------------------------------ start
 async def _start(module: Any, arg: Any, name: Any, link: bool,
-                 timeout: float | None) -> StartResult:
+                 timeout: float | None, priority: str = "normal") -> StartResult:
     if name is not None and type(name) is not str:
         raise TypeError(f"a GenServer name must be a str, got {name!r}")
     if not isinstance(module, type):
@@ -352,9 +355,10 @@ async def _start(module: Any, arg: Any, name: Any, link: bool,
     tag = make_ref()
     ancestors = [me, *Process.get("$ancestors", [])]
     if link:
-        pid = spawn_link(_init_it, module, arg, name, me, tag, me, ancestors)
+        pid = spawn_link(_init_it, module, arg, name, me, tag, me, ancestors,
+                         priority=priority)
     else:
-        pid = spawn(_init_it, module, arg, name, me, tag, None, ancestors)
+        pid = spawn(_init_it, module, arg, name, me, tag, None, ancestors, priority=priority)
     mref = monitor(pid)
     msg = await receive((_ACK, tag, ANY), Down(mref, pid, ANY), timeout=timeout, default=None)
     if msg.__class__ is tuple:

@@ -540,7 +540,8 @@ class Supervisor:
 
     @classmethod
     async def start_link(cls, *args: Any, name: str | None = None,
-                         timeout: float | None = None, **flags: Any) -> StartResult:
+                         timeout: float | None = None, priority: str = "normal",
+                         **flags: Any) -> StartResult:
         """Start a supervisor linked to the caller; wait until every child has started.
 
         List form: ``Supervisor.start_link(children, strategy="one_for_one", max_restarts=3,
@@ -548,14 +549,14 @@ class Supervisor:
         ``Module().init(arg)``. Returns ``("ok", pid)``, ``"ignore"`` or ``("error", reason)``.
         """
         return await GenServer.start_link(_SupervisorServer, _how(cls, args, flags),
-                                          name=name, timeout=timeout)
+                                          name=name, timeout=timeout, priority=priority)
 
     @classmethod
     async def start(cls, *args: Any, name: str | None = None, timeout: float | None = None,
-                    **flags: Any) -> StartResult:
+                    priority: str = "normal", **flags: Any) -> StartResult:
         """Same as `start_link` without the link (for tests and interactive use)."""
         return await GenServer.start(_SupervisorServer, _how(cls, args, flags),
-                                     name=name, timeout=timeout)
+                                     name=name, timeout=timeout, priority=priority)
 
     @staticmethod
     def init(children: Iterable[Any], *, strategy: str = "one_for_one", max_restarts: int = 3,

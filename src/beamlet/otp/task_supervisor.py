@@ -61,14 +61,15 @@ class TaskSupervisor:
 
     @staticmethod
     async def start_link(name: str | None = None, max_children: int | None = None,
-                         max_restarts: int = 3, max_seconds: float = 5) -> StartResult:
+                         max_restarts: int = 3, max_seconds: float = 5,
+                         priority: str = "normal") -> StartResult:
         """Start a task supervisor linked to the caller: ``("ok", pid)``.
 
         ``max_children`` caps how many tasks it runs at once (`start_child` then returns
         ``("error", "max_children")``); ``name`` registers it."""
         return await DynamicSupervisor.start_link(
             strategy="one_for_one", max_children=max_children, max_restarts=max_restarts,
-            max_seconds=max_seconds, name=name)
+            max_seconds=max_seconds, name=name, priority=priority)
 
     @staticmethod
     def child_spec(opts: dict | None = None) -> dict:
