@@ -1,0 +1,354 @@
+"""Random process scenarios and their two renderings, Elixir and beamlet.
+
+A scenario is a few actor processes (p1, p2, ...) and a list of steps; each step names one
+actor and one action for it to perform (spawn, link, Process.exit, receive ...). The same step is
+rendered twice, as an Elixir `fn env -> ... end` and as a Python `async def step_N(env)`, from
+one description, so the two programs cannot drift apart by hand-editing. The runtimes
+(`runtime.exs`, `runtime.py`) run the steps one at a time and record what is observed.
+
+Values in steps are Python values: a `str` is an atom, a tuple a tuple, an int an int.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+REASONS: list[Any] = [
+    "normal", "kill", "killed", "shutdown", ("shutdown", "bye"), ("shutdown", 2),
+    "boom", "oops", ("bad", 1), ("nested", ("x", 2)), ["a", 1],
+]
+REG_NAMES = ["n1", "n2"]
+INFO_KEYS = ["status", "links", "monitors", "trap_exit", "message_queue_len", "registered_name"]
+SORTED_INFO_KEYS = {"links", "monitors"}  # lists whose order the BEAM does not define
+MAX_ACTORS = 6
+
+_BARE_ATOM = re.compile(r"^[a-z_][a-zA-Z0-9_@]*$")
+
+
+def ex_literal(value: Any) -> str:
+    """Elixir source for a Python value (str -> atom)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "nil"
+    if isinstance(value, str):
+        return ":" + value if _BARE_ATOM.match(value) else ':"' + value + '"'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "{" + ", ".join(ex_literal(v) for v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(ex_literal(v) for v in value) + "]"
+    raise TypeError(f"no Elixir literal for {value!r}")
+
+
+def show(value: Any) -> str:
+    """A value as the traces print it (for step descriptions)."""
+    if isinstance(value, tuple):
+        return "{" + ",".join(show(v) for v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(show(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom an action aims at: an actor by its symbolic name, the caller, a dead pid, or a
+    registered name."""
+
+    kind: str  # "actor" | "self" | "dead" | "name"
+    name: str = ""
+
+    def ex(self) -> str:
+        if self.kind == "self":
+            return "self()"
+        if self.kind == "name":
+            return ex_literal(self.name)
+        return f"DT.pid(env, {ex_literal(self.name if self.kind == 'actor' else 'dead')})"
+
+    def py(self) -> str:
+        if self.kind == "self":
+            return "self_pid()"
+        if self.kind == "name":
+            return repr(self.name)
+        return f"pid(env, {self.name if self.kind == 'actor' else 'dead'!r})"
+
+    def __str__(self) -> str:
+        return {"self": "self", "dead": "dead"}.get(self.kind, self.name)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step's code in both languages, with what the controller should do with its result.
+
+    ``bind`` names what the result creates: ("pid", "p5"), ("ref", "r2") or
+    ("pid_ref", "p5", "r2"); ``sort`` asks for a list result compared as a set.
+    """
+
+    desc: str
+    ex_body: str  # Elixir expression(s), may span lines; `env` is in scope
+    py_body: str  # Python statements ending in a return; `env` is in scope
+    bind: tuple = ()
+    sort: bool = False
+    uses_env: bool = True
+
+
+@dataclass
+class Step:
+    actor: str
+    action: Action
+
+
+@dataclass
+class Scenario:
+    seed: int
+    initial: list[str]
+    steps: list[Step] = field(default_factory=list)
+
+    def elixir(self) -> str:
+        """``def s(seed), do: {initial, steps}`` for the Elixir scenario module."""
+        lines = [f"  def s({self.seed}) do", "    {" + ex_literal(self.initial) + ", ["]
+        for n, step in enumerate(self.steps, 1):
+            var = "env" if step.action.uses_env else "_env"
+            body = step.action.ex_body.replace("\n", "\n        ")
+            opts = []
+            if step.action.bind:
+                opts.append("bind: " + ex_literal(step.action.bind))
+            if step.action.sort:
+                opts.append("sort: true")
+            lines.append(f"      # {n}. {step.actor}: {step.action.desc}")
+            lines.append(f"      {{{ex_literal(step.actor)}, fn {var} ->")
+            lines.append(f"        {body}")
+            lines.append(f"      end, [{', '.join(opts)}]}},")
+        lines.append("    ]}")
+        lines.append("  end")
+        return "\n".join(lines)
+
+    def python(self) -> str:
+        """A Python module defining ``SCENARIO = (initial, [(actor, step_fn, opts), ...])``."""
+        out = [f"# scenario {self.seed}"]
+        entries = []
+        for n, step in enumerate(self.steps, 1):
+            out.append(f"async def step_{n}(env):  # {step.actor}: {step.action.desc}")
+            out.extend("    " + line for line in step.action.py_body.split("\n"))
+            opts = {}
+            if step.action.bind:
+                opts["bind"] = step.action.bind
+            if step.action.sort:
+                opts["sort"] = True
+            entries.append(f"    ({step.actor!r}, step_{n}, {opts!r}),")
+        out.append(f"SCENARIO = ({self.initial!r}, [")
+        out.extend(entries)
+        out.append("])")
+        return "\n".join(out) + "\n"
+
+    def describe(self, n: int) -> str:
+        """'p1: Process.exit(p2, boom)' for step n (1-based)."""
+        step = self.steps[n - 1]
+        return f"{step.actor}: {step.action.desc}"
+
+
+class _Gen:
+    """State while generating one scenario: which names exist so far (statically: a spawn step
+    may end up skipped at run time if its actor is dead by then)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.actors: list[str] = []
+        self.refs: list[tuple[str, str]] = []  # (ref label, owner actor)
+        self.step_no = 0
+
+    # --- choosing arguments ---------------------------------------------------------------
+    def target(self, me: str, *, dead: bool = True, self_ok: bool = True) -> Target:
+        others = [a for a in self.actors if a != me]
+        roll = self.rng.random()
+        if dead and roll < 0.08:
+            return Target("dead")
+        if self_ok and (roll < 0.25 or not others):
+            return Target("self")
+        return Target("actor", self.rng.choice(others)) if others else Target("self")
+
+    def reason(self) -> Any:
+        return self.rng.choice(REASONS)
+
+    def guard(self, ex_code: str, py_code: str) -> tuple[str, str, str]:
+        """Wrap a call that can raise in a rescue half of the time."""
+        if self.rng.random() < 0.5:
+            return (f"DT.guard(fn -> {ex_code} end)", f"return guard(lambda: {py_code})",
+                    "guarded ")
+        return ex_code, f"return {py_code}", ""
+
+    # --- actions ----------------------------------------------------------------------------
+    def a_spawn(self, me: str) -> Action:
+        if len(self.actors) >= MAX_ACTORS:
+            return self.a_send(me)
+        kind = self.rng.choice(["spawn", "spawn_link", "spawn_monitor"])
+        new = f"p{len(self.actors) + 1}"
+        self.actors.append(new)
+        ex = f"{kind}(DT, :actor, [env.ctl])"
+        py = f"return {kind}(actor, env['ctl'])"
+        if kind == "spawn_monitor":
+            label = self.new_ref(me)
+            return Action(f"{kind} -> {new}, {label}", ex, py, bind=("pid_ref", new, label))
+        return Action(f"{kind} -> {new}", ex, py, bind=("pid", new))
+
+    def new_ref(self, owner: str) -> str:
+        label = f"r{len(self.refs) + 1}"
+        self.refs.append((label, owner))
+        return label
+
+    def a_link(self, me: str) -> Action:
+        t = self.target(me)
+        ex, py, g = self.guard(f"Process.link({t.ex()})", f"link({t.py()})")
+        return Action(f"{g}link({t})", ex, py)
+
+    def a_unlink(self, me: str) -> Action:
+        t = self.target(me)
+        return Action(f"unlink({t})", f"Process.unlink({t.ex()})", f"return unlink({t.py()})")
+
+    def a_monitor(self, me: str) -> Action:
+        if self.rng.random() < 0.2:
+            t = Target("name", self.rng.choice(REG_NAMES))
+        else:
+            t = self.target(me)
+        label = self.new_ref(me)
+        return Action(f"monitor({t}) -> {label}", f"Process.monitor({t.ex()})",
+                      f"return monitor({t.py()})", bind=("ref", label), uses_env=t.kind != "name")
+
+    def a_demonitor(self, me: str) -> Action:
+        if not self.refs:
+            return self.a_monitor(me)
+        mine = [label for label, owner in self.refs if owner == me]
+        label = self.rng.choice(mine if mine and self.rng.random() < 0.85 else
+                                [label for label, _ in self.refs])
+        flush, info = self.rng.random() < 0.5, self.rng.random() < 0.5
+        opts = [o for o, on in ((":flush", flush), (":info", info)) if on]
+        return Action(f"demonitor({label}, flush={flush}, info={info})",
+                      f"Process.demonitor(DT.ref(env, :{label}), [{', '.join(opts)}])",
+                      f"return demonitor(ref(env, {label!r}), flush={flush}, info={info})")
+
+    def a_trap(self, me: str) -> Action:
+        on = self.rng.random() < 0.8
+        return Action(f"trap_exit({show(on)})", f"Process.flag(:trap_exit, {ex_literal(on)})",
+                      f"return Process.flag('trap_exit', {on})", uses_env=False)
+
+    def a_exit_self(self, me: str) -> Action:
+        r = self.reason()
+        return Action(f"exit({show(r)})", f"exit({ex_literal(r)})", f"exit({r!r})",
+                      uses_env=False)
+
+    def a_raise(self, me: str) -> Action:
+        msg = f"boom{self.step_no}"
+        return Action(f"raise {msg}", f'raise "{msg}"', f"raise RuntimeError({msg!r})",
+                      uses_env=False)
+
+    def a_return(self, me: str) -> Action:
+        return Action("return", ':"$return"', "return RETURN", uses_env=False)
+
+    def a_exit_signal(self, me: str) -> Action:
+        t = self.target(me, dead=self.rng.random() < 0.5)
+        r = self.reason()
+        return Action(f"Process.exit({t}, {show(r)})", f"Process.exit({t.ex()}, {ex_literal(r)})",
+                      f"return Process.exit({t.py()}, {r!r})")
+
+    def a_register(self, me: str) -> Action:
+        t = self.target(me)
+        name = self.rng.choice(REG_NAMES)
+        ex, py, g = self.guard(f"Process.register({t.ex()}, :{name})",
+                               f"Process.register({t.py()}, {name!r})")
+        return Action(f"{g}register({t}, {name})", ex, py)
+
+    def a_unregister(self, me: str) -> Action:
+        name = self.rng.choice(REG_NAMES)
+        ex, py, g = self.guard(f"Process.unregister(:{name})", f"Process.unregister({name!r})")
+        return Action(f"{g}unregister({name})", ex, py, uses_env=False)
+
+    def a_whereis(self, me: str) -> Action:
+        name = self.rng.choice(REG_NAMES)
+        return Action(f"whereis({name})", f"Process.whereis(:{name})",
+                      f"return Process.whereis({name!r})", uses_env=False)
+
+    def a_send(self, me: str) -> Action:
+        msg_ex = f"{{:m, self(), {self.step_no}}}"
+        msg_py = f"('m', self_pid(), {self.step_no})"
+        if self.rng.random() < 0.25:
+            name = self.rng.choice(REG_NAMES)
+            ex, py, g = self.guard(f"send(:{name}, {msg_ex})", f"named_send({name!r}, {msg_py})")
+            return Action(f"{g}send({name}, m{self.step_no})", ex, py, uses_env=False)
+        t = self.target(me)
+        return Action(f"send({t}, m{self.step_no})", f"send({t.ex()}, {msg_ex})",
+                      f"return send({t.py()}, {msg_py})", uses_env=t.kind != "self")
+
+    def a_receive(self, me: str) -> Action:
+        """A selective receive with ``after 0``: one of a few pattern shapes."""
+        kind = self.rng.choice(["any", "exit", "down", "exit_from", "msg_from", "msg_after",
+                                "down_ref"])
+        if kind == "down_ref" and not self.refs:
+            kind = "down"
+        pre_ex = pre_py = ""
+        uses_env = False
+        if kind in ("exit_from", "msg_from"):
+            t = self.target(me, self_ok=kind == "msg_from")
+            pre_ex, pre_py, uses_env = f"p = {t.ex()}\n", f"p = {t.py()}\n", t.kind != "self"
+        if kind == "down_ref":
+            label = self.rng.choice([label for label, _ in self.refs])
+            pre_ex, pre_py = f"r = DT.ref(env, :{label})\n", f"r = ref(env, {label!r})\n"
+            uses_env = True
+        after = self.rng.randint(0, max(self.step_no - 1, 0))
+        ex_pat, py_pat, desc = {
+            "any": ("m", "", "any"),
+            "exit": ("{:EXIT, _, _} = m", "Exit, ", "{EXIT,_,_}"),
+            "down": ("{:DOWN, _, :process, _, _} = m", "Down, ", "{DOWN,_,process,_,_}"),
+            "exit_from": ("{:EXIT, ^p, _} = m", "Exit(p, ANY), ", "{EXIT,%s,_}"),
+            "msg_from": ("{:m, ^p, _} = m", "('m', p, ANY), ", "{m,%s,_}"),
+            "msg_after": (f"{{:m, _, n}} = m when n > {after}",
+                          f"('m', ANY, lambda n: n > {after}), ", f"{{m,_,n}} when n > {after}"),
+            "down_ref": ("{:DOWN, ^r, :process, _, _} = m", "Down(r, ANY, ANY), ",
+                         "{DOWN,%s,process,_,_}"),
+        }[kind]
+        if "%s" in desc:
+            desc = desc % (label if kind == "down_ref" else t)
+        ex = f"{pre_ex}receive do\n  {ex_pat} -> {{:got, m}}\nafter\n  0 -> :timeout\nend"
+        py = (f"{pre_py}m = await receive({py_pat}timeout=0, default=NOTHING)\n"
+              "return 'timeout' if m is NOTHING else ('got', m)")
+        return Action(f"receive {desc} after 0", ex, py, uses_env=uses_env)
+
+    def a_info(self, me: str) -> Action:
+        t = self.target(me)
+        key = self.rng.choice(INFO_KEYS)
+        ex = f"with {{_, v}} <- Process.info({t.ex()}, :{key}), do: v"
+        return Action(f"Process.info({t}, {key})", ex, f"return Process.info({t.py()}, {key!r})",
+                      sort=key in SORTED_INFO_KEYS, uses_env=t.kind != "self")
+
+    def a_alive(self, me: str) -> Action:
+        t = self.target(me)
+        return Action(f"Process.alive?({t})", f"Process.alive?({t.ex()})",
+                      f"return Process.alive({t.py()})", uses_env=t.kind != "self")
+
+
+# (method, weight): exits and signals are frequent, since that is where the semantics live.
+_ACTIONS: list[tuple[Callable[[_Gen, str], Action], int]] = [
+    (_Gen.a_spawn, 6), (_Gen.a_link, 9), (_Gen.a_unlink, 3), (_Gen.a_monitor, 6),
+    (_Gen.a_demonitor, 3), (_Gen.a_trap, 7), (_Gen.a_exit_self, 3), (_Gen.a_raise, 2),
+    (_Gen.a_return, 2), (_Gen.a_exit_signal, 11), (_Gen.a_register, 4), (_Gen.a_unregister, 2),
+    (_Gen.a_whereis, 2), (_Gen.a_send, 8), (_Gen.a_receive, 9), (_Gen.a_info, 7),
+    (_Gen.a_alive, 3),
+]
+
+
+def generate(seed: int) -> Scenario:
+    """The scenario of ``seed``: 2-4 actors and 4-12 steps, the same on every machine."""
+    gen = _Gen(seed)
+    gen.actors = [f"p{i}" for i in range(1, gen.rng.randint(2, 4) + 1)]
+    scenario = Scenario(seed, list(gen.actors))
+    methods = [m for m, _ in _ACTIONS]
+    weights = [w for _, w in _ACTIONS]
+    for n in range(1, gen.rng.randint(4, 12) + 1):
+        gen.step_no = n
+        actor = gen.rng.choice(gen.actors)
+        method = gen.rng.choices(methods, weights)[0]
+        scenario.steps.append(Step(actor, method(gen, actor)))
+    return scenario
