@@ -109,7 +109,7 @@ class _DynamicSupervisorServer(GenServer):
             if mc is not None and len(st.children) >= mc:
                 return ("reply", ("error", "max_children"), st)
             c = _DChild(req[1], st.extra)
-            r = await start_child_fn(c.start)
+            r = await start_child_fn(c.start, False)
             if type(r) is tuple and r[0] == "ok":
                 c.pid = r[1]
                 st.children[r[1]] = c
@@ -159,7 +159,7 @@ class _DynamicSupervisorServer(GenServer):
                       st.intensity.max_seconds)
             del st.children[key]
             return ("stop", "shutdown", st)
-        r = await start_child_fn(c.start)
+        r = await start_child_fn(c.start, False)
         if r == "ignore":
             del st.children[key]
         elif r[0] == "ok":
@@ -252,7 +252,8 @@ class DynamicSupervisor:
 
         ``DynamicSupervisor.start_link(strategy="one_for_one", max_children=None,
         max_restarts=3, max_seconds=5, extra_arguments=(), name=None)``, or in module form
-        ``Module.start_link(arg, name=None)``, which runs ``Module().init(arg)``."""
+        ``Module.start_link(arg, name=None)`` (or ``DynamicSupervisor.start_link(Module,
+        arg)``), which runs ``Module().init(arg)``."""
         return await GenServer.start_link(_DynamicSupervisorServer, _how(cls, args, flags),
                                           name=name, timeout=timeout, priority=priority)
 
@@ -277,7 +278,7 @@ class DynamicSupervisor:
                        if isinstance(extra_arguments, (list, tuple)) else extra_arguments})
 
     @classmethod
-    def child_spec(cls, arg: Any = None) -> dict:
+    def child_spec(cls, arg: Any = None, **overrides: Any) -> dict:
         """The spec to run this (module-form) dynamic supervisor under another supervisor.
 
         ``DynamicSupervisor.child_spec({"max_children": 10, "name": "jobs"})`` gives the spec
@@ -288,13 +289,13 @@ class DynamicSupervisor:
                     "start": (DynamicSupervisor.start_link, (), opts),
                     "restart": "permanent", "shutdown": "infinity", "type": "supervisor"}
         return {"id": cls, "start": (cls.start_link, (arg,)), "restart": "permanent",
-                "shutdown": "infinity", "type": "supervisor"}
+                "shutdown": "infinity", "type": "supervisor", **overrides}
 
     @staticmethod
     async def start_child(sup: Server, child: Any) -> Any:
         """Start a child under ``sup``: ``("ok", pid)`` | ``("ok", pid, info)`` | ``"ignore"``
         | ``("error", "max_children")`` | ``("error", reason)`` (a raise in its start function
-        gives ``("error", ("EXIT", exception))``) | ``("error", reason)`` for a spec OTP
+        gives ``("error", exception)``, an exit ``("error", reason)``, as in Elixir) | ``("error", reason)`` for a spec OTP
         refuses: ``("invalid_child_spec", spec)`` without a "start", ``("invalid_mfa", start)``,
         ``("invalid_restart_type", r)``, ... (checked before ``sup`` is asked)."""
         spec = spec_dict(child)
@@ -335,6 +336,10 @@ def _with_id(child: Any) -> Any:
 
 
 def _how(cls: type, args: tuple, flags: dict) -> tuple:
+    if cls is DynamicSupervisor and args and isinstance(args[0], type) \
+            and issubclass(args[0], DynamicSupervisor):
+        # DynamicSupervisor.start_link(Module, arg), as Elixir's start_link/3
+        cls, args = args[0], args[1:]
     if cls is DynamicSupervisor:
         if args:
             raise TypeError("DynamicSupervisor.start_link takes keyword options only")

@@ -208,18 +208,20 @@ def _module_spec(module: type, arg: Any) -> dict:
     return spec
 
 
-async def start_child_fn(start: tuple) -> Any:
+async def start_child_fn(start: tuple, wrap: bool = True) -> Any:
     """Run a child's start function: ("ok", pid) | ("ok", pid, info) | "ignore" |
-    ("error", reason), with a raise or an exit turned into ("error", ("EXIT", reason))."""
+    ("error", reason), with a raise or an exit turned into ("error", ("EXIT", reason)) as
+    OTP's supervisor does, or with ``wrap=False`` into ("error", reason) as Elixir's
+    DynamicSupervisor does (the reason of a raise being the exception)."""
     fn, args = start[0], start[1]
     try:
         r = fn(*args, **start[2]) if len(start) == 3 else fn(*args)
         while r.__class__ is _COROUTINE or inspect.isawaitable(r):
             r = await r
     except ProcessExit as e:
-        return ("error", ("EXIT", e.reason))
+        return ("error", ("EXIT", e.reason) if wrap else e.reason)
     except Exception as e:  # noqa: BLE001 - a failed start is a value
-        return ("error", ("EXIT", e))
+        return ("error", ("EXIT", e) if wrap else e)
     if type(r) is tuple and r:
         if r[0] == "ok" and len(r) in (2, 3) and isinstance(r[1], Pid):
             return r
@@ -331,6 +333,9 @@ async def module_init(how: tuple) -> Any:
     form (``("list", result, None)``) or by calling the module form's ``init(arg)``."""
     Process.flag("trap_exit", True)
     kind, a, b = how
+    # As Elixir: ("supervisor", Module, 1), a list-form one naming Supervisor (Elixir's
+    # Supervisor.Default), whether it is a Supervisor or a DynamicSupervisor.
+    Process.put("$initial_call", ("supervisor", a if kind == "module" else Supervisor, 1))
     if kind == "list":
         return a
     r = a().init(b)
@@ -545,8 +550,8 @@ class Supervisor:
         """Start a supervisor linked to the caller; wait until every child has started.
 
         List form: ``Supervisor.start_link(children, strategy="one_for_one", max_restarts=3,
-        max_seconds=5, name=None)``. Module form: ``Module.start_link(arg, name=None)`` runs
-        ``Module().init(arg)``. Returns ``("ok", pid)``, ``"ignore"`` or ``("error", reason)``.
+        max_seconds=5, name=None)``. Module form: ``Module.start_link(arg, name=None)`` (or
+        ``Supervisor.start_link(Module, arg)``) runs ``Module().init(arg)``. Returns ``("ok", pid)``, ``"ignore"`` or ``("error", reason)``.
         """
         return await GenServer.start_link(_SupervisorServer, _how(cls, args, flags),
                                           name=name, timeout=timeout, priority=priority)
@@ -636,6 +641,10 @@ class Supervisor:
 
 
 def _how(cls: type, args: tuple, flags: dict) -> tuple:
+    if cls is Supervisor and args and isinstance(args[0], type) \
+            and issubclass(args[0], Supervisor):
+        # Supervisor.start_link(Module, arg), as Elixir's start_link/3
+        cls, args = args[0], args[1:]
     if cls is Supervisor:
         if len(args) != 1:
             raise TypeError("Supervisor.start_link(children, strategy=..., ...) takes the list "
