@@ -1,0 +1,655 @@
+/* The fast path of beamlet.dist.etf: decode and encode the terms messages are made of.
+ *
+ * This module only ever handles the common, valid case. Whenever it meets something it does
+ * not know (a rare tag, a local Pid, a subclass) or something wrong (truncated input, a bad
+ * atom, nesting past max_depth, an unhashable map key), it gives up without an exception:
+ * decode() returns None and the pure-Python decoder in etf.py does the whole job again,
+ * producing the term or the ETFError with its position. encode() hands every object it does
+ * not know to a Python fallback that returns the object's bytes, so the two encoders write
+ * exactly the same bytes. Either way the Python code remains the definition of the format.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+static PyObject *ExtPid_type, *ExtRef_type, *ImproperList_type, *Exit_type, *Down_type;
+static PyObject *str_node, *str_id, *str_serial, *str_creation, *str_raw, *str_ids,
+    *str_items, *str_tail, *str_EXIT, *str_DOWN, *str_process;
+
+#define ATOM_CACHE_LIMIT 8192
+
+/* ---------------------------------------------------------------- decoding */
+
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size;
+    Py_ssize_t pos;
+    Py_ssize_t max_depth;
+    PyObject *source; /* the bytes object, for raw slices */
+    PyObject *on_pid, *on_ref;
+} Reader;
+
+/* NULL with no exception set means "give up, let Python decode it". */
+#define BAIL() return NULL
+
+static inline int have(Reader *r, Py_ssize_t n) { return n >= 0 && r->size - r->pos >= n; }
+
+static inline uint16_t be16(const unsigned char *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static PyObject *dec(Reader *r, Py_ssize_t depth);
+
+/* An atom's text, or NULL to bail; `mapped` turns true/false/nil into True/False/None. */
+static PyObject *read_atom(Reader *r, int mapped) {
+    if (!have(r, 2)) BAIL();
+    unsigned char tag = r->data[r->pos];
+    Py_ssize_t len, start;
+    if (tag == 119 || tag == 115) {
+        len = r->data[r->pos + 1];
+        start = r->pos + 2;
+    } else if (tag == 118 || tag == 100) {
+        if (!have(r, 3)) BAIL();
+        len = be16(r->data + r->pos + 1);
+        start = r->pos + 3;
+    } else {
+        BAIL();
+    }
+    if (r->size - start < len) BAIL();
+    const char *text = (const char *)r->data + start;
+    if (mapped) {
+        if (len == 4 && memcmp(text, "true", 4) == 0) { r->pos = start + len; Py_RETURN_TRUE; }
+        if (len == 5 && memcmp(text, "false", 5) == 0) { r->pos = start + len; Py_RETURN_FALSE; }
+        if (len == 3 && memcmp(text, "nil", 3) == 0) { r->pos = start + len; Py_RETURN_NONE; }
+    }
+    PyObject *atom;
+    if (tag == 100 || tag == 115) {
+        atom = PyUnicode_DecodeLatin1(text, len, NULL);
+    } else {
+        atom = PyUnicode_DecodeUTF8(text, len, NULL);
+        if (atom == NULL) {
+            PyErr_Clear();
+            BAIL();
+        }
+    }
+    if (atom == NULL) return NULL;
+    if (PyUnicode_GET_LENGTH(atom) > 255) {
+        Py_DECREF(atom);
+        BAIL();
+    }
+    PyUnicode_InternInPlace(&atom);
+    r->pos = start + len;
+    return atom;
+}
+
+/* Make an instance of a frozen slotted class without running its __init__ (which validates
+ * what the wire cannot get wrong) and without its __setattr__ (which refuses every change). */
+static PyObject *frozen(PyObject *type, int n, PyObject **names, PyObject **values) {
+    PyObject *obj = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    if (obj == NULL) goto fail;
+    for (int i = 0; i < n; i++) {
+        if (PyObject_GenericSetAttr(obj, names[i], values[i]) < 0) {
+            Py_DECREF(obj);
+            obj = NULL;
+            goto fail;
+        }
+    }
+fail:
+    for (int i = 0; i < n; i++) Py_XDECREF(values[i]);
+    return obj;
+}
+
+static PyObject *read_pid(Reader *r) {
+    Py_ssize_t start = r->pos;
+    r->pos += 1;
+    PyObject *node = read_atom(r, 0);
+    if (node == NULL) return NULL;
+    if (!have(r, 12)) { Py_DECREF(node); BAIL(); }
+    const unsigned char *p = r->data + r->pos;
+    r->pos += 12;
+    PyObject *names[5] = {str_node, str_id, str_serial, str_creation, str_raw};
+    PyObject *values[5] = {
+        node, PyLong_FromUnsignedLong(be32(p)), PyLong_FromUnsignedLong(be32(p + 4)),
+        PyLong_FromUnsignedLong(be32(p + 8)),
+        PyBytes_FromStringAndSize((const char *)r->data + start, r->pos - start)};
+    for (int i = 1; i < 5; i++)
+        if (values[i] == NULL) { for (int j = 0; j < 5; j++) Py_XDECREF(values[j]); return NULL; }
+    PyObject *pid = frozen(ExtPid_type, 5, names, values);
+    if (pid == NULL || r->on_pid == Py_None) return pid;
+    PyObject *mapped = PyObject_CallOneArg(r->on_pid, pid);
+    Py_DECREF(pid);
+    return mapped;
+}
+
+static PyObject *read_ref(Reader *r) {
+    Py_ssize_t start = r->pos;
+    if (!have(r, 3)) BAIL();
+    Py_ssize_t count = be16(r->data + r->pos + 1);
+    if (count < 1 || count > 5) BAIL();
+    r->pos += 3;
+    PyObject *node = read_atom(r, 0);
+    if (node == NULL) return NULL;
+    if (!have(r, 4 + 4 * count)) { Py_DECREF(node); BAIL(); }
+    const unsigned char *p = r->data + r->pos;
+    PyObject *ids = PyTuple_New(count);
+    PyObject *creation = PyLong_FromUnsignedLong(be32(p));
+    if (ids == NULL || creation == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *word = PyLong_FromUnsignedLong(be32(p + 4 + 4 * i));
+        if (word == NULL) goto fail;
+        PyTuple_SET_ITEM(ids, i, word);
+    }
+    r->pos += 4 + 4 * count;
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)r->data + start, r->pos - start);
+    if (raw == NULL) goto fail;
+    PyObject *names[4] = {str_node, str_creation, str_ids, str_raw};
+    PyObject *values[4] = {node, creation, ids, raw};
+    PyObject *ref = frozen(ExtRef_type, 4, names, values);
+    if (ref == NULL || r->on_ref == Py_None) return ref;
+    PyObject *mapped = PyObject_CallOneArg(r->on_ref, ref);
+    Py_DECREF(ref);
+    return mapped;
+fail:
+    Py_DECREF(node);
+    Py_XDECREF(ids);
+    Py_XDECREF(creation);
+    return NULL;
+}
+
+static PyObject *read_tuple(Reader *r, Py_ssize_t arity, Py_ssize_t depth) {
+    if (depth >= r->max_depth || !have(r, arity)) BAIL();
+    PyObject *items = PyTuple_New(arity);
+    if (items == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < arity; i++) {
+        PyObject *item = dec(r, depth + 1);
+        if (item == NULL) { Py_DECREF(items); return NULL; }
+        PyTuple_SET_ITEM(items, i, item);
+    }
+    PyObject *first = arity ? PyTuple_GET_ITEM(items, 0) : NULL;
+    if (first != NULL && PyUnicode_CheckExact(first)) {
+        PyObject *named = NULL;
+        if (arity == 3 && PyUnicode_Compare(first, str_EXIT) == 0) {
+            named = PyObject_CallFunctionObjArgs(Exit_type, PyTuple_GET_ITEM(items, 1),
+                                                 PyTuple_GET_ITEM(items, 2), NULL);
+        } else if (arity == 5 && PyUnicode_Compare(first, str_DOWN) == 0 &&
+                   PyUnicode_CheckExact(PyTuple_GET_ITEM(items, 2)) &&
+                   PyUnicode_Compare(PyTuple_GET_ITEM(items, 2), str_process) == 0) {
+            named = PyObject_CallFunctionObjArgs(Down_type, PyTuple_GET_ITEM(items, 1),
+                                                 PyTuple_GET_ITEM(items, 3),
+                                                 PyTuple_GET_ITEM(items, 4), NULL);
+        } else {
+            return items;
+        }
+        Py_DECREF(items);
+        return named;
+    }
+    return items;
+}
+
+static PyObject *read_list(Reader *r, Py_ssize_t depth) {
+    if (!have(r, 5)) BAIL();
+    Py_ssize_t count = be32(r->data + r->pos + 1);
+    r->pos += 5;
+    if (depth >= r->max_depth || !have(r, count + 1) || count == 0) BAIL();
+    PyObject *items = PyList_New(count);
+    if (items == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = dec(r, depth + 1);
+        if (item == NULL) { Py_DECREF(items); return NULL; }
+        PyList_SET_ITEM(items, i, item);
+    }
+    if (!have(r, 1)) { Py_DECREF(items); BAIL(); }
+    if (r->data[r->pos] == 106) {
+        r->pos += 1;
+        return items;
+    }
+    PyObject *tail = dec(r, depth + 1);
+    if (tail == NULL) { Py_DECREF(items); return NULL; }
+    if (PyList_Check(tail) || PyObject_TypeCheck(tail, (PyTypeObject *)ImproperList_type)) {
+        /* [a | [b]] and nested improper tails are normalised by the Python decoder */
+        Py_DECREF(items);
+        Py_DECREF(tail);
+        BAIL();
+    }
+    PyObject *frozen_items = PyList_AsTuple(items);
+    Py_DECREF(items);
+    if (frozen_items == NULL) { Py_DECREF(tail); return NULL; }
+    PyObject *names[2] = {str_items, str_tail};
+    PyObject *values[2] = {frozen_items, tail};
+    return frozen(ImproperList_type, 2, names, values);
+}
+
+static PyObject *read_map(Reader *r, Py_ssize_t depth) {
+    if (!have(r, 5)) BAIL();
+    Py_ssize_t count = be32(r->data + r->pos + 1);
+    r->pos += 5;
+    if (depth >= r->max_depth || count > (r->size - r->pos) / 2) BAIL();
+    PyObject *map = PyDict_New();
+    if (map == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = dec(r, depth + 1);
+        if (key == NULL) { Py_DECREF(map); return NULL; }
+        PyObject *value = dec(r, depth + 1);
+        if (value == NULL) { Py_DECREF(key); Py_DECREF(map); return NULL; }
+        int failed = PyDict_SetItem(map, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (failed) {
+            Py_DECREF(map);
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) { PyErr_Clear(); BAIL(); }
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(map) != count) { Py_DECREF(map); BAIL(); }
+    return map;
+}
+
+static PyObject *read_big(Reader *r, Py_ssize_t size, int negative) {
+    if (!have(r, size)) BAIL();
+    PyObject *magnitude = _PyLong_FromByteArray(r->data + r->pos, size, 1, 0);
+    r->pos += size;
+    if (magnitude == NULL || !negative) return magnitude;
+    PyObject *value = PyNumber_Negative(magnitude);
+    Py_DECREF(magnitude);
+    return value;
+}
+
+static PyObject *dec(Reader *r, Py_ssize_t depth) {
+    if (!have(r, 1)) BAIL();
+    const unsigned char *p = r->data + r->pos;
+    switch (p[0]) {
+    case 119: case 118: case 100: case 115:
+        return read_atom(r, 1);
+    case 97:
+        if (!have(r, 2)) BAIL();
+        r->pos += 2;
+        return PyLong_FromLong(p[1]);
+    case 98:
+        if (!have(r, 5)) BAIL();
+        r->pos += 5;
+        return PyLong_FromLong((int32_t)be32(p + 1));
+    case 104:
+        if (!have(r, 2)) BAIL();
+        r->pos += 2;
+        return read_tuple(r, p[1], depth);
+    case 105:
+        if (!have(r, 5)) BAIL();
+        r->pos += 5;
+        return read_tuple(r, be32(p + 1), depth);
+    case 106:
+        r->pos += 1;
+        return PyList_New(0);
+    case 107: {
+        if (!have(r, 3)) BAIL();
+        Py_ssize_t len = be16(p + 1);
+        r->pos += 3;
+        if (!have(r, len)) BAIL();
+        PyObject *chars = PyList_New(len);
+        if (chars == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < len; i++)
+            PyList_SET_ITEM(chars, i, PyLong_FromLong(p[3 + i])); /* small ints are cached */
+        r->pos += len;
+        return chars;
+    }
+    case 108:
+        return read_list(r, depth);
+    case 109: {
+        if (!have(r, 5)) BAIL();
+        Py_ssize_t len = be32(p + 1);
+        r->pos += 5;
+        if (!have(r, len)) BAIL();
+        r->pos += len;
+        return PyBytes_FromStringAndSize((const char *)p + 5, len);
+    }
+    case 116:
+        return read_map(r, depth);
+    case 70: {
+        if (!have(r, 9)) BAIL();
+        double value = PyFloat_Unpack8((const char *)p + 1, 0);
+        if (value == -1.0 && PyErr_Occurred()) return NULL;
+        if (!isfinite(value)) BAIL();
+        r->pos += 9;
+        return PyFloat_FromDouble(value);
+    }
+    case 88:
+        return read_pid(r);
+    case 90:
+        return read_ref(r);
+    case 110:
+        if (!have(r, 3)) BAIL();
+        r->pos += 3;
+        return read_big(r, p[1], p[2]);
+    case 111:
+        if (!have(r, 6)) BAIL();
+        r->pos += 6;
+        return read_big(r, be32(p + 1), p[5]);
+    default:
+        BAIL();
+    }
+}
+
+/* decode(data: bytes, pos, on_pid, on_ref, max_depth) -> (term, end) | None */
+static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "decode(data: bytes, pos, on_pid, on_ref, max_depth)");
+        return NULL;
+    }
+    Reader r;
+    r.source = args[0];
+    r.data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    r.size = PyBytes_GET_SIZE(args[0]);
+    r.pos = PyLong_AsSsize_t(args[1]);
+    r.on_pid = args[2];
+    r.on_ref = args[3];
+    r.max_depth = PyLong_AsSsize_t(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    if (r.pos < 0 || r.pos > r.size) Py_RETURN_NONE;
+    PyObject *term = dec(&r, 0);
+    if (term == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *end = PyLong_FromSsize_t(r.pos);
+    if (end == NULL) { Py_DECREF(term); return NULL; }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) { Py_DECREF(term); Py_DECREF(end); return NULL; }
+    PyTuple_SET_ITEM(pair, 0, term);
+    PyTuple_SET_ITEM(pair, 1, end);
+    return pair;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+    Py_ssize_t max_depth;
+    PyObject *atoms;    /* dict str -> encoded bytes, shared with the Python encoder */
+    PyObject *specials; /* the encoded atoms true, false, nil */
+    PyObject *fallback; /* callable(obj) -> bytes for everything this file does not know */
+} Writer;
+
+static int grow(Writer *w, Py_ssize_t extra) {
+    if (w->len + extra <= w->cap) return 0;
+    Py_ssize_t cap = w->cap * 2;
+    while (cap < w->len + extra) cap *= 2;
+    char *buf = PyMem_Realloc(w->buf, cap);
+    if (buf == NULL) { PyErr_NoMemory(); return -1; }
+    w->buf = buf;
+    w->cap = cap;
+    return 0;
+}
+
+static inline int put(Writer *w, const void *bytes, Py_ssize_t n) {
+    if (grow(w, n) < 0) return -1;
+    memcpy(w->buf + w->len, bytes, n);
+    w->len += n;
+    return 0;
+}
+
+static inline int put1(Writer *w, unsigned char byte) {
+    if (grow(w, 1) < 0) return -1;
+    w->buf[w->len++] = (char)byte;
+    return 0;
+}
+
+static inline int put_tag32(Writer *w, unsigned char tag, uint32_t value) {
+    unsigned char head[5] = {tag, value >> 24, value >> 16, value >> 8, value};
+    return put(w, head, 5);
+}
+
+static int put_bytes_object(Writer *w, PyObject *bytes) {
+    if (!PyBytes_Check(bytes)) {
+        PyErr_SetString(PyExc_TypeError, "the ETF fallback must return bytes");
+        return -1;
+    }
+    return put(w, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+}
+
+static int use_fallback(Writer *w, PyObject *obj) {
+    PyObject *bytes = PyObject_CallOneArg(w->fallback, obj);
+    if (bytes == NULL) return -1;
+    int failed = put_bytes_object(w, bytes);
+    Py_DECREF(bytes);
+    return failed;
+}
+
+static int enc(Writer *w, PyObject *obj, Py_ssize_t depth);
+
+static int enc_atom(Writer *w, PyObject *text) {
+    PyObject *cached = PyDict_GetItemWithError(w->atoms, text);
+    if (cached != NULL) return put_bytes_object(w, cached);
+    if (PyErr_Occurred()) return -1;
+    /* the Python encoder knows every rule (length limit, Latin-1 choice) and fills the cache */
+    return use_fallback(w, text);
+}
+
+static int enc_int(Writer *w, PyObject *obj) {
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (value == -1 && PyErr_Occurred()) return -1;
+    if (!overflow) {
+        if (value >= 0 && value < 256) {
+            unsigned char small[2] = {97, (unsigned char)value};
+            return put(w, small, 2);
+        }
+        if (value >= INT32_MIN && value <= INT32_MAX) return put_tag32(w, 98, (uint32_t)value);
+    }
+    return use_fallback(w, obj); /* bignums: rare, and Python writes them simply */
+}
+
+static int enc_sequence(Writer *w, PyObject *list, Py_ssize_t depth) {
+    Py_ssize_t count = PyList_GET_SIZE(list);
+    if (count == 0) return put1(w, 106);
+    if (count < 65536) {
+        Py_ssize_t i;
+        for (i = 0; i < count; i++) {
+            PyObject *item = PyList_GET_ITEM(list, i);
+            if (!PyLong_CheckExact(item)) break;
+            int overflow;
+            long value = PyLong_AsLongAndOverflow(item, &overflow);
+            if (overflow || value < 0 || value > 255) break;
+        }
+        if (i == count) {
+            unsigned char head[3] = {107, count >> 8, count};
+            if (put(w, head, 3) < 0 || grow(w, count) < 0) return -1;
+            for (i = 0; i < count; i++)
+                w->buf[w->len++] = (char)PyLong_AsLong(PyList_GET_ITEM(list, i));
+            return 0;
+        }
+    }
+    if (put_tag32(w, 108, (uint32_t)count) < 0) return -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        Py_INCREF(item);
+        int failed = enc(w, item, depth + 1);
+        Py_DECREF(item);
+        if (failed) return -1;
+    }
+    return put1(w, 106);
+}
+
+static int enc_raw_or_fallback(Writer *w, PyObject *obj) {
+    PyObject *raw = PyObject_GetAttr(obj, str_raw);
+    if (raw == NULL) return -1;
+    int failed = PyBytes_Check(raw) ? put_bytes_object(w, raw) : use_fallback(w, obj);
+    Py_DECREF(raw);
+    return failed;
+}
+
+static int enc(Writer *w, PyObject *obj, Py_ssize_t depth);
+
+static int enc_improper(Writer *w, PyObject *obj, Py_ssize_t depth) {
+    PyObject *items = PyObject_GetAttr(obj, str_items);
+    if (items == NULL) return -1;
+    PyObject *tail = PyObject_GetAttr(obj, str_tail);
+    int failed = tail == NULL || !PyTuple_CheckExact(items);
+    if (!failed) {
+        Py_ssize_t count = PyTuple_GET_SIZE(items);
+        failed = put_tag32(w, 108, (uint32_t)count) < 0;
+        for (Py_ssize_t i = 0; i < count && !failed; i++)
+            failed = enc(w, PyTuple_GET_ITEM(items, i), depth + 1) < 0;
+        failed = failed || enc(w, tail, depth + 1) < 0;
+    } else if (tail != NULL) {
+        PyErr_SetString(PyExc_TypeError, "ImproperList.items must be a tuple");
+    }
+    Py_DECREF(items);
+    Py_XDECREF(tail);
+    return failed ? -1 : 0;
+}
+
+/* Exit(pid, reason) is {:EXIT, pid, reason}; Down(ref, pid, reason) {:DOWN, ref, :process, pid, reason} */
+static int enc_signal(Writer *w, PyObject *obj, int is_exit, Py_ssize_t depth) {
+    unsigned char head[2] = {104, is_exit ? 3 : 5};
+    if (put(w, head, 2) < 0 || enc_atom(w, is_exit ? str_EXIT : str_DOWN) < 0) return -1;
+    if (!is_exit && enc(w, PyTuple_GET_ITEM(obj, 0), depth + 1) < 0) return -1;
+    if (!is_exit && enc_atom(w, str_process) < 0) return -1;
+    for (Py_ssize_t i = is_exit ? 0 : 1; i < PyTuple_GET_SIZE(obj); i++)
+        if (enc(w, PyTuple_GET_ITEM(obj, i), depth + 1) < 0) return -1;
+    return 0;
+}
+
+static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
+    if (depth > w->max_depth) {
+        /* the fallback encodes it in Python, whose recursion limit reports a cyclic value */
+        return use_fallback(w, obj);
+    }
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type == &PyUnicode_Type) return enc_atom(w, obj);
+    if (type == &PyTuple_Type) {
+        Py_ssize_t arity = PyTuple_GET_SIZE(obj);
+        if (arity < 256) {
+            unsigned char head[2] = {104, (unsigned char)arity};
+            if (put(w, head, 2) < 0) return -1;
+        } else if (put_tag32(w, 105, (uint32_t)arity) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < arity; i++)
+            if (enc(w, PyTuple_GET_ITEM(obj, i), depth + 1) < 0) return -1;
+        return 0;
+    }
+    if (type == &PyLong_Type) return enc_int(w, obj);
+    if (type == &PyBytes_Type) {
+        Py_ssize_t len = PyBytes_GET_SIZE(obj);
+        if (len > (Py_ssize_t)UINT32_MAX) return use_fallback(w, obj);
+        if (put_tag32(w, 109, (uint32_t)len) < 0) return -1;
+        return put(w, PyBytes_AS_STRING(obj), len);
+    }
+    if (type == &PyList_Type) return enc_sequence(w, obj, depth);
+    if (type == &PyDict_Type) {
+        if (put_tag32(w, 116, (uint32_t)PyDict_GET_SIZE(obj)) < 0) return -1;
+        Py_ssize_t at = 0;
+        PyObject *key, *value;
+        Py_INCREF(obj);
+        while (PyDict_Next(obj, &at, &key, &value)) {
+            Py_INCREF(key);
+            Py_INCREF(value);
+            int failed = enc(w, key, depth + 1) < 0 || enc(w, value, depth + 1) < 0;
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (failed) { Py_DECREF(obj); return -1; }
+        }
+        Py_DECREF(obj);
+        return 0;
+    }
+    if (type == (PyTypeObject *)ExtPid_type || type == (PyTypeObject *)ExtRef_type)
+        return enc_raw_or_fallback(w, obj);
+    if (type == &PyFloat_Type) {
+        double value = PyFloat_AS_DOUBLE(obj);
+        if (!isfinite(value)) return use_fallback(w, obj);
+        if (grow(w, 9) < 0) return -1;
+        w->buf[w->len] = 70;
+        if (PyFloat_Pack8(value, w->buf + w->len + 1, 0) < 0) return -1;
+        w->len += 9;
+        return 0;
+    }
+    if (obj == Py_True) return put_bytes_object(w, PyTuple_GET_ITEM(w->specials, 0));
+    if (obj == Py_False) return put_bytes_object(w, PyTuple_GET_ITEM(w->specials, 1));
+    if (obj == Py_None) return put_bytes_object(w, PyTuple_GET_ITEM(w->specials, 2));
+    if (type == (PyTypeObject *)ImproperList_type) return enc_improper(w, obj, depth);
+    if (type == (PyTypeObject *)Exit_type || type == (PyTypeObject *)Down_type)
+        return enc_signal(w, obj, type == (PyTypeObject *)Exit_type, depth);
+    return use_fallback(w, obj); /* ports, funs, bitstrings, hooks, subclasses, bignums */
+}
+
+/* encode(term, atoms: dict, specials: (true, false, nil), fallback, max_depth) -> bytes */
+static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyDict_CheckExact(args[1]) || !PyTuple_CheckExact(args[2]) ||
+        PyTuple_GET_SIZE(args[2]) != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "encode(term, atoms: dict, specials: tuple, fallback, max_depth)");
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(args[2], i))) {
+            PyErr_SetString(PyExc_TypeError, "specials are the bytes of true, false, nil");
+            return NULL;
+        }
+    }
+    Writer w;
+    w.cap = 256;
+    w.len = 0;
+    w.buf = PyMem_Malloc(w.cap);
+    if (w.buf == NULL) return PyErr_NoMemory();
+    w.atoms = args[1];
+    w.specials = args[2];
+    w.fallback = args[3];
+    w.max_depth = PyLong_AsSsize_t(args[4]);
+    w.buf[w.len++] = (char)131;
+    PyObject *result = NULL;
+    if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0)
+        result = PyBytes_FromStringAndSize(w.buf, w.len);
+    PyMem_Free(w.buf);
+    return result;
+}
+
+/* setup(ExtPid, ExtRef, ImproperList, Exit, Down): the classes etf.py defines. */
+static PyObject *py_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "setup(ExtPid, ExtRef, ImproperList, Exit, Down)");
+        return NULL;
+    }
+    PyObject **slots[5] = {&ExtPid_type, &ExtRef_type, &ImproperList_type, &Exit_type,
+                           &Down_type};
+    for (int i = 0; i < 5; i++) {
+        if (!PyType_Check(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "setup takes classes");
+            return NULL;
+        }
+        Py_INCREF(args[i]);
+        Py_XSETREF(*slots[i], args[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
+     "decode(data, pos, on_pid, on_ref, max_depth) -> (term, end), or None to let Python do it"},
+    {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
+     "encode(term, atoms, specials, fallback, max_depth) -> bytes"},
+    {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,
+     "setup(ExtPid, ExtRef, ImproperList, Exit, Down)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "beamlet.dist._etf",
+    "The C fast path of beamlet.dist.etf (optional: etf.py works without it).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__etf(void) {
+    struct { PyObject **slot; const char *text; } names[] = {
+        {&str_node, "node"}, {&str_id, "id"}, {&str_serial, "serial"},
+        {&str_creation, "creation"}, {&str_raw, "raw"}, {&str_ids, "ids"},
+        {&str_items, "items"}, {&str_tail, "tail"}, {&str_EXIT, "EXIT"},
+        {&str_DOWN, "DOWN"}, {&str_process, "process"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].slot == NULL) return NULL;
+    }
+    return PyModule_Create(&module);
+}

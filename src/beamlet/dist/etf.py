@@ -1,0 +1,1166 @@
+"""The External Term Format (ETF): Erlang terms as bytes, as `term_to_binary` and the
+distribution protocol write them.
+
+The mapping (API.md, "Distribution"):
+
+========================================  ===============================================
+Erlang                                    Python
+========================================  ===============================================
+atom                                      `str` (at most 255 characters)
+``true`` / ``false`` / ``nil``            `True` / `False` / `None`
+integer, float                            `int`, `float` (finite only)
+binary                                    `bytes` (an Elixir string arrives as `bytes`)
+bitstring (not a whole number of bytes)   `BitBinary`
+tuple, list, map                          `tuple`, `list`, `dict`
+charlist (``STRING_EXT``)                 `list` of `int`
+improper list ``[a, b | t]``              `ImproperList`
+``{:EXIT, pid, r}``                       `Exit` (``beamlet.kernel.terms``)
+``{:DOWN, ref, :process, pid, r}``        `Down`
+pid, reference, port                      `ExtPid`, `ExtRef`, `ExtPort`
+fun, ``&M.f/a``                           `ExtFun`, `ExtExport`
+========================================  ===============================================
+
+A pid, ref, port or fun decoded from bytes keeps those bytes and is encoded back to exactly
+them: a node checks references that claim to be its own, so a remote identity must travel back
+unchanged. Map keys that Python cannot hash come back frozen (`FrozenList`, `FrozenMap`).
+
+The kernel's `Pid` and `Ref` are local objects with no wire identity; a `Codec` (or the ``pid=``
+/ ``ref=`` arguments of `encode` and `decode`) maps between them and `ExtPid` / `ExtRef`, which
+is how the distribution layer plugs its node name and creation in.
+
+Limits against hostile input, all reported as `ETFError` (a `ValueError`) naming what was wrong
+and at which byte: nesting deeper than ``max_depth`` (default `DEFAULT_MAX_DEPTH`) containers, a
+compressed term that claims more than ``max_size`` bytes (default `DEFAULT_MAX_SIZE`), and any
+length field larger than the bytes that are left are refused before anything is allocated.
+``ATOM_CACHE_REF`` (no atom cache is negotiated), ``LOCAL_EXT`` and the pre-OTP-23 ``FUN_EXT``
+are refused as OTP refuses them. Known gap: a map whose integer keys were chosen to collide in
+Python's hash decodes in quadratic time, as any `dict` would.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from beamlet.kernel.terms import Down, Exit, Pid, Ref
+
+try:
+    from beamlet.dist import _etf as _accel
+except ImportError:  # no compiler at install time: the pure-Python codec does everything
+    _accel = None
+
+__all__ = [
+    "ETFError",
+    "ExtPid",
+    "ExtRef",
+    "ExtPort",
+    "ExtFun",
+    "ExtExport",
+    "ImproperList",
+    "BitBinary",
+    "FrozenList",
+    "FrozenMap",
+    "Codec",
+    "decode",
+    "decode_prefix",
+    "encode",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_SIZE",
+    "MAX_ATOM_LENGTH",
+    "VERSION",
+]
+
+VERSION = 131
+MAX_ATOM_LENGTH = 255
+DEFAULT_MAX_DEPTH = 256
+"""Containers (tuples, lists, maps, funs) nested deeper than this are refused."""
+DEFAULT_MAX_SIZE = 1 << 27
+"""A compressed term may not claim to inflate to more than this many bytes (128 MiB)."""
+
+_u16 = struct.Struct(">H").unpack_from
+_u32 = struct.Struct(">I").unpack_from
+_i32 = struct.Struct(">i").unpack_from
+_u64 = struct.Struct(">Q").unpack_from
+_f64 = struct.Struct(">d").unpack_from
+_3u32 = struct.Struct(">III").unpack_from
+_pack_u16 = struct.Struct(">H").pack
+_pack_u32 = struct.Struct(">I").pack
+_pack_i32 = struct.Struct(">i").pack
+_pack_f64 = struct.Struct(">d").pack
+_pack_3u32 = struct.Struct(">III").pack
+_pack_2u32 = struct.Struct(">II").pack
+
+_TAG_NAMES = {
+    70: "NEW_FLOAT_EXT", 77: "BIT_BINARY_EXT", 80: "COMPRESSED", 82: "ATOM_CACHE_REF",
+    88: "NEW_PID_EXT", 89: "NEW_PORT_EXT", 90: "NEWER_REFERENCE_EXT", 97: "SMALL_INTEGER_EXT",
+    98: "INTEGER_EXT", 99: "FLOAT_EXT", 100: "ATOM_EXT", 101: "REFERENCE_EXT", 102: "PORT_EXT",
+    103: "PID_EXT", 104: "SMALL_TUPLE_EXT", 105: "LARGE_TUPLE_EXT", 106: "NIL_EXT",
+    107: "STRING_EXT", 108: "LIST_EXT", 109: "BINARY_EXT", 110: "SMALL_BIG_EXT",
+    111: "LARGE_BIG_EXT", 112: "NEW_FUN_EXT", 113: "EXPORT_EXT", 114: "NEW_REFERENCE_EXT",
+    115: "SMALL_ATOM_EXT", 116: "MAP_EXT", 117: "FUN_EXT", 118: "ATOM_UTF8_EXT",
+    119: "SMALL_ATOM_UTF8_EXT", 120: "V4_PORT_EXT", 121: "LOCAL_EXT",
+}
+
+
+class ETFError(ValueError):
+    """Bytes that are not a valid term, or a Python value that has no Erlang term.
+
+    ``offset`` is the byte (from the start of the input, or of the inflated data inside a
+    compressed term) where a decoding problem was found; ``path`` is where inside the value an
+    encoding problem sits (indexes and keys from the outside in).
+    """
+
+    def __init__(self, what: str, offset: int | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.offset = offset
+        self.path: list[Any] = []
+
+    def __str__(self) -> str:
+        text = self.what
+        if self.offset is not None:
+            text += f" at byte {self.offset}"
+        if self.path:
+            text += " at term" + "".join(f"[{step!r}]" for step in self.path)
+        return text
+
+
+# --- the Erlang-only values ---------------------------------------------------------------
+
+_set = object.__setattr__
+_new = object.__new__
+
+
+class _Frozen:
+    """Immutable slotted values: hashable, shared instead of copied, equal by their fields.
+
+    ``raw`` (when present) holds the exact bytes the value was decoded from; it takes no part
+    in equality and is what encoding writes, so the value goes back byte for byte.
+    """
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__,) + self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(repr(value) for value in self._key())
+        return f"{type(self).__name__}({fields})"
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self._key() + (getattr(self, "raw", None),)))
+
+
+def _rebuild(cls: type, values: tuple) -> Any:
+    obj = _new(cls)
+    for name, value in zip(cls.__slots__, values):
+        _set(obj, name, value)
+    return obj
+
+
+def _check_uint(name: str, value: Any, bits: int) -> None:
+    if type(value) is not int or not 0 <= value < (1 << bits):
+        raise ValueError(f"{name} must be an int in [0, 2**{bits}), not {value!r}")
+
+
+def _check_node(node: Any) -> None:
+    if type(node) is not str or len(node) > MAX_ATOM_LENGTH:
+        raise ValueError(f"a node name is an atom (a str of at most 255 characters), not {node!r}")
+
+
+class ExtPid(_Frozen):
+    """A pid as the wire carries it: ``NEW_PID_EXT`` (node, id, serial, creation)."""
+
+    __slots__ = ("node", "id", "serial", "creation", "raw")
+    _fields = ("node", "id", "serial", "creation")
+
+    def __init__(self, node: str, id: int, serial: int = 0, creation: int = 0) -> None:
+        _check_node(node)
+        for name, value in (("id", id), ("serial", serial), ("creation", creation)):
+            _check_uint(name, value, 32)
+        _rebuild_into(self, (node, id, serial, creation, None))
+
+    def __repr__(self) -> str:
+        return f"ExtPid({self.node!r}, {self.id}, {self.serial}, {self.creation})"
+
+
+class ExtRef(_Frozen):
+    """A reference: node, creation and its 32-bit id words (``NEWER_REFERENCE_EXT``)."""
+
+    __slots__ = ("node", "creation", "ids", "raw")
+    _fields = ("node", "creation", "ids")
+
+    def __init__(self, node: str, creation: int, ids: tuple[int, ...]) -> None:
+        _check_node(node)
+        _check_uint("creation", creation, 32)
+        ids = tuple(ids)
+        if not 1 <= len(ids) <= 5:
+            raise ValueError(f"a reference has 1 to 5 id words, not {len(ids)}")
+        for word in ids:
+            _check_uint("a reference id word", word, 32)
+        _rebuild_into(self, (node, creation, ids, None))
+
+
+class ExtPort(_Frozen):
+    """A port: node, 64-bit id, creation (``NEW_PORT_EXT``, or ``V4_PORT_EXT`` past 32 bits)."""
+
+    __slots__ = ("node", "id", "creation", "raw")
+    _fields = ("node", "id", "creation")
+
+    def __init__(self, node: str, id: int, creation: int = 0) -> None:
+        _check_node(node)
+        _check_uint("id", id, 64)
+        _check_uint("creation", creation, 32)
+        _rebuild_into(self, (node, id, creation, None))
+
+
+class ExtExport(_Frozen):
+    """An external fun ``&module.function/arity`` (``EXPORT_EXT``)."""
+
+    __slots__ = ("module", "function", "arity", "raw")
+    _fields = ("module", "function", "arity")
+
+    def __init__(self, module: str, function: str, arity: int) -> None:
+        _check_node(module)
+        _check_node(function)
+        _check_uint("arity", arity, 8)
+        _rebuild_into(self, (module, function, arity, None))
+
+
+class ExtFun(_Frozen):
+    """A closure from an Erlang node (``NEW_FUN_EXT``): opaque here, but sent back intact.
+
+    The fields are there to look at (which module made it, its arity, the pid that created
+    it, its captured values); encoding writes ``raw`` when the fun was decoded.
+    """
+
+    __slots__ = ("module", "arity", "uniq", "index", "old_index", "old_uniq", "pid",
+                 "free_vars", "raw")
+    _fields = ("module", "arity", "uniq", "index", "old_index", "old_uniq", "pid", "free_vars")
+
+    def __init__(self, module: str, arity: int, uniq: bytes, index: int, old_index: int,
+                 old_uniq: int, pid: ExtPid, free_vars: tuple = ()) -> None:
+        _check_node(module)
+        _check_uint("arity", arity, 8)
+        if type(uniq) is not bytes or len(uniq) != 16:
+            raise ValueError("uniq is the 16-byte MD5 of the module")
+        _check_uint("index", index, 32)
+        _check_uint("old_index", old_index, 32)
+        _check_uint("old_uniq", old_uniq, 32)
+        if type(pid) is not ExtPid:
+            raise ValueError(f"a fun's pid is an ExtPid, not {pid!r}")
+        _rebuild_into(self, (module, arity, uniq, index, old_index, old_uniq, pid,
+                             tuple(free_vars), None))
+
+    def __hash__(self) -> int:
+        # The captured values may be unhashable (lists); the code's identity is enough.
+        return hash(("ExtFun", self.module, self.arity, self.uniq, self.index, self.old_uniq))
+
+
+class ImproperList(_Frozen):
+    """A list whose tail is not a list: ``[1, 2 | :t]`` is ``ImproperList((1, 2), "t")``.
+
+    OTP's ``[:alias | ref]`` call tags are improper lists; keeping them so (rather than as a
+    pair) is what lets a reply find its caller.
+    """
+
+    __slots__ = ("items", "tail")
+    _fields = ("items", "tail")
+
+    def __init__(self, items: Any, tail: Any) -> None:
+        items = tuple(items)
+        if not items:
+            raise ValueError("an improper list has at least one element before its tail")
+        if isinstance(tail, (list, ImproperList, FrozenList)):
+            raise ValueError("an improper list's tail is not a list (that is just a longer list)")
+        _rebuild_into(self, (items, tail))
+
+
+class BitBinary(_Frozen):
+    """A bitstring whose last byte holds only ``bits`` (1 to 7) bits, the high ones."""
+
+    __slots__ = ("data", "bits")
+    _fields = ("data", "bits")
+
+    def __init__(self, data: bytes, bits: int) -> None:
+        data = bytes(data)
+        if not data:
+            raise ValueError("a bitstring of 1 to 7 bits still takes a byte")
+        if type(bits) is not int or not 1 <= bits <= 7:
+            raise ValueError(f"bits is the number of bits used in the last byte, 1 to 7, not {bits!r}")
+        _rebuild_into(self, (data, bits))
+
+
+def _rebuild_into(obj: Any, values: tuple) -> None:
+    for name, value in zip(type(obj).__slots__, values):
+        _set(obj, name, value)
+
+
+class FrozenList(tuple):
+    """A list used as a map key (Python cannot hash a `list`); it encodes as a list."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"FrozenList({list(self)!r})"
+
+
+class FrozenMap(dict):
+    """A map used as a map key (or inside one); hashable, immutable, encodes as a map."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._hash
+        except AttributeError:
+            value = hash(frozenset(self.items()))
+            _set(self, "_hash", value)
+            return value
+
+    def _immutable(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("FrozenMap is immutable")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
+    __ior__ = _immutable  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({dict(self)!r})"
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable equivalent of a decoded map key (lists and maps inside it frozen)."""
+    kind = type(value)
+    if kind is list:
+        return FrozenList(_freeze(item) for item in value)
+    if kind is dict:
+        return FrozenMap({_freeze(k): _freeze(v) for k, v in value.items()})
+    if kind is tuple:
+        return tuple(_freeze(item) for item in value)
+    if kind is Exit or kind is Down:
+        return kind(*(_freeze(item) for item in value))
+    if kind is ImproperList:
+        frozen = _new(ImproperList)
+        _rebuild_into(frozen, (tuple(_freeze(item) for item in value.items), _freeze(value.tail)))
+        return frozen
+    return value
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+_SPECIAL_ATOMS: dict[str, Any] = {"true": True, "false": False, "nil": None}
+_MISSING = object()
+_ATOM_CACHE_LIMIT = 8192
+_C_MAX_DEPTH = 1000
+
+
+def _tag_name(tag: int) -> str:
+    return _TAG_NAMES.get(tag, f"unknown tag {tag}")
+
+
+def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
+                  max_depth: int) -> Callable[[bytes, int, int], tuple[Any, int]]:
+    """Build the recursive decoder: one closure, the common tags tested first.
+
+    ``dec(data, pos, depth)`` returns the term starting at ``pos`` and the position after it.
+    """
+    atoms: dict[bytes, Any] = {}   # raw atom bytes (tag and length included) -> value
+    names: dict[bytes, str] = {}   # the same, without true/false/nil mapped (node names)
+
+    def new_atom(data: bytes, pos: int, start: int, end: int, latin1: bool,
+                 cache: dict, mapped: bool) -> Any:
+        if end > len(data):
+            raise ETFError(f"truncated atom ({_tag_name(data[pos])})", pos)
+        raw = data[start:end]
+        try:
+            text = raw.decode("latin-1" if latin1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ETFError("atom is not valid UTF-8", pos) from None
+        if len(text) > MAX_ATOM_LENGTH:
+            raise ETFError(f"atom of {len(text)} characters (at most {MAX_ATOM_LENGTH})", pos)
+        value = _SPECIAL_ATOMS.get(text, text) if mapped else text
+        if len(cache) < _ATOM_CACHE_LIMIT:
+            cache[data[pos:end]] = value
+        return value
+
+    def atom_at(data: bytes, pos: int, cache: dict, mapped: bool) -> tuple[Any, int]:
+        tag = data[pos]
+        if tag == 119 or tag == 115:
+            end = pos + 2 + data[pos + 1]
+            start = pos + 2
+        elif tag == 100 or tag == 118:
+            end = pos + 3 + _u16(data, pos + 1)[0]
+            start = pos + 3
+        elif tag == 82:
+            raise ETFError("ATOM_CACHE_REF without a negotiated atom cache", pos)
+        else:
+            raise ETFError(f"expected an atom, found {_tag_name(tag)}", pos)
+        value = cache.get(data[pos:end], _MISSING)
+        if value is _MISSING:
+            value = new_atom(data, pos, start, end, tag == 100 or tag == 115, cache, mapped)
+        return value, end
+
+    def name_at(data: bytes, pos: int) -> tuple[str, int]:
+        return atom_at(data, pos, names, False)
+
+    def need(data: bytes, pos: int, size: int, what: str, at: int) -> None:
+        if size > len(data) - pos:
+            raise ETFError(f"{what} claims {size} bytes but {max(len(data) - pos, 0)} are left", at)
+
+    def pid_at(data: bytes, pos: int) -> tuple[ExtPid, int]:
+        tag = data[pos]
+        if tag != 88 and tag != 103:
+            raise ETFError(f"expected a pid, found {_tag_name(tag)}", pos)
+        node, at = name_at(data, pos + 1)
+        if tag == 88:
+            ident, serial, creation = _3u32(data, at)
+            end = at + 12
+        else:
+            ident, serial = _u32(data, at)[0], _u32(data, at + 4)[0]
+            creation = data[at + 8]
+            end = at + 9
+        pid = _new(ExtPid)
+        _set(pid, "node", node)
+        _set(pid, "id", ident)
+        _set(pid, "serial", serial)
+        _set(pid, "creation", creation)
+        _set(pid, "raw", data[pos:end])
+        return pid, end
+
+    def dec(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        try:
+            tag = data[pos]
+            if tag == 119 or tag == 100 or tag == 118 or tag == 115:
+                return atom_at(data, pos, atoms, True)
+            if tag == 97:
+                return data[pos + 1], pos + 2
+            if tag == 104 or tag == 105:
+                if tag == 104:
+                    arity = data[pos + 1]
+                    pos += 2
+                else:
+                    arity = _u32(data, pos + 1)[0]
+                    pos += 5
+                    need(data, pos, arity, "tuple", pos - 5)
+                if depth >= max_depth:
+                    raise ETFError(f"terms nested deeper than max_depth={max_depth}", pos)
+                depth += 1
+                items = []
+                append = items.append
+                for _ in range(arity):
+                    item, pos = dec(data, pos, depth)
+                    append(item)
+                if arity == 3:
+                    if type(items[0]) is str and items[0] == "EXIT":
+                        return Exit(items[1], items[2]), pos
+                elif arity == 5:
+                    if type(items[0]) is str and items[0] == "DOWN" and items[2] == "process":
+                        return Down(items[1], items[3], items[4]), pos
+                return tuple(items), pos
+            if tag == 109:
+                size = _u32(data, pos + 1)[0]
+                pos += 5
+                need(data, pos, size, "binary", pos - 5)
+                return data[pos:pos + size], pos + size
+            if tag == 106:
+                return [], pos + 1
+            if tag == 107:
+                size = _u16(data, pos + 1)[0]
+                pos += 3
+                need(data, pos, size, "charlist", pos - 3)
+                return list(data[pos:pos + size]), pos + size
+            if tag == 108:
+                return list_at(data, pos, depth)
+            if tag == 116:
+                return map_at(data, pos, depth)
+            if tag == 98:
+                return _i32(data, pos + 1)[0], pos + 5
+            if tag == 70:
+                value = _f64(data, pos + 1)[0]
+                if value - value != 0.0:
+                    raise ETFError("float is not finite", pos)
+                return value, pos + 9
+            if tag == 88 or tag == 103:
+                pid, end = pid_at(data, pos)
+                return (pid if on_pid is None else on_pid(pid)), end
+            if tag == 90 or tag == 114 or tag == 101:
+                ref, end = ref_at(data, pos, tag)
+                return (ref if on_ref is None else on_ref(ref)), end
+            return rare(data, pos, depth, tag)
+        except (IndexError, struct.error):
+            raise _truncated(data, pos) from None
+
+    def list_at(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        count = _u32(data, pos + 1)[0]
+        start = pos
+        pos += 5
+        need(data, pos, count + 1, "list", start)
+        if depth >= max_depth:
+            raise ETFError(f"terms nested deeper than max_depth={max_depth}", start)
+        depth += 1
+        items = []
+        append = items.append
+        for _ in range(count):
+            item, pos = dec(data, pos, depth)
+            append(item)
+        if data[pos] == 106:
+            return items, pos + 1
+        tail, pos = dec(data, pos, depth)
+        if not items:
+            return tail, pos
+        if type(tail) is list:
+            return items + tail, pos
+        if type(tail) is ImproperList:
+            items.extend(tail.items)
+            tail = tail.tail
+        improper = _new(ImproperList)
+        _set(improper, "items", tuple(items))
+        _set(improper, "tail", tail)
+        return improper, pos
+
+    def map_at(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        count = _u32(data, pos + 1)[0]
+        start = pos
+        pos += 5
+        need(data, pos, 2 * count, "map", start)
+        if depth >= max_depth:
+            raise ETFError(f"terms nested deeper than max_depth={max_depth}", start)
+        depth += 1
+        result: dict = {}
+        for _ in range(count):
+            key, pos = dec(data, pos, depth)
+            value, pos = dec(data, pos, depth)
+            try:
+                result[key] = value
+            except TypeError:
+                result[_hashable(key, start)] = value
+        if len(result) != count:
+            raise ETFError("map has duplicate keys (or keys Python deems equal: 1, 1.0, true)",
+                           start)
+        return result, pos
+
+    def ref_at(data: bytes, pos: int, tag: int) -> tuple[ExtRef, int]:
+        if tag == 101:
+            node, at = name_at(data, pos + 1)
+            ids = (_u32(data, at)[0],)
+            creation = data[at + 4]
+            end = at + 5
+        else:
+            count = _u16(data, pos + 1)[0]
+            if not 1 <= count <= 5:
+                raise ETFError(f"reference with {count} id words (1 to 5)", pos)
+            node, at = name_at(data, pos + 3)
+            if tag == 90:
+                creation = _u32(data, at)[0]
+                at += 4
+            else:
+                creation = data[at]
+                at += 1
+            end = at + 4 * count
+            need(data, at, 4 * count, "reference", pos)
+            ids = struct.unpack_from(f">{count}I", data, at)
+        ref = _new(ExtRef)
+        _set(ref, "node", node)
+        _set(ref, "creation", creation)
+        _set(ref, "ids", ids)
+        _set(ref, "raw", data[pos:end])
+        return ref, end
+
+    def rare(data: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
+        """Tags seldom seen in messages: bignums, ports, funs, bitstrings, legacy forms."""
+        if tag == 110 or tag == 111:
+            if tag == 110:
+                size, sign = data[pos + 1], data[pos + 2]
+                at = pos + 3
+            else:
+                size, sign = _u32(data, pos + 1)[0], data[pos + 5]
+                at = pos + 6
+            need(data, at, size, "bignum", pos)
+            magnitude = int.from_bytes(data[at:at + size], "little")
+            return (-magnitude if sign else magnitude), at + size
+        if tag == 77:
+            size, bits = _u32(data, pos + 1)[0], data[pos + 5]
+            at = pos + 6
+            if (bits == 0) != (size == 0) or bits > 8:
+                raise ETFError(f"bitstring of {size} bytes with {bits} bits in its last byte", pos)
+            need(data, at, size, "bitstring", pos)
+            chunk = data[at:at + size]
+            if bits == 8 or size == 0:
+                return chunk, at + size
+            bitstring = _new(BitBinary)
+            _set(bitstring, "data", chunk)
+            _set(bitstring, "bits", bits)
+            return bitstring, at + size
+        if tag == 89 or tag == 120 or tag == 102:
+            node, at = name_at(data, pos + 1)
+            if tag == 120:
+                ident, creation, end = _u64(data, at)[0], _u32(data, at + 8)[0], at + 12
+            elif tag == 89:
+                ident, creation, end = _u32(data, at)[0], _u32(data, at + 4)[0], at + 8
+            else:
+                ident, creation, end = _u32(data, at)[0], data[at + 4], at + 5
+            port = _new(ExtPort)
+            _rebuild_into(port, (node, ident, creation, data[pos:end]))
+            return port, end
+        if tag == 113:
+            module, at = name_at(data, pos + 1)
+            function, at = name_at(data, at)
+            if data[at] != 97:
+                raise ETFError("an export's arity is a SMALL_INTEGER_EXT", at)
+            export = _new(ExtExport)
+            _rebuild_into(export, (module, function, data[at + 1], data[pos:at + 2]))
+            return export, at + 2
+        if tag == 112:
+            return fun_at(data, pos, depth)
+        if tag == 99:
+            text = data[pos + 1:pos + 32]
+            if len(text) < 31:
+                raise _truncated(data, pos)
+            try:
+                value = float(text.split(b"\0", 1)[0].decode("ascii"))
+            except (UnicodeDecodeError, ValueError):
+                raise ETFError("FLOAT_EXT does not hold a number", pos) from None
+            if not math.isfinite(value):
+                raise ETFError("float is not finite", pos)
+            return value, pos + 32
+        if tag == 82:
+            raise ETFError("ATOM_CACHE_REF without a negotiated atom cache", pos)
+        if tag == 121:
+            raise ETFError("LOCAL_EXT can only be decoded by the node that encoded it", pos)
+        if tag == 117:
+            raise ETFError("FUN_EXT is not decodable since OTP 23", pos)
+        if tag == 80:
+            raise ETFError("a compressed term is only allowed right after the version byte", pos)
+        raise ETFError(f"{_tag_name(tag)} is not a term tag", pos)
+
+    def fun_at(data: bytes, pos: int, depth: int) -> tuple[ExtFun, int]:
+        size = _u32(data, pos + 1)[0]
+        end = pos + 1 + size
+        need(data, pos + 1, size, "fun", pos)
+        if depth >= max_depth:
+            raise ETFError(f"terms nested deeper than max_depth={max_depth}", pos)
+        arity = data[pos + 5]
+        uniq = data[pos + 6:pos + 22]
+        index, free_count = _u32(data, pos + 22)[0], _u32(data, pos + 26)[0]
+        need(data, pos + 30, free_count, "fun environment", pos)
+        module, at = name_at(data, pos + 30)
+        old_index, at = dec(data, at, depth + 1)
+        old_uniq, at = dec(data, at, depth + 1)
+        if type(old_index) is not int or type(old_uniq) is not int:
+            raise ETFError("a fun's OldIndex and OldUniq are integers", pos)
+        fun_pid, at = pid_at(data, at)
+        free_vars = []
+        for _ in range(free_count):
+            value, at = dec(data, at, depth + 1)
+            free_vars.append(value)
+        if at != end:
+            raise ETFError(f"fun claims {size} bytes but its fields take {at - pos - 1}", pos)
+        fun = _new(ExtFun)
+        _rebuild_into(fun, (module, arity, uniq, index, old_index, old_uniq, fun_pid,
+                            tuple(free_vars), data[pos:end]))
+        return fun, end
+
+    return dec
+
+
+
+
+def _hashable(key: Any, offset: int) -> Any:
+    frozen = _freeze(key)
+    try:
+        hash(frozen)
+    except TypeError:
+        raise ETFError(f"map key {key!r} cannot be hashed in Python", offset) from None
+    return frozen
+
+
+def _truncated(data: bytes, pos: int) -> ETFError:
+    if pos >= len(data):
+        return ETFError(f"input ends where a term should start ({len(data)} bytes)", pos)
+    return ETFError(f"truncated {_tag_name(data[pos])} (input ends at byte {len(data)})", pos)
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+_SMALL_INTS = [bytes((97, n)) for n in range(256)]
+
+
+def _atom_bytes(text: str, minor_version: int) -> bytes:
+    """The encoding of an atom as ``term_to_binary(atom, [{minor_version, v}])`` writes it."""
+    if len(text) > MAX_ATOM_LENGTH:
+        raise ETFError(f"a str of {len(text)} characters is longer than an atom can be "
+                       f"({MAX_ATOM_LENGTH}); send text as bytes")
+    if minor_version == 1:
+        try:
+            raw = text.encode("latin-1")
+            return b"d" + _pack_u16(len(raw)) + raw
+        except UnicodeEncodeError:
+            pass
+    raw = text.encode("utf-8")
+    if len(raw) < 256:
+        return bytes((119, len(raw))) + raw
+    return b"v" + _pack_u16(len(raw)) + raw
+
+
+def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Callable | None,
+                  minor_version: int) -> tuple[Callable[[Any, bytearray], None], dict, tuple]:
+    """Build the recursive encoder ``enc(value, out)`` that appends a term to ``out``.
+
+    Also returns its atom cache (str -> bytes), which the C encoder reads too, and the bytes
+    of the atoms true, false and nil.
+    """
+    if minor_version not in (1, 2):
+        raise ValueError("minor_version is 1 (OTP 25's term_to_binary) or 2 (UTF-8 atoms)")
+    atoms: dict[str, bytes] = {}
+    true_atom = _atom_bytes("true", minor_version)
+    false_atom = _atom_bytes("false", minor_version)
+    nil_atom = _atom_bytes("nil", minor_version)
+    exit_head = b"h\x03" + _atom_bytes("EXIT", minor_version)
+    down_head = b"h\x05" + _atom_bytes("DOWN", minor_version)
+    process_atom = _atom_bytes("process", minor_version)
+
+    def atom(text: str) -> bytes:
+        raw = atoms.get(text)
+        if raw is None:
+            try:
+                raw = _atom_bytes(text, minor_version)
+            except UnicodeEncodeError:
+                raise ETFError(f"atom {text!r} is not encodable as UTF-8") from None
+            if len(atoms) < _ATOM_CACHE_LIMIT:
+                atoms[text] = raw
+        return raw
+
+    def enc(obj: Any, out: bytearray) -> None:
+        kind = type(obj)
+        if kind is str:
+            raw = atoms.get(obj)
+            out += raw if raw is not None else atom(obj)
+        elif kind is tuple:
+            arity = len(obj)
+            if arity < 256:
+                out.append(104)
+                out.append(arity)
+            else:
+                out.append(105)
+                out += _pack_u32(arity)
+            try:
+                for item in obj:
+                    enc(item, out)
+            except ETFError as err:
+                _locate(err, obj, item)
+                raise
+        elif kind is int:
+            if 0 <= obj < 256:
+                out += _SMALL_INTS[obj]
+            elif -2147483648 <= obj < 2147483648:
+                out.append(98)
+                out += _pack_i32(obj)
+            else:
+                big(obj, out)
+        elif kind is bytes:
+            out.append(109)
+            out += _pack_u32(len(obj))
+            out += obj
+        elif kind is list:
+            sequence(obj, out)
+        elif kind is dict:
+            mapping(obj, out)
+        elif kind is ExtPid or kind is ExtRef:
+            raw = obj.raw
+            if raw is not None:
+                out += raw
+            elif kind is ExtPid:
+                out.append(88)
+                out += atom(obj.node)
+                out += _pack_3u32(obj.id, obj.serial, obj.creation)
+            else:
+                out.append(90)
+                out += _pack_u16(len(obj.ids))
+                out += atom(obj.node)
+                out += _pack_u32(obj.creation)
+                for word in obj.ids:
+                    out += _pack_u32(word)
+        elif kind is float:
+            if obj - obj != 0.0:
+                raise ETFError(f"{obj!r} has no Erlang term (floats are finite)")
+            out.append(70)
+            out += _pack_f64(obj)
+        elif kind is bool:
+            out += true_atom if obj else false_atom
+        elif obj is None:
+            out += nil_atom
+        else:
+            other(obj, out)
+
+    def big(value: int, out: bytearray) -> None:
+        magnitude = -value if value < 0 else value
+        raw = magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "little")
+        if len(raw) < 256:
+            out.append(110)
+            out.append(len(raw))
+        else:
+            out.append(111)
+            out += _pack_u32(len(raw))
+        out.append(1 if value < 0 else 0)
+        out += raw
+
+    def sequence(items: Any, out: bytearray) -> None:
+        count = len(items)
+        if not count:
+            out.append(106)
+            return
+        if count < 65536 and type(items[0]) is int:
+            try:
+                raw = bytes(items)
+            except (TypeError, ValueError):
+                pass
+            else:
+                if (True not in items and False not in items) or not _has_bool(items):
+                    out.append(107)
+                    out += _pack_u16(count)
+                    out += raw
+                    return
+        out.append(108)
+        out += _pack_u32(count)
+        try:
+            for item in items:
+                enc(item, out)
+        except ETFError as err:
+            _locate(err, items, item)
+            raise
+        out.append(106)
+
+    def mapping(obj: Any, out: bytearray) -> None:
+        out.append(116)
+        out += _pack_u32(len(obj))
+        try:
+            for key, value in obj.items():
+                enc(key, out)
+                enc(value, out)
+        except ETFError as err:
+            err.path.insert(0, key)
+            raise
+
+    def other(obj: Any, out: bytearray) -> None:
+        """Everything past the common exact types: the Erlang-only values, hooks, subclasses."""
+        kind = type(obj)
+        if kind is ImproperList:
+            out.append(108)
+            out += _pack_u32(len(obj.items))
+            try:
+                for item in obj.items:
+                    enc(item, out)
+                enc(obj.tail, out)
+            except ETFError as err:
+                err.path.insert(0, "tail")
+                raise
+        elif kind is Exit:
+            out += exit_head
+            enc(obj.pid, out)
+            enc(obj.reason, out)
+        elif kind is Down:
+            out += down_head
+            enc(obj.ref, out)
+            out += process_atom
+            enc(obj.pid, out)
+            enc(obj.reason, out)
+        elif kind is BitBinary:
+            out.append(77)
+            out += _pack_u32(len(obj.data))
+            out.append(obj.bits)
+            out += obj.data
+        elif kind is ExtPort or kind is ExtFun or kind is ExtExport:
+            raw = obj.raw
+            out += raw if raw is not None else built(obj)
+        elif kind is FrozenList:
+            sequence(obj, out)
+        elif isinstance(obj, Pid):
+            if on_pid is None:
+                raise ETFError(f"a local pid {obj!r} has no wire identity: encode with a pid= "
+                               "hook (the distribution layer's) that maps it to an ExtPid")
+            mapped(on_pid(obj), obj, out)
+        elif isinstance(obj, Ref):
+            if on_ref is None:
+                raise ETFError(f"a local ref {obj!r} has no wire identity: encode with a ref= "
+                               "hook (the distribution layer's) that maps it to an ExtRef")
+            mapped(on_ref(obj), obj, out)
+        elif isinstance(obj, str):
+            out += atom(str(obj))
+        elif isinstance(obj, int):
+            enc(int(obj), out)
+        elif isinstance(obj, float):
+            enc(float(obj), out)
+        elif isinstance(obj, (bytes, bytearray, memoryview)):
+            enc(bytes(obj), out)
+        elif isinstance(obj, Mapping):
+            mapping(obj, out)
+        elif isinstance(obj, tuple):
+            enc(tuple(obj), out)
+        elif isinstance(obj, list):
+            sequence(obj, out)
+        elif on_other is not None:
+            mapped(on_other(obj), obj, out)
+        else:
+            raise ETFError(f"{type(obj).__name__} {obj!r} has no Erlang term")
+
+    def mapped(replacement: Any, original: Any, out: bytearray) -> None:
+        if type(replacement) is type(original):
+            raise ETFError(f"the hook mapped {original!r} to another {type(original).__name__}")
+        enc(replacement, out)
+
+    def built(obj: Any) -> bytes:
+        """The bytes of a port, fun or export made in Python (not decoded from bytes)."""
+        kind = type(obj)
+        out = bytearray()
+        if kind is ExtPort:
+            if obj.id < (1 << 32):
+                out += b"Y" + atom(obj.node) + _pack_2u32(obj.id, obj.creation)
+            else:
+                out += b"x" + atom(obj.node) + struct.pack(">QI", obj.id, obj.creation)
+        elif kind is ExtExport:
+            out += b"q" + atom(obj.module) + atom(obj.function) + _SMALL_INTS[obj.arity]
+        else:
+            body = bytearray()
+            body.append(obj.arity)
+            body += obj.uniq
+            body += _pack_2u32(obj.index, len(obj.free_vars))
+            body += atom(obj.module)
+            enc(obj.old_index, body)
+            enc(obj.old_uniq, body)
+            enc(obj.pid, body)
+            for value in obj.free_vars:
+                enc(value, body)
+            out += b"p" + _pack_u32(len(body) + 4) + body
+        return bytes(out)
+
+    return enc, atoms, (true_atom, false_atom, nil_atom)
+
+
+def _has_bool(items: Any) -> bool:
+    return any(type(item) is bool for item in items)
+
+
+def _locate(err: ETFError, container: Any, failed: Any) -> None:
+    for index, item in enumerate(container):
+        if item is failed:
+            err.path.insert(0, index)
+            return
+
+
+# --- the public entry points ----------------------------------------------------------------
+
+
+class Codec:
+    """An ETF encoder/decoder with hooks between wire identities and local objects.
+
+    Subclass and override `decode_pid` / `decode_ref` (an `ExtPid` / `ExtRef` off the wire to
+    whatever the node uses), `encode_pid` / `encode_ref` (a kernel `Pid` / `Ref` to an `ExtPid`
+    / `ExtRef`) and `encode_other` (any other object to an encodable term); the defaults leave
+    wire identities as they are and refuse local pids, refs and unknown objects.
+    """
+
+    def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH, max_size: int = DEFAULT_MAX_SIZE,
+                 minor_version: int = 2, use_c: bool = True) -> None:
+        self.max_depth = max_depth
+        self.max_size = max_size
+        self.minor_version = minor_version
+        self._on_pid = self._hook("decode_pid")
+        self._on_ref = self._hook("decode_ref")
+        self._dec = _make_decoder(self._on_pid, self._on_ref, max_depth)
+        self._enc, self._atoms, self._specials = _make_encoder(self._hook("encode_pid"), self._hook("encode_ref"),
+                                               self._hook("encode_other"), minor_version)
+        # the C fast path recurses on the C stack: keep it shallow, Python takes deeper terms
+        self._c_depth = min(max_depth, _C_MAX_DEPTH)
+        self.accelerated = _accel is not None and use_c
+
+    def _fallback(self, obj: Any) -> bytes:
+        """The bytes of one value the C encoder hands back (rare types, hooks, errors)."""
+        out = bytearray()
+        self._enc(obj, out)
+        return bytes(out)
+
+    def _hook(self, name: str) -> Callable | None:
+        """The bound override of ``name``, or None when the subclass keeps the default."""
+        if getattr(type(self), name) is getattr(Codec, name):
+            return None
+        return getattr(self, name)
+
+    def decode_pid(self, pid: ExtPid) -> Any:
+        """What a pid off the wire becomes (the distribution layer maps its own node's pids)."""
+        return pid
+
+    def decode_ref(self, ref: ExtRef) -> Any:
+        """What a reference off the wire becomes."""
+        return ref
+
+    def encode_pid(self, pid: Pid) -> Any:
+        """The `ExtPid` a kernel `Pid` is sent as."""
+        raise NotImplementedError
+
+    def encode_ref(self, ref: Ref) -> Any:
+        """The `ExtRef` a kernel `Ref` is sent as."""
+        raise NotImplementedError
+
+    def encode_other(self, obj: Any) -> Any:
+        """An encodable term standing for ``obj``, which has no term of its own."""
+        raise NotImplementedError
+
+    def decode(self, data: bytes | bytearray | memoryview) -> Any:
+        """The term in ``data``: a version byte (131) then one term, nothing after it."""
+        term, end = self.decode_prefix(data)
+        if end != len(data):
+            raise ETFError(f"{len(data) - end} bytes left after the term", end)
+        return term
+
+    def decode_prefix(self, data: bytes | bytearray | memoryview,
+                      offset: int = 0) -> tuple[Any, int]:
+        """The term that starts at ``offset`` (its 131 byte) and where it ends.
+
+        The distribution's pass-through frames hold a control term then a message, each with
+        its own version byte; this reads one and says where the next starts.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        if offset >= len(data):
+            raise ETFError("no term: the input is empty", offset)
+        if data[offset] != VERSION:
+            raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
+        if self.accelerated:
+            found = _accel.decode(data, offset + 1, self._on_pid, self._on_ref, self._c_depth)
+            if found is not None:
+                return found
+        try:
+            if offset + 1 < len(data) and data[offset + 1] == 80:
+                return self._inflate(data, offset + 1)
+            return self._dec(data, offset + 1, 0)
+        except RecursionError:
+            raise ETFError("terms nested deeper than Python's recursion limit allows "
+                           "(lower max_depth)", offset) from None
+
+    def _inflate(self, data: bytes, pos: int) -> tuple[Any, int]:
+        """A compressed term: ``80, size:u32, zlib stream`` holding the term without 131."""
+        if len(data) < pos + 5:
+            raise _truncated(data, pos)
+        size = _u32(data, pos + 1)[0]
+        if size > self.max_size:
+            raise ETFError(f"compressed term claims {size} bytes (max_size={self.max_size})", pos)
+        inflater = zlib.decompressobj()
+        try:
+            inner = inflater.decompress(data[pos + 5:], size + 1)
+        except zlib.error as err:
+            raise ETFError(f"compressed term does not inflate ({err})", pos) from None
+        if len(inner) != size or not inflater.eof:
+            raise ETFError(f"compressed term inflates to {len(inner)} bytes, not the {size} "
+                           "it claims", pos)
+        term, end = self._dec(inner, 0, 0)
+        if end != size:
+            raise ETFError(f"{size - end} bytes left after the compressed term "
+                           "(in the inflated data)", end)
+        return term, len(data) - len(inflater.unused_data)
+
+    def encode(self, term: Any, *, compressed: int = 0) -> bytes:
+        """``term`` as bytes: 131 and the term (``compressed`` 1-9 = zlib level, as OTP's).
+
+        As `term_to_binary`, a compressed form is written only when it is smaller.
+        """
+        out = None
+        if self.accelerated:
+            try:
+                out = _accel.encode(term, self._atoms, self._specials, self._fallback,
+                                    self._c_depth)
+            except (ETFError, RecursionError):
+                pass  # encode again in Python: its error says where in the value
+        if out is None:
+            buffer = bytearray(b"\x83")
+            try:
+                self._enc(term, buffer)
+            except RecursionError:
+                raise ETFError("value nested too deeply (or containing itself)") from None
+            out = buffer
+        if compressed:
+            level = 6 if compressed is True else compressed
+            packed = zlib.compress(memoryview(out)[1:], level)
+            if len(packed) + 5 < len(out) - 1:
+                return b"\x83P" + _pack_u32(len(out) - 1) + packed
+        return out if type(out) is bytes else bytes(out)
+
+
+if _accel is not None:
+    _accel.setup(ExtPid, ExtRef, ImproperList, Exit, Down)
+
+_DEFAULT = Codec()
+
+
+class _HookCodec(Codec):
+    """The codec behind `decode`/`encode` called with ``pid=`` / ``ref=`` functions."""
+
+    def __init__(self, pid: Callable | None, ref: Callable | None, **options: Any) -> None:
+        self._pid, self._ref = pid, ref
+        super().__init__(**options)
+
+    def _hook(self, name: str) -> Callable | None:
+        if name.endswith("_pid"):
+            return self._pid
+        if name.endswith("_ref"):
+            return self._ref
+        return None
+
+
+def decode(data: bytes | bytearray | memoryview, *, pid: Callable[[ExtPid], Any] | None = None,
+           ref: Callable[[ExtRef], Any] | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
+           max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    """Decode ``data`` (131 and one term); ``pid`` / ``ref`` map each remote identity found."""
+    if pid is None and ref is None and max_depth == DEFAULT_MAX_DEPTH \
+            and max_size == DEFAULT_MAX_SIZE:
+        if _accel is not None and type(data) is bytes and data[:1] == b"\x83":
+            found = _accel.decode(data, 1, None, None, DEFAULT_MAX_DEPTH)
+            if found is not None and found[1] == len(data):
+                return found[0]
+        return _DEFAULT.decode(data)
+    return _HookCodec(pid, ref, max_depth=max_depth, max_size=max_size).decode(data)
+
+
+def decode_prefix(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
+    """Decode the term at ``offset`` and return it with the offset just past it."""
+    return _DEFAULT.decode_prefix(data, offset)
+
+
+def encode(term: Any, *, pid: Callable[[Pid], Any] | None = None,
+           ref: Callable[[Ref], Any] | None = None, minor_version: int = 2,
+           compressed: int = 0) -> bytes:
+    """Encode ``term``; ``pid`` / ``ref`` give the wire identity of kernel pids and refs.
+
+    ``minor_version=2`` (the default) writes atoms as UTF-8, as the distribution does;
+    ``minor_version=1`` writes Latin-1 atoms as ``ATOM_EXT``, as OTP 25's `term_to_binary`.
+    """
+    if pid is None and ref is None and minor_version == 2:
+        return _DEFAULT.encode(term, compressed=compressed)
+    return _HookCodec(pid, ref, minor_version=minor_version).encode(term, compressed=compressed)
