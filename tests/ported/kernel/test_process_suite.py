@@ -13,8 +13,6 @@ import logging
 
 import pytest
 
-import pytest
-
 import beamlet
 from beamlet import (
     ANY,
