@@ -47,6 +47,14 @@ defmodule KB do
     ~s({"n": #{n}, "per_second": #{n / secs(t0)}})
   end
 
+  def pingpong_timeout_main(n) do
+    e = spawn(&echo/0)
+    me = self()
+    t0 = now()
+    Enum.each(1..n, fn i -> send(e, {me, i}); receive do _ -> :ok after 5000 -> :timeout end end)
+    ~s({"n": #{n}, "per_second": #{n / secs(t0)}})
+  end
+
   def counter(0, parent), do: send(parent, :done)
   def counter(n, parent), do: (receive do _ -> counter(n - 1, parent) end)
   def oneway_main(n) do
@@ -101,6 +109,7 @@ spawn(fn ->
     "spawn" -> KB.spawn_main(n)
     "skynet" -> KB.skynet_main(n)
     "pingpong" -> KB.pingpong_main(n)
+    "pingpong_timeout" -> KB.pingpong_timeout_main(n)
     "oneway" -> KB.oneway_main(n)
     "ring" -> KB.ring_main(10_000, n)
     "selective" -> KB.selective_main(if q, do: 2_000, else: 10_000)

@@ -1,6 +1,6 @@
 """Kernel benchmarks (issue 2), one workload per run, each printing one JSON line.
 
-    python bench/kernel/kernel_bench.py spawn|skynet|pingpong|oneway|ring|selective [--quick]
+    python bench/kernel/kernel_bench.py spawn|skynet|pingpong|pingpong_timeout|oneway|ring|selective [--quick]
 
 The same workloads for the BEAM are in kernel.exs; run.py runs both and compares.
 """
@@ -79,6 +79,17 @@ async def pingpong_main(n):
     return {"n": n, "per_second": n / (time.perf_counter() - t0)}
 
 
+async def pingpong_timeout_main(n):
+    """Ping-pong where every wait has a timeout, as every GenServer.call's does."""
+    e = spawn(echo)
+    me = self_pid()
+    t0 = time.perf_counter()
+    for i in range(n):
+        send(e, (me, i))
+        await receive(timeout=5.0)
+    return {"n": n, "per_second": n / (time.perf_counter() - t0)}
+
+
 async def counter(n, parent):
     for _ in range(n):
         await receive()
@@ -146,6 +157,7 @@ WORKLOADS = {
     "spawn": lambda q: beamlet.run(spawn_main, 100_000 if q else 1_000_000),
     "skynet": lambda q: beamlet.run(skynet_main, 100_000 if q else 1_000_000),
     "pingpong": lambda q: beamlet.run(pingpong_main, 100_000 if q else 1_000_000),
+    "pingpong_timeout": lambda q: beamlet.run(pingpong_timeout_main, 100_000 if q else 1_000_000),
     "oneway": lambda q: beamlet.run(oneway_main, 100_000 if q else 1_000_000),
     "ring": lambda q: beamlet.run(ring_main, 10_000, 100_000 if q else 1_000_000),
     "selective": lambda q: beamlet.run(selective_main, 2_000 if q else 10_000),

@@ -42,8 +42,10 @@ import sys
 import threading
 import time
 
-from . import scheduler as k
+from . import node as node_mod, scheduler as k
+from .node import NodeState
 from .proc import EXITING, RUNNING, Proc
+from .traps import Terminated
 
 POLL = 0.002               # how often the watchdog looks; a step is stuck after 1-2 polls
 MAX_DETACHED = 256         # at most this many processes may be stuck at once
@@ -52,8 +54,9 @@ SWITCH_INTERVAL = 0.001    # the GIL switch interval while a node runs (CPython'
 _here = os.path.dirname(os.path.abspath(__file__))
 KERNEL_FILES = frozenset(
     os.path.join(_here, f)
-    for f in ("scheduler.py", "signals.py", "registry.py", "timers.py", "process_api.py",
-              "patterns.py", "terms.py", "proc.py", "handoff.py")
+    for f in ("scheduler.py", "signals.py", "ownership.py", "registry.py", "timers.py",
+              "timer_wheel.py", "process_api.py", "patterns.py", "terms.py", "proc.py",
+              "handoff.py", "node.py", "traps.py", "isolation.py")
 )
 _STEP_CODES = frozenset({k.run_loop.__code__, k._run_batch.__code__})
 
@@ -73,7 +76,7 @@ def interrupt_when_safe(thread_ident: int) -> None:
     end); it is never interrupted halfway through changing kernel state.
     """
     if thread_place(thread_ident) == "user":
-        interrupt(thread_ident, k._Terminated)
+        interrupt(thread_ident, Terminated)
 
 
 def thread_place(thread_ident: int) -> str:
@@ -94,24 +97,24 @@ def thread_place(thread_ident: int) -> str:
 
 def recompute_low_cut() -> None:
     """Which run queues the owner may serve, given the high-priority processes now stuck."""
-    node = k._node
+    node = node_mod.current
     schedulers = node.schedulers if node is not None else 1
-    hogs = sorted(p.prio for p in k._detached.values() if p.prio <= 1)
-    k._low_cut = hogs[schedulers - 1] if len(hogs) >= schedulers else 3
+    hogs = sorted(p.prio for p in k.detached().values() if p.prio <= 1)
+    k.set_low_cut(hogs[schedulers - 1] if len(hogs) >= schedulers else 3)
 
 
 def settle() -> None:
     """After a detached thread returned or a hand-off ended: leave contended mode if we can."""
     recompute_low_cut()
-    node = k._node
-    if not k._detached and (node is None or not node.handing_off):
-        k._contended = False
+    node = node_mod.current
+    if not k.detached() and (node is None or not node.handing_off):
+        k.set_contended(False)
 
 
 class Watchdog:
     """The thread that notices a stuck owner and hands the kernel to a new thread."""
 
-    def __init__(self, node: k.NodeState) -> None:
+    def __init__(self, node: NodeState) -> None:
         self.node = node
         self.thread = threading.Thread(target=self._run, name="beamlet-watchdog", daemon=True)
         self.saved_interval = sys.getswitchinterval()
@@ -145,16 +148,16 @@ class Watchdog:
                 last_gc = gcs
                 last = None
                 continue
-            p = k._current
+            p = k.current_or_none()
             if p is None or p.coro is None or (p.state != RUNNING and p.state != EXITING):
                 last = None
                 continue
-            if any(q is p for q in k._detached.values()):
+            if any(q is p for q in k.detached().values()):
                 last = None  # the owner is running a call forwarded by a detached process
                 continue
             if p is last and p.reds == last_reds:
                 last = None
-                if len(k._detached) < MAX_DETACHED:
+                if len(k.detached()) < MAX_DETACHED:
                     try:
                         self._hand_off(p)
                     except Exception:  # noqa: BLE001 - never let the watchdog die
@@ -164,7 +167,7 @@ class Watchdog:
 
     def _hand_off(self, p: Proc) -> None:
         node = self.node
-        t = k._owner
+        t = k.owner()
         if t is None:
             return
         reds = p.reds
@@ -174,10 +177,10 @@ class Watchdog:
         if thread_place(t) != "user":
             return
         time.sleep(POLL)
-        if k._current is not p or p.reds != reds or thread_place(t) != "user":
+        if k.current_or_none() is not p or p.reds != reds or thread_place(t) != "user":
             return
         node.handing_off = True
-        k._contended = True
+        k.set_contended(True)
         try:
             # From here on a kernel entry by `t` takes the slow path; wait until `t` is seen
             # outside kernel code after that moment, so none of its fast-path calls is in flight.
@@ -186,50 +189,51 @@ class Watchdog:
                 place = thread_place(t)
                 if place == "user":
                     break
-                if (place == "gone" or node.stopping or k._current is not p
+                if (place == "gone" or node.stopping or k.current_or_none() is not p
                         or p.reds != reds or time.monotonic() > deadline):
                     return
                 time.sleep(0.0002)
-            with k._klock:
-                if (node.stopping or k._owner != t or k._current is not p or p.reds != reds
+            with k.klock():
+                if (node.stopping or k.owner() != t or k.current_or_none() is not p
+                        or p.reds != reds
                         or p.coro is None or not p.coro.cr_running):
                     return
                 # `t` is inside p's step, in user code, and from now on can enter the kernel
                 # only through the lock we hold: it is safe to give the kernel to a new thread.
-                k._detached[t] = p
-                k._detached_reds[t] = p.reds
-                k._current = None
+                k.detached()[t] = p
+                k.detached_reds()[t] = p.reds
+                k.set_current(None)
                 new = threading.Thread(target=_new_owner, args=(node,),
                                        name="beamlet-scheduler", daemon=True)
                 node.threads.append(new)
                 new.start()
                 node.handoffs += 1
-                k._owner = new.ident
+                k.set_owner(new.ident)
                 recompute_low_cut()
                 if p.state == EXITING:  # killed while stuck on the old owner: stop it now
                     interrupt_when_safe(t)
-            k._wakeup.set()
+            k.wake_loop()
         finally:
             node.handing_off = False
             settle()
 
 
-def _new_owner(node: k.NodeState) -> None:
+def _new_owner(node: NodeState) -> None:
     """Body of a scheduler thread started by a hand-off."""
-    with k._klock:  # wait until the watchdog has made this thread the owner
+    with k.klock():  # wait until the watchdog has made this thread the owner
         pass
     k.serve(node)
 
 
-def stop_detached(node: k.NodeState, timeout: float = 2.0) -> list[threading.Thread]:
+def stop_detached(node: NodeState, timeout: float = 2.0) -> list[threading.Thread]:
     """At the node's end: stop the processes still running on detached threads and wait for
     every scheduler thread to end. Returns the threads still alive after ``timeout`` (stuck in
     a blocking call that an async exception cannot interrupt until the call returns)."""
     deadline = time.monotonic() + timeout
     me = threading.current_thread()
     while True:
-        with k._klock:
-            for t in list(k._detached):
+        with k.klock():
+            for t in list(k.detached()):
                 interrupt_when_safe(t)
         alive = [t for t in node.threads if t.is_alive() and t is not me]
         if not alive or time.monotonic() > deadline:

@@ -7,6 +7,9 @@ import sys
 from typing import Any, Callable
 
 from . import registry, scheduler as k, signals, timers
+from .node import queues
+from .ownership import entry
+from .traps import RESCAN, TIMEOUT
 from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, Proc
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -56,7 +59,7 @@ def _in_flight(p: Proc) -> list:
     """A message handed straight to a process parked in `receive` that has not run since:
     still "in its mailbox" as far as anyone looking is concerned."""
     r = p.resume
-    if p.state == RUNNABLE and r is not None and r is not k._TIMEOUT and r is not k._RESCAN:
+    if p.state == RUNNABLE and r is not None and r is not TIMEOUT and r is not RESCAN:
         return [r]
     return []
 
@@ -114,7 +117,7 @@ def _proc_of(pid: Any) -> Proc | None:
         raise TypeError(f"Process.info takes a Pid, got {pid!r}")
     p = pid._proc
     if p is not None and p.state == DOOMED:
-        k.flush_signals(p)
+        signals.flush_signals(p)
     if p is None or p.state == EXITING or p.state == DOOMED:
         return None
     return p
@@ -145,21 +148,21 @@ class Process:
     send = staticmethod(k.send)
 
     @staticmethod
-    @k.entry
+    @entry
     def alive(pid: Pid) -> bool:
         """Whether ``pid`` is a live process."""
         k.current()
         return signals.is_alive(pid)
 
     @staticmethod
-    @k.entry
+    @entry
     def list() -> list[Pid]:
         """Every live process, oldest first."""
         k.current()
         return [p.pid for p in k.procs().values() if p.state != EXITING]
 
     @staticmethod
-    @k.entry
+    @entry
     def info(pid: Pid, key: str | list[str] | None = None) -> Any:
         """What the kernel knows of a live process (None for a dead one).
 
@@ -188,7 +191,7 @@ class Process:
         return out
 
     @staticmethod
-    @k.entry
+    @entry
     def flag(name: str, value: Any) -> Any:
         """Set a process flag of the caller ("trap_exit" or "priority"); return the old value."""
         me = k.current()
@@ -198,12 +201,12 @@ class Process:
             idx = k.priority_index(value)
             old = PRIORITIES[me.prio]
             me.prio = idx
-            me.rq = k._queues[idx]
+            me.rq = queues[idx]
             return old
         raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
 
     @staticmethod
-    @k.entry
+    @entry
     def read_flag(name: str) -> Any:
         """The caller's current value of a process flag."""
         me = k.current()
@@ -214,7 +217,7 @@ class Process:
         raise ValueError(f"unknown process flag {name!r}; known: 'trap_exit', 'priority'")
 
     @staticmethod
-    @k.entry
+    @entry
     def get(key: Any = ..., default: Any = None) -> Any:
         """A value from the caller's process dictionary (the whole dict when no key is given)."""
         me = k.current()
@@ -224,7 +227,7 @@ class Process:
         return d.get(key, default) if d else default
 
     @staticmethod
-    @k.entry
+    @entry
     def put(key: Any, value: Any) -> Any:
         """Store ``value`` under ``key`` in the caller's dictionary; return the old value or None."""
         x = k.current().x()
@@ -235,7 +238,7 @@ class Process:
         return old
 
     @staticmethod
-    @k.entry
+    @entry
     def delete(key: Any) -> Any:
         """Remove ``key`` from the caller's dictionary; return its old value or None."""
         me = k.current()
@@ -243,7 +246,7 @@ class Process:
         return d.pop(key, None) if d else None
 
     @staticmethod
-    @k.entry
+    @entry
     def get_keys() -> list:
         """Every key in the caller's dictionary."""
         me = k.current()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import scheduler as k
+from .ownership import entry
 from .proc import EXITING
 from .terms import Pid
 
 
-@k.entry
+@entry
 def register(pid: Pid, name: str) -> bool:
     """Register ``pid`` under ``name``; True.
 
@@ -35,7 +36,7 @@ def register(pid: Pid, name: str) -> bool:
     return True
 
 
-@k.entry
+@entry
 def unregister(name: str) -> bool:
     """Remove the registration of ``name``; ValueError if it is not registered."""
     k.current()
@@ -46,7 +47,7 @@ def unregister(name: str) -> bool:
     return True
 
 
-@k.entry
+@entry
 def whereis(name: str) -> Pid | None:
     """The pid registered as ``name``, or None."""
     k.current()
@@ -54,7 +55,7 @@ def whereis(name: str) -> Pid | None:
     return None if p is None else p.pid
 
 
-@k.entry
+@entry
 def registered() -> list[str]:
     """Every registered name."""
     k.current()

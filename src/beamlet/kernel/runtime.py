@@ -9,6 +9,7 @@ import threading
 from typing import Any, Callable
 
 from . import bodies, handoff as handoff_mod, scheduler as k
+from .node import NodeState
 from .terms import Pid, ProcessExit
 
 
@@ -59,11 +60,11 @@ def run(fn: Callable, *args: Any, schedulers: int | None = None,
     raise ProcessExit(reason)
 
 
-def _shutdown(node: k.NodeState, dog: "handoff_mod.Watchdog | None") -> None:
+def _shutdown(node: NodeState, dog: "handoff_mod.Watchdog | None") -> None:
     """Stop the watchdog and the scheduler threads, then every process, then the node."""
     node.stopping = True
     node.done.set()
-    k._wakeup.set()
+    k.wake_loop()
     try:
         if dog is not None:
             dog.stop()
@@ -125,7 +126,7 @@ class Node:
         self._name = name
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._state: k.NodeState | None = None
+        self._state: NodeState | None = None
         self._error: BaseException | None = None
 
     def start(self) -> "Node":
@@ -182,16 +183,7 @@ class Node:
         """Send ``msg`` to ``dest`` inside the node; return ``msg``."""
 
         def deliver() -> None:
-            if isinstance(dest, Pid):
-                p = dest._proc
-                if p is not None:
-                    k.deliver(p, msg)
-            else:
-                saved, k._current = k._current, k.node_state().main  # type: ignore[union-attr]
-                try:
-                    k._send_other(dest, msg)
-                finally:
-                    k._current = saved
+            k.send_from_outside(dest, msg)
 
         self._submit(deliver)
         return msg
@@ -210,7 +202,7 @@ class Node:
         state = self._state
         if state is not None and not state.stopping:
             def halt() -> None:
-                k._stop_node(state)
+                k.stop_node(state)
             k.hand_in(halt)
         t.join()
         self._thread = None

@@ -9,17 +9,205 @@ The BEAM's rules, which these functions follow to the letter (see ground_truth/R
 - `exit_pid` (Elixir's ``Process.exit/2``) sends an exit signal: "kill" cannot be trapped and
   ends the target with "killed"; "normal" is ignored by a non-trapping target unless it sent it
   to itself.
-- A signal a process sends to itself takes effect before the call returns.
+- A signal a process sends to itself takes effect before the call returns; one sent to another
+  process is asynchronous: a fatal signal marks a process that is not running DOOMED, and it
+  dies when the loop next picks it (`die_doomed`), as a BEAM process handles its signals when
+  it runs. Its links hear of the death before its monitors (Exit, then Down).
+
+This module is the one writer of links, monitors, aliases and deaths.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import scheduler as k
+from . import node as node_mod, scheduler as k
+from .node import aliases, dying, names, procs, to_close
+from .ownership import entry
 from .patterns import first_match
-from .proc import DOOMED, EXITING, Proc
+from .proc import DEAD, DOOMED, EXITING, RUNNABLE, RUNNING, WAITING, Proc
 from .terms import Down, Exit, NoProc, Pid, Ref
+from .traps import Terminated
+
+_draining = False   # a death is being announced; deaths it causes queue up in `dying`
+
+
+def reset() -> None:
+    """A new node starts."""
+    global _draining
+    _draining = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Death and exit signals
+# ---------------------------------------------------------------------------------------------
+def kill(p: Proc, reason: Any) -> None:
+    """End the live process ``p`` with ``reason``: it is dead to everyone from now on.
+
+    Its links and monitors are told in order, iteratively (a chain of a million links does not
+    recurse). A process other than the caller has its coroutine closed by the loop, which runs
+    its ``finally`` blocks; one running on a detached thread is interrupted there.
+    """
+    global _draining
+    state = p.state
+    if state == EXITING or state == DEAD:
+        return
+    p.state = EXITING
+    p.reason = reason
+    if state != RUNNING:
+        to_close.append(p)
+    elif k.detached() and p is not k.current_or_none():
+        _interrupt_detached(p)
+    p.pid._proc = None
+    procs.pop(p.pid.id, None)
+    k.drop_timer(p)
+    dying.append(p)
+    if _draining:
+        return
+    _draining = True
+    try:
+        while dying:
+            _announce(dying.popleft())
+    finally:
+        _draining = False
+
+
+def _interrupt_detached(p: Proc) -> None:
+    from .handoff import interrupt_when_safe
+
+    for t, q in list(k.detached().items()):
+        if q is p:
+            interrupt_when_safe(t)
+
+
+def _announce(p: Proc) -> None:
+    """Tell the world that ``p`` died: names, aliases, monitors and links."""
+    reason = p.reason
+    x = p.ext
+    if x is not None:
+        if x.name is not None:
+            names.pop(x.name, None)
+        if x.aliases:
+            for a in x.aliases:
+                aliases.pop(a, None)
+        for ref, (target, _) in x.monitors.items():
+            q = target._proc
+            if q is not None and q.ext is not None:
+                q.ext.monitored_by.pop(ref, None)
+        pid = p.pid
+        late = x.late
+        # Exit signals to links go out before the monitors' Down messages, as on the BEAM.
+        for other in x.links:
+            q = other._proc
+            if q is not None:
+                q.ext.links.discard(pid)
+                why = "noproc" if late and other in late else reason
+                exit_signal(q, pid, why if why.__class__ is str else k.isolated(why), True)
+        for ref, watcher in x.monitored_by.items():
+            q = watcher._proc
+            if q is not None:
+                qx = q.ext
+                shown = qx.monitors.pop(ref, (None, pid))[1] if qx is not None else pid
+                if qx is not None and qx.aliases and ref in qx.aliases:
+                    qx.aliases.discard(ref)   # a monitor's alias ends with it
+                    aliases.pop(ref, None)
+                why = "noproc" if late and ref in late else reason
+                k.deliver(q, Down(ref, shown, why if why.__class__ is str else k.isolated(why)))
+        x.links = set()
+        x.monitors = {}
+        x.monitored_by = {}
+    p.mbox = None
+    node = node_mod.current
+    if node is not None and p is node.main:
+        node.main_reason = reason
+
+
+def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
+    """Deliver an exit signal from ``from_pid`` to the live process ``q``, as the BEAM does.
+
+    "kill" sent with `Process.exit` cannot be trapped and ends ``q`` with "killed" (but "kill"
+    arriving through a link, from a process that exited with it, is an ordinary reason). A
+    trapping process gets ``Exit(from_pid, reason)`` as a message. Otherwise "normal" is ignored,
+    unless a process sent it to itself, and any other reason ends ``q``.
+
+    A signal is asynchronous unless a process sends it to itself: a fatal signal to a process
+    that is not running marks it DOOMED and it dies when it is next scheduled (`_doom`), so the
+    sender goes on first, exactly as on the BEAM.
+    """
+    state = q.state
+    if state == EXITING or state == DEAD or state == DOOMED:
+        return  # dead, or already going to die of an earlier signal, which comes first
+    is_str = type(reason) is str
+    if not linked and is_str and reason == "kill":
+        _fatal(q, "killed")
+        return
+    x = q.ext
+    if x is not None and x.trap:
+        k.deliver(q, Exit(from_pid, reason))
+        return
+    if is_str and reason == "normal":
+        if not linked and from_pid is q.pid:
+            kill(q, "normal")
+        return
+    _fatal(q, reason)
+
+
+def _fatal(q: Proc, reason: Any) -> None:
+    """A signal that ends ``q``: at once when ``q`` is running (a signal to itself, or one
+    from another thread), else at its next turn."""
+    if q.state == RUNNING:
+        kill(q, reason)
+    else:
+        _doom(q, reason)
+
+
+def _doom(q: Proc, reason: Any) -> None:
+    """``q`` (RUNNABLE or WAITING) will die with ``reason`` when the loop next picks it.
+
+    Until then it is still in the registry and `Process.list`, as a BEAM process with a pending
+    exit signal is; queries that go through its signal queue on the BEAM (`Process.alive`,
+    `Process.info`) already see it dead. New links and monitors to it end in "noproc".
+    """
+    waiting = q.state == WAITING
+    q.state = DOOMED
+    q.reason = reason
+    k.drop_timer(q)
+    if waiting:
+        q.rq.append(q)
+
+
+def die_doomed(p: Proc) -> None:
+    """The loop picked a DOOMED process: it handles its fatal signal now, and dies."""
+    p.state = RUNNABLE
+    kill(p, p.reason)
+
+
+def flush_signals(p: Proc) -> None:
+    """Let ``p`` handle the signals already sent to it, before the caller asks about it.
+
+    On the BEAM `is_process_alive/1` and `process_info/2` queue behind the signals the process
+    has pending and wait for it to handle them, so a DOOMED process dies here (its links and
+    monitors are told now); if that kills the caller through a link, the caller ends here too,
+    as it would while it waited on the BEAM.
+    """
+    if p.state == DOOMED:
+        die_doomed(p)
+        me = k.current_or_none()
+        if me is not None:
+            raise_if_dead(me)
+
+
+def raise_if_dead(p: Proc) -> None:
+    """After a kernel call that may have killed the calling process: stop running it now."""
+    if p.state == EXITING:
+        raise Terminated()
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Links, monitors, aliases: the calls processes make
+# ---------------------------------------------------------------------------------------------
+
 
 
 def _live(pid: Any, what: str) -> Proc | None:
@@ -28,7 +216,7 @@ def _live(pid: Any, what: str) -> Proc | None:
     return pid._proc
 
 
-@k.entry
+@entry
 def link(pid: Pid) -> bool:
     """Link the caller and ``pid``; return True.
 
@@ -60,7 +248,7 @@ def _add_late(x: Any, key: Any) -> None:
     x.late.add(key)
 
 
-@k.entry
+@entry
 def unlink(pid: Pid) -> bool:
     """Remove the link between the caller and ``pid`` (if any); return True.
 
@@ -156,7 +344,7 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     return found if info else True
 
 
-@k.entry
+@entry
 def exit_pid(pid: Any, reason: Any) -> bool:
     """Send an exit signal with ``reason`` to ``pid`` (Elixir's ``Process.exit/2``); True."""
     me = k.current()
@@ -170,12 +358,12 @@ def exit_pid(pid: Any, reason: Any) -> bool:
             raise TypeError(f"Process.exit takes a Pid, got {pid!r}")
     q = pid._proc
     if q is not None:
-        k.exit_signal(q, me.pid, reason, False)
-        k.raise_if_dead(me)
+        exit_signal(q, me.pid, reason if reason.__class__ is str else k.isolated(reason), False)
+        raise_if_dead(me)
     return True
 
 
-@k.entry
+@entry
 def trap_exit(flag: bool) -> bool:
     """Set the caller's trap_exit flag; return the old value."""
     me = k.current()
@@ -187,7 +375,7 @@ def trap_exit(flag: bool) -> bool:
     return old
 
 
-@k.entry
+@entry
 def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
     """Spawn ``fn(*args)`` and link it to the caller, atomically."""
     me = k.current()
@@ -197,7 +385,7 @@ def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
     return p.pid
 
 
-@k.entry
+@entry
 def spawn_monitor(fn: Callable, *args: Any, priority: str = "normal") -> tuple[Pid, Ref]:
     """Spawn ``fn(*args)`` and monitor it, atomically; return ``(pid, ref)``."""
     me = k.current()
@@ -208,7 +396,7 @@ def spawn_monitor(fn: Callable, *args: Any, priority: str = "normal") -> tuple[P
     return p.pid, ref
 
 
-@k.entry
+@entry
 def alias() -> Ref:
     """A ref that works as an address of the caller until `unalias` (Erlang's ``alias/0``).
 
@@ -226,7 +414,7 @@ def alias() -> Ref:
     return ref
 
 
-@k.entry
+@entry
 def unalias(ref: Ref) -> bool:
     """Deactivate an alias of the caller; whether it was active."""
     me = k.current()
@@ -246,11 +434,11 @@ def is_alive(pid: Pid) -> bool:
         raise TypeError(f"alive takes a Pid, got {pid!r}")
     p = pid._proc
     if p is not None and p.state == DOOMED:
-        k.flush_signals(p)
+        flush_signals(p)
     return p is not None and p.state != EXITING and p.state != DOOMED
 
 
-@k.entry
+@entry
 def flush(*patterns: Any) -> list:
     """Remove and return the queued messages of the caller, in order (IEx's ``flush``); with
     patterns, only those matching one of them (the others stay, in order). Never waits."""

@@ -11,6 +11,7 @@ from time import monotonic
 from typing import Any
 
 from . import scheduler as k
+from .ownership import entry
 from .terms import Pid, Ref, TimerRef
 
 
@@ -33,17 +34,18 @@ def _start(dest: Any, msg: Any, seconds: Any, tagged: bool) -> TimerRef:
     secs = _check(seconds)
     _check_dest(dest)
     tref = TimerRef()
-    tref.entry = k.add_send_timer(secs, dest, ("timeout", tref, msg) if tagged else msg, tref)
+    msg = k.isolated(msg)
+    tref.entry = k.add_send_timer(secs, dest, ("timeout", tref, msg) if tagged else msg)
     return tref
 
 
-@k.entry
+@entry
 def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
     """Send ``msg`` to ``dest`` after ``seconds``; return a ref for `cancel_timer`/`read_timer`."""
     return _start(dest, msg, seconds, False)
 
 
-@k.entry
+@entry
 def start_timer(dest: Any, msg: Any, seconds: float) -> TimerRef:
     """Like `send_after`, but the message is ``("timeout", tref, msg)`` (Erlang's start_timer)."""
     return _start(dest, msg, seconds, True)
@@ -54,31 +56,29 @@ def _left(tref: Any) -> float | bool:
         raise TypeError(f"expected a TimerRef, got {tref!r}")
     if not isinstance(tref, TimerRef):
         return False  # a ref that never named a timer: nothing to cancel, as in Erlang
-    e = tref.entry
-    if e is None or e[2] is None:
+    t = tref.entry
+    if t is None or t.slot is None:
         return False
-    dest = e[3]
+    dest = t.dest
     if isinstance(dest, Pid) and dest._proc is None:
-        e[2] = None  # its target died: the timer died with it
-        k.cancel_entry_counted()
+        k.cancel_send_timer(t)  # its target died: the timer died with it
         return False
-    return max(0.0, e[0] - monotonic())
+    return max(0.0, t.deadline - monotonic())
 
 
-@k.entry
+@entry
 def read_timer(tref: TimerRef) -> float | bool:
     """Seconds left before the timer fires, or False if it fired or was cancelled."""
     k.current()
     return _left(tref)
 
 
-@k.entry
+@entry
 def cancel_timer(tref: TimerRef, info: bool = True) -> float | bool | str:
     """Cancel the timer: the seconds it had left, or False if it already fired or was cancelled
     (with ``info=False``: just "ok", as Erlang's ``cancel_timer(ref, info: false)``)."""
     k.current()
     left = _left(tref)
     if left is not False:
-        tref.entry[2] = None
-        k.cancel_entry_counted()
+        k.cancel_send_timer(tref.entry)
     return left if info else "ok"
