@@ -374,7 +374,8 @@ class Task:
     def async_stream(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[[Any], Any],
                      *, max_concurrency: int | None = None, ordered: bool = True,
                      timeout: float | None = 5.0,
-                     on_timeout: str = "exit") -> AsyncIterator[tuple[str, Any]]:
+                     on_timeout: str = "exit",
+                     zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """Run ``fn(item)`` in a task for each item of ``enumerable``; an async iterator of
         the results, ``("ok", value)`` or ``("exit", reason)``.
 
@@ -389,6 +390,8 @@ class Task:
         * ``on_timeout`` — ``"exit"`` (default): the caller exits with ``("timeout",
           (TaskSupervised, "stream", [timeout]))`` and the remaining tasks are killed;
           ``"kill_task"``: the late task is killed and its item is ``("exit", "timeout")``.
+        * ``zip_input_on_exit`` — with True, an ``("exit", reason)`` item is ``("exit",
+          (item, reason))``, naming the input that failed.
 
         The tasks are linked to the caller, as with `async_`: one that crashes takes a caller
         that does not trap exits down with it; a trapping caller gets ``("exit", reason)`` for
@@ -396,7 +399,7 @@ class Task:
         trapping). Leaving the loop early kills the tasks still running.
         """
         return stream(enumerable, _linked_starter(fn, callers(), ancestors()),
-                      max_concurrency, ordered, timeout, on_timeout)
+                      max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit)
 
 
 def _linked_starter(fn: Callable, cs: list, an: list) -> Callable[[Any], tuple[Pid, Ref]]:
@@ -411,8 +414,8 @@ def _check_owner(task: Any, fun: str) -> None:
         raise TypeError(f"Task.{fun} takes a Task, got {task!r}")
     me = self_pid()
     if task.owner != me:
-        raise ValueError(f"task {task!r} must be queried from the owner {task.owner!r}, "
-                         f"but was queried from {me!r}")
+        raise ValueError(f"task {task!r} must be queried from the owner but was queried "
+                         f"from {me!r}")
 
 
 async def _how_it_ended(ref: Ref, down: Down, stopped: str) -> Any:
@@ -468,12 +471,14 @@ def _reply_or_down_of(m: Any, refs: dict) -> bool:
 def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
            start: Callable[[Any], tuple[Pid, Ref] | Awaitable[tuple[Pid, Ref]]],
            max_concurrency: int | None, ordered: bool, timeout: float | None,
-           on_timeout: str) -> AsyncIterator[tuple[str, Any]]:
+           on_timeout: str, zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
     """Check the options, then return the async iterator of a stream: ``start(item)`` starts
     the `task_body` for one item and returns ``(pid, ref)`` (or an awaitable of it), ``ref``
     being a monitor of ``pid`` that the task replies to."""
     if max_concurrency is None:
         max_concurrency = schedulers_online()
+    if timeout == "infinity":
+        timeout = None
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
             or max_concurrency < 1:
         raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
@@ -485,11 +490,13 @@ def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
     if not (hasattr(enumerable, "__aiter__") or hasattr(enumerable, "__iter__")):
         raise TypeError(f"async_stream takes an iterable or an async iterable, "
                         f"got {enumerable!r}")
-    return _stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
+    return _stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout,
+                   bool(zip_input_on_exit))
 
 
 async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordered: bool,
-                  timeout: float | None, on_timeout: str) -> AsyncIterator[tuple[str, Any]]:
+                  timeout: float | None, on_timeout: str,
+                  zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
     if hasattr(enumerable, "__aiter__"):
         source: Any = enumerable.__aiter__()
         pull_async = True
@@ -497,7 +504,7 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
         source = iter(enumerable)
         pull_async = False
     me = self_pid()
-    # ref -> [index, pid, deadline, replied]; insertion order is start order, so the first
+    # ref -> [index, pid, deadline, replied, item]; insertion order is start order, so the first
     # entry that has not replied has the nearest deadline. An entry stays until its Down
     # comes: a slot is free only once its task is dead.
     running: dict[Ref, list] = {}
@@ -525,7 +532,7 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
                     started = await started
                 pid, ref = started
                 running[ref] = [next_in, pid,
-                                None if timeout is None else monotonic() + timeout, False]
+                                None if timeout is None else monotonic() + timeout, False, x]
                 next_in += 1
             if ordered and next_out in done:
                 yield done.pop(next_out)
@@ -553,17 +560,18 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
                         unlink(e[1])
                         _forget_exit(e[1])
                         Process.exit(e[1], "kill")
+                        item = ("exit", (e[4], "timeout") if zip_input else "timeout")
                         if ordered:
-                            done[e[0]] = ("exit", "timeout")
+                            done[e[0]] = item
                         else:
-                            yield ("exit", "timeout")
+                            yield item
                 continue
             if msg.__class__ is Down:
                 e = running.pop(msg.ref)
                 _forget_exit(e[1])
                 if e[3]:
                     continue     # it had replied: this is its end, its slot is free
-                item = ("exit", msg.reason)
+                item = ("exit", (e[4], msg.reason) if zip_input else msg.reason)
             else:
                 e = running[msg[0]]
                 e[3] = True

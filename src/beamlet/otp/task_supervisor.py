@@ -123,8 +123,8 @@ class TaskSupervisor:
     def async_stream(sup: Server, enumerable: Iterable[Any] | AsyncIterable[Any],
                      fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
                      ordered: bool = True, timeout: float | None = 5.0,
-                     on_timeout: str = "exit",
-                     shutdown: _Shutdown = 5.0) -> AsyncIterator[tuple[str, Any]]:
+                     on_timeout: str = "exit", shutdown: _Shutdown = 5.0,
+                     zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """`Task.async_stream` with each task started under ``sup``, and linked to the
         caller as well. Same options and results."""
 
@@ -133,14 +133,15 @@ class TaskSupervisor:
             link(pid)
             return pid, hand_ref(pid)
 
-        return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
+        return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout,
+                      zip_input_on_exit)
 
     @staticmethod
     def async_stream_nolink(sup: Server, enumerable: Iterable[Any] | AsyncIterable[Any],
                             fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
                             ordered: bool = True, timeout: float | None = 5.0,
-                            on_timeout: str = "exit",
-                            shutdown: _Shutdown = 5.0) -> AsyncIterator[tuple[str, Any]]:
+                            on_timeout: str = "exit", shutdown: _Shutdown = 5.0,
+                            zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """`async_stream` whose tasks are not linked to the caller: a task that crashes gives
         ``("exit", reason)`` for its item and the stream goes on, without trapping exits."""
 
@@ -148,4 +149,5 @@ class TaskSupervisor:
             pid = await _start_replying(sup, fn, (x,), shutdown)
             return pid, hand_ref(pid)
 
-        return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout)
+        return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout,
+                      zip_input_on_exit)
