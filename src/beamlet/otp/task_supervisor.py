@@ -50,6 +50,11 @@ def _spec(body: Callable, fn: Callable, args: tuple, restart: str, shutdown: _Sh
 async def _start_replying(sup: Server, fn: Callable, args: tuple, shutdown: _Shutdown) -> Pid:
     r = await DynamicSupervisor.start_child(sup, _spec(task_body, fn, args, "temporary",
                                                        shutdown))
+    if r == ("error", "max_children"):
+        raise RuntimeError("reached the maximum number of tasks for this task supervisor. The "
+                           "maximum number of tasks that are allowed to run at the same time "
+                           "under this supervisor can be configured with the max_children "
+                           "option passed to TaskSupervisor.start_link")
     if not (r.__class__ is tuple and r[0] == "ok"):
         # Elixir fails a match on {:ok, pid} here (a MatchError)
         raise RuntimeError(f"TaskSupervisor {sup!r} could not start a task: {r!r}")
@@ -62,13 +67,14 @@ class TaskSupervisor:
     @staticmethod
     async def start_link(name: str | None = None, max_children: int | None = None,
                          max_restarts: int = 3, max_seconds: float = 5,
-                         priority: str = "normal") -> StartResult:
+                         priority: str = "normal", strategy: str = "one_for_one") -> StartResult:
         """Start a task supervisor linked to the caller: ``("ok", pid)``.
 
         ``max_children`` caps how many tasks it runs at once (`start_child` then returns
-        ``("error", "max_children")``); ``name`` registers it."""
+        ``("error", "max_children")``, `async_` raises RuntimeError); ``name`` registers it;
+        ``strategy`` can only be "one_for_one" (accepted, as Elixir accepts it)."""
         return await DynamicSupervisor.start_link(
-            strategy="one_for_one", max_children=max_children, max_restarts=max_restarts,
+            strategy=strategy, max_children=max_children, max_restarts=max_restarts,
             max_seconds=max_seconds, name=name, priority=priority)
 
     @staticmethod
