@@ -86,7 +86,6 @@ _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 _RESTARTS = ("permanent", "transient", "temporary")
 _TYPES = ("worker", "supervisor")
 _FLAG_DEFAULTS = {"strategy": "one_for_one", "max_restarts": 3, "max_seconds": 5}
-_SPEC_KEYS = frozenset({"id", "start", "restart", "shutdown", "type", "modules", "significant"})
 _COROUTINE = types.CoroutineType
 
 
@@ -139,9 +138,7 @@ def _valid_start(start: Any) -> bool:
 def check_spec(spec: dict) -> dict:
     """The full child spec (every key filled in) of a spec dict, or `SpecError` with OTP's
     reason for the first thing wrong in it (``supervisor:check_childspec``)."""
-    unknown = set(spec) - _SPEC_KEYS
-    if unknown:
-        raise SpecError(("invalid_child_spec_keys", sorted(map(repr, unknown))))
+    # Keys OTP does not know are ignored, as OTP ignores them.
     if "id" not in spec:
         raise SpecError("missing_id")
     if "start" not in spec:
@@ -352,10 +349,12 @@ class _SupervisorServer(GenServer):
         if r == "ignore":
             return "ignore"
         if not (type(r) is tuple and len(r) == 2 and r[0] == "ok" and type(r[1]) is tuple
-                and len(r[1]) == 2 and isinstance(r[1][0], dict)):
+                and len(r[1]) == 2):
             return ("stop", ("bad_return", (how[1] if how[0] == "module" else Supervisor,
                                             "init", r)))
         flags, specs = r[1]
+        if not isinstance(flags, dict):
+            return ("stop", ("supervisor_data", ("invalid_type", flags)))
         try:
             flags = check_flags(flags, _FLAG_DEFAULTS)
         except SpecError as e:
@@ -368,6 +367,8 @@ class _SupervisorServer(GenServer):
                 spec = normalize_spec(spec)
             except SpecError as e:
                 return ("stop", ("start_spec", e.reason))
+            except TypeError:   # no child form at all (a module-form init's own list)
+                return ("stop", ("start_spec", ("invalid_child_spec", spec)))
             if st.find(spec["id"]) is not None:
                 return ("stop", ("start_spec", ("duplicate_child_name", spec["id"])))
             st.children.append(_Child(spec))
