@@ -612,10 +612,10 @@ isolate_walk(PyObject *obj)
 static int
 plainly_shared(PyObject *o, int depth)
 {
-    if (is_atom(o)) {
-        return 1;
+    if (!Py_IS_TYPE(o, &PyTuple_Type)) {
+        return is_atom(o);
     }
-    if (!Py_IS_TYPE(o, &PyTuple_Type) || depth == 0) {
+    if (depth == 0) {
         return 0;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(o);
@@ -629,11 +629,44 @@ plainly_shared(PyObject *o, int depth)
 
 #define PLAINLY_SHARED_DEPTH 4
 
+static int
+list_of_atoms(PyObject *o)
+{
+    Py_ssize_t n = PyList_GET_SIZE(o);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!is_atom(PyList_GET_ITEM(o, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+dict_of_atoms(PyObject *o)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(o, &pos, &key, &value)) {
+        if (!is_atom(key) || !is_atom(value)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static PyObject *
 isolate(PyObject *module, PyObject *obj)
 {
     if (plainly_shared(obj, PLAINLY_SHARED_DEPTH)) {
         return Py_NewRef(obj);
+    }
+    /* A flat list or dict of atoms as the whole message: nothing else in it can refer to it,
+       so it is copied without a memo. */
+    if (Py_IS_TYPE(obj, &PyList_Type) && list_of_atoms(obj)) {
+        return PyList_GetSlice(obj, 0, PyList_GET_SIZE(obj));
+    }
+    if (Py_IS_TYPE(obj, &PyDict_Type) && dict_of_atoms(obj)) {
+        return PyDict_Copy(obj);
     }
     return isolate_walk(obj);
 }

@@ -234,13 +234,21 @@ class _Copier:
         return rebuilt
 
     def _list(self, obj: list) -> list:
-        copy: list = []
+        if _only_shared(obj):
+            copy = obj[:]
+            self.remember(obj, copy)
+            return copy
+        copy = []
         self.remember(obj, copy)
         copy.extend([item if type(item) in SHARED_TYPES else self(item) for item in obj])
         return copy
 
     def _dict(self, obj: dict) -> dict:
-        copy: dict = {}
+        if _only_shared(obj.values()) and _only_shared(obj):
+            copy = obj.copy()
+            self.remember(obj, copy)
+            return copy
+        copy = {}
         self.remember(obj, copy)
         shared = SHARED_TYPES
         for key, value in list(obj.items()):
@@ -270,23 +278,37 @@ _EXACT_COPIERS: dict[type, Callable[[_Copier, Any], Any]] = {
 }
 
 
-def _plainly_shared(obj: Any, depth: int = 4) -> bool:
-    """An atom, or an exact tuple of such nested at most ``depth`` deep: shared at once."""
-    cls = type(obj)
-    if cls in SHARED_TYPES:
-        return True
-    if cls is not tuple or depth == 0:
-        return False
+def _only_shared(items: Iterable) -> bool:
+    """Whether every item is of a shared type (one pass in C: the set of their types)."""
+    return set(map(type, items)) <= SHARED_TYPES
+
+
+def _plainly_shared(obj: tuple, depth: int = 4) -> bool:
+    """Whether an exact tuple holds only atoms and such tuples, at most ``depth`` deep."""
     for item in obj:
-        if type(item) not in SHARED_TYPES and not _plainly_shared(item, depth - 1):
+        cls = type(item)
+        if cls not in SHARED_TYPES and (
+            cls is not tuple or depth == 1 or not _plainly_shared(item, depth - 1)
+        ):
             return False
     return True
 
 
 def isolate_python(obj: T) -> T:
     """`isolate` in pure Python: ``obj`` itself when nothing in it is mutable, else a copy."""
-    if type(obj) in SHARED_TYPES or _plainly_shared(obj):
+    cls = type(obj)
+    if cls in SHARED_TYPES:
         return obj
+    if cls is tuple:
+        if _plainly_shared(obj):  # type: ignore[arg-type]
+            return obj
+    # A flat list or dict as the whole message: nothing else in it can refer to it.
+    elif cls is list:
+        if _only_shared(obj):  # type: ignore[arg-type]
+            return obj[:]  # type: ignore[index]
+    elif cls is dict:
+        if _only_shared(obj.values()) and _only_shared(obj):  # type: ignore[attr-defined]
+            return obj.copy()  # type: ignore[attr-defined]
     return _Copier()(obj)
 
 
