@@ -318,6 +318,11 @@ class GenServer:
         ``(other, ...)`` if the server ended with another reason than ``reason``.
         """
         where = (GenServer, "stop", [server, reason, timeout])
+        if timeout is not None and not _is_timeout(timeout):
+            # Checked before anything is sent: the server must not be stopped by a call
+            # that cannot wait for it (OTP's gen_server_SUITE stop3).
+            raise TypeError(f"GenServer.stop timeout must be None or seconds >= 0, "
+                            f"got {timeout!r}")
         pid = _resolve(server)
         if pid is None:
             raise ProcessExit((_no_server(server), where))
@@ -395,10 +400,11 @@ async def _init_it(module: type, arg: Any, name: str | None, starter: Pid, tag: 
         if r.__class__ is not tuple:
             r = await _await(r)
     except ProcessExit as e:
-        await _init_failed(starter, tag, e.reason)
+        await _init_failed(starter, tag, e.reason, name)
     except Exception as e:  # noqa: BLE001 - a crash in init is a failed start
-        await _init_failed(starter, tag, e)
+        await _init_failed(starter, tag, e, name)
     if r == "ignore":
+        _forget_name(name)
         send(starter, (_ACK, tag, "ignore"))
         return
     if type(r) is tuple and r:
@@ -407,11 +413,19 @@ async def _init_it(module: type, arg: Any, name: str | None, starter: Pid, tag: 
             await _serve(gs, r[1], parent, name, r[2] if len(r) == 3 else None, "init")
             return
         if r[0] == "stop" and len(r) == 2:
-            await _init_failed(starter, tag, r[1])
-    await _init_failed(starter, tag, ("bad_return_value", r))
+            await _init_failed(starter, tag, r[1], name)
+    await _init_failed(starter, tag, ("bad_return_value", r), name)
 
 
-async def _init_failed(starter: Pid, tag: Any, reason: Any) -> None:
+def _forget_name(name: str | None) -> None:
+    """Unregister a server whose init did not succeed before its starter hears of it, so
+    that the name is free once start returns (OTP-7669)."""
+    if name is not None and Process.whereis(name) == self_pid():
+        Process.unregister(name)
+
+
+async def _init_failed(starter: Pid, tag: Any, reason: Any, name: str | None) -> None:
+    _forget_name(name)
     send(starter, (_ACK, tag, ("error", reason)))
     # Let the starter run first: on the BEAM it gets to act on the answer before the exit
     # signal that follows reaches it (ground truth s04).
