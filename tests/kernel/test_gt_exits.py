@@ -5,21 +5,18 @@ import pytest
 import beamlet
 from beamlet import (ANY, Down, Exit, NoProc, Process, ProcessExit, flush, link, monitor,
                      receive, self_pid, send, sleep, spawn, spawn_link, spawn_monitor, unlink)
+from beamlet.testing import settle, wait_dead, wait_down
 
 
 def run(fn):
     return beamlet.run(fn)
 
 
-async def wait_down(ref):
-    return (await receive(Down(ref, ANY, ANY))).reason
-
-
 def test_e01_exit_normal_ignored_by_non_trapping_process():
     async def main():
         pid = spawn(lambda: receive("stop"))
         r = Process.exit(pid, "normal")
-        await sleep(0.02)
+        await settle()
         return r, Process.alive(pid), Process.info(pid, "message_queue_len")
 
     assert run(main) == (True, True, 0)
@@ -76,8 +73,7 @@ def test_e04_killed_link_is_seen_as_killed():
 
 def test_e05_normal_exit_does_not_kill_linked_process():
     async def a(parent):
-        spawn_link(lambda: "ok")
-        await sleep(0.05)
+        await wait_dead(spawn_link(lambda: "ok"))
         send(parent, ("a_still_alive", True))
         await receive("stop")
 
@@ -208,7 +204,7 @@ def test_e13_unlink_decouples():
         send(parent, ("b", b))
         unlinked = unlink(b)
         send(b, "crash")
-        await sleep(0.05)
+        await wait_dead(b)
         send(parent, ("a_survived", unlinked, Process.info(self_pid(), "links")))
 
     async def main():
@@ -226,12 +222,14 @@ def test_e13_unlink_leaves_no_exit_message_when_trapping():
         Process.flag("trap_exit", True)
 
         async def dies():
-            await sleep(0.03)
+            await receive("die")
             beamlet.exit("boom")
 
         p = spawn_link(dies)
         unlink(p)
-        await sleep(0.1)
+        send(p, "die")
+        await wait_dead(p)
+        await settle()
         return flush()
 
     assert run(main) == []

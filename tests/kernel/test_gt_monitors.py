@@ -3,6 +3,7 @@
 import beamlet
 from beamlet import (ANY, Down, Process, demonitor, flush, monitor, node, receive, self_pid,
                      send, sleep, spawn, spawn_monitor)
+from beamlet.testing import settle
 
 
 def run(fn):
@@ -58,14 +59,14 @@ def test_m04_monitor_dead_process_gives_noproc():
 def test_m05_demonitor_without_flush_leaves_queued_down():
     async def main():
         _, ref = spawn_monitor(lambda: None)
-        await sleep(0.02)
+        await settle()
         r = demonitor(ref)
         mailbox = [(type(m).__name__, m.reason) for m in flush()]
         pid = spawn(receive, "go")
         ref2 = monitor(pid)
         r2 = demonitor(ref2)
         send(pid, "go")
-        await sleep(0.02)
+        await settle()
         return r, mailbox, r2, flush(), demonitor(ref2)
 
     assert run(main) == (True, [("Down", "normal")], True, [], True)
@@ -74,7 +75,7 @@ def test_m05_demonitor_without_flush_leaves_queued_down():
 def test_m06_demonitor_flush_and_info():
     async def fired():
         _, ref = spawn_monitor(lambda: None)
-        await sleep(0.02)
+        await settle()
         return ref
 
     async def main():

@@ -4,6 +4,7 @@ import pytest
 
 import beamlet
 from beamlet import ANY, Down, Process, link, monitor, receive, self_pid, send, sleep, spawn
+from beamlet.testing import settle
 
 
 def run(fn):
@@ -132,7 +133,7 @@ def test_i08_misc_info_types():
 
     async def main():
         pid = spawn(waiter)
-        await sleep(0.01)
+        await settle()
         info = Process.info(pid, ["current_function", "initial_call", "memory", "reductions"])
         r1 = Process.info(self_pid(), "reductions")
         r2 = Process.info(self_pid(), "reductions")

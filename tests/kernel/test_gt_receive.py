@@ -6,6 +6,7 @@ import pytest
 
 import beamlet
 from beamlet import ANY, NoProc, Process, flush, monitor, node, receive, self_pid, send, spawn
+from beamlet.testing import settle
 
 
 def run(fn):
@@ -170,7 +171,7 @@ def test_predicate_that_raises_crashes_the_receiver_not_the_sender():
 def test_receive_waits_for_a_later_matching_message():
     async def late(parent):
         send(parent, "noise")
-        await beamlet.sleep(0.01)
+        await settle()  # the parent is parked in its receive when "wanted" comes
         send(parent, ("wanted", 1))
 
     async def main():

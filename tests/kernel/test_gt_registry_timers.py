@@ -7,6 +7,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Down, NoProc, Process, flush, make_ref, monitor, node, receive,
                      self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet.testing import wait_dead
 
 
 def run(fn):
@@ -45,7 +46,7 @@ def test_g02_registration_conflicts():
             except (ValueError, TypeError) as e:
                 out[label] = type(e).__name__
         dead = spawn(lambda: None)
-        await sleep(0.01)
+        await wait_dead(dead)
         with pytest.raises(ValueError):
             Process.register(dead, "g02_dead")
         out["whereis_still_a"] = Process.whereis("g02_name") is a
@@ -110,13 +111,13 @@ def test_t03_cancel_and_read_timer():
     async def main():
         me = self_pid()
         ref = Process.send_after(me, "x", 1.0)
-        await sleep(0.1)
+        await sleep(0.1)  # the time that passes is what read back below: the behaviour under test
         rem = Process.cancel_timer(ref)
         again = Process.cancel_timer(ref)
         ref2 = Process.send_after(me, "y", 0.01)
-        await sleep(0.05)
+        fired_message = await receive("y", timeout=1.0)
         fired = Process.cancel_timer(ref2)
-        mailbox = flush()
+        mailbox = [fired_message, *flush()]
         ref3 = Process.send_after(me, "z", 1.0)
         read = Process.read_timer(ref3)
         quiet = Process.cancel_timer(ref3, info=False)
@@ -130,7 +131,7 @@ def test_t03_cancel_and_read_timer():
 def test_t04_sleep_takes_at_least_its_time():
     async def main():
         t0 = time.monotonic()
-        r = await sleep(0.05)
+        r = await sleep(0.05)  # the sleep under test
         el = time.monotonic() - t0
         return r, el >= 0.05, el < 0.07 + 0.05
 
@@ -140,13 +141,14 @@ def test_t04_sleep_takes_at_least_its_time():
 def test_t05_send_after_to_dead_pid_or_unregistered_name():
     async def main():
         dead = spawn(lambda: None)
-        await sleep(0.01)
+        await wait_dead(dead)
         r1 = Process.send_after(dead, "x", 0.01)
         r2 = Process.send_after("t05_nobody", "x", 0.01)
         Process.send_after("t05_later", "hello_later", 0.05)
         Process.register(self_pid(), "t05_later")
-        await sleep(0.1)
-        return isinstance(r1, beamlet.Ref), isinstance(r2, beamlet.Ref), flush()
+        # the two earlier timers have fired (and been dropped) by the time the later one does
+        later = await receive("hello_later", timeout=1.0)
+        return isinstance(r1, beamlet.Ref), isinstance(r2, beamlet.Ref), [later, *flush()]
 
     assert run(main) == (True, True, ["hello_later"])
 
@@ -154,8 +156,6 @@ def test_t05_send_after_to_dead_pid_or_unregistered_name():
 def test_t05_timer_aimed_at_a_process_dies_with_it():
     """As the BEAM (+S 1): the kill is asynchronous, so right after `Process.exit` the timer
     still runs; once the target has died, the timer has died with it."""
-    from beamlet.testing import wait_dead
-
     async def main():
         target = spawn(sleep, None)
         ref = Process.send_after(target, "x", 1.0)
@@ -189,8 +189,7 @@ def test_t06_zero_timer_arrives_after_an_immediate_send():
         for _ in range(20):
             Process.send_after(me, "t", 0)
             send(me, "d")
-            await sleep(0.005)
-            orders.add(tuple(flush()))
+            orders.add((await receive(timeout=1.0), await receive(timeout=1.0)))
         return orders
 
     assert run(main) == {("d", "t")}
@@ -269,7 +268,7 @@ def test_monitor_alias_drops_late_replies():
         answer = await receive((mref, ANY), timeout=0.01, default="gave up")
         beamlet.demonitor(mref, flush=True)
         send(server, "go")
-        await sleep(0.02)
+        await wait_dead(server)  # it has sent its late reply to the dead alias
         return answer, flush()
 
     assert run(main) == ("gave up", [])
