@@ -7,6 +7,7 @@ import pytest
 
 import beamlet
 from beamlet import Node, ProcessExit, receive, self_pid, send, spawn
+from beamlet.testing import wait_dead
 
 
 async def doubler():
@@ -65,8 +66,9 @@ def test_node_send_by_name():
         node.send("sink", "hello")
 
         async def wait_got():
-            while not got:
-                await beamlet.sleep(0.001)
+            sink = beamlet.Process.whereis("sink")
+            if sink is not None:  # it ends right after taking the message
+                await wait_dead(sink)
 
         node.call(wait_got)
         assert got == ["hello"]

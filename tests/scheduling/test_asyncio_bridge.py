@@ -84,7 +84,7 @@ def test_aiohttp_client_in_parallel_processes(http_server):
 
 def test_other_processes_run_while_one_waits_on_asyncio():
     async def waiter(parent):
-        await aio.await_(asyncio.sleep(0.2))
+        await aio.await_(asyncio.sleep(0.2))  # a long asyncio operation: the behaviour under test
         send(parent, "asyncio_done")
 
     async def main():
@@ -104,7 +104,7 @@ def test_asyncio_errors_and_timeouts_reach_the_process():
         with pytest.raises(ValueError, match="from asyncio"):
             await aio.await_(boom())
         with pytest.raises(TimeoutError):
-            await aio.await_(asyncio.sleep(5), timeout=0.01)
+            await aio.await_(asyncio.sleep(5), timeout=0.01)  # the timeout under test
         with pytest.raises(TypeError):
             await aio.await_(42)
         return "ok"
@@ -114,8 +114,10 @@ def test_asyncio_errors_and_timeouts_reach_the_process():
 
 def test_killing_a_waiting_process_cancels_its_task():
     cancelled = threading.Event()
+    started = asyncio.Event()  # bound to the node's asyncio loop on first use
 
     async def long_op():
+        started.set()
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
@@ -129,7 +131,7 @@ def test_killing_a_waiting_process_cancels_its_task():
     async def main():
         pid = spawn(waiter, self_pid())
         await receive("waiting")
-        await beamlet.sleep(0.02)
+        await aio.await_(started.wait(), timeout=2)  # the waiter's task runs on the loop
         ref = monitor(pid)
         Process.exit(pid, "kill")
         await receive(Down(ref, pid, ANY))

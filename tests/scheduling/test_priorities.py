@@ -4,6 +4,7 @@ import pytest
 
 import beamlet
 from beamlet import Process, receive, self_pid, send, spawn
+from beamlet.testing import settle, wait_dead
 
 
 def hog(parent):
@@ -28,10 +29,12 @@ def high_hog_case():
         spawn(lambda: send(me, "normal_ran"))
         spawn(lambda: send(me, "low_ran"), priority="low")
         spawn(lambda: send(me, "high_ran"), priority="high")
-        await beamlet.sleep(0.3)
+        await beamlet.sleep(0.3)  # the 300 ms window of p05 during which the hog runs: under test
         during = await drain()
         Process.exit(h, "kill")
-        await beamlet.sleep(0.05)
+        await wait_dead(h)
+        Process.flag("priority", "low")  # so that settling lets normal and low processes run
+        await settle()
         return during, await drain()
 
     return main
@@ -118,7 +121,7 @@ def test_reductions_grow_with_work():
         before = Process.info(w, "reductions")
         for i in range(100):
             send(w, i)
-        await beamlet.sleep(0.01)
+        await settle()
         return Process.info(w, "reductions") - before
 
     assert beamlet.run(main) >= 100
