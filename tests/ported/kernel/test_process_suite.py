@@ -732,6 +732,89 @@ def test_yield():
 
 # --- spawn variants ----------------------------------------------------------------------------
 
+def test_spawn_huge_arglist():
+    """process_SUITE:spawn_huge_arglist (node-local) — a child spawned with a huge argument
+    list (255 arguments, some of them megabytes) gets it whole, with spawn_monitor, spawn_link
+    and spawn + monitor: it exits with its arguments and the Down/Exit carries them."""
+    async def huge_arglist_child(*args):
+        await receive("go")
+        beamlet.exit(list(args))
+
+    async def main():
+        head = [make_ref(), ["a"] * 1_000_000, bytes(1_048_576), Process.list(), ("hej", "hopp"),
+                bytes([17]) * 1_048_576, ["x"] * 3_000_000, {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}]
+        arglist = head + list(range(1, 255 - len(head) + 1))
+        out = []
+        pid2, r2 = spawn_monitor(huge_arglist_child, *arglist)
+        send(pid2, "go")
+        out.append((await receive(Down(r2, pid2, ANY), timeout=10.0)).reason == arglist)
+        Process.flag("trap_exit", True)
+        pid4 = spawn_link(huge_arglist_child, *arglist)
+        send(pid4, "go")
+        out.append((await receive(Exit(pid4, ANY), timeout=10.0)).reason == arglist)
+        Process.flag("trap_exit", False)
+        pid5 = spawn(huge_arglist_child, *arglist)
+        r5 = monitor(pid5)
+        send(pid5, "go")
+        out.append(await wait_down(r5, timeout=10.0) == arglist)
+        return out
+
+    assert run(main) == [True, True, True]
+
+
+def test_spawn_request_bif_local():
+    """process_SUITE:spawn_request_bif (node-local, spawn_request translated to spawn_link +
+    monitor, which beamlet offers instead) — a linked and monitored child exiting with
+    ``{exit, T}`` gives both the Down and the Exit with that reason, whether it is a closure
+    or a library function with arguments (erlang:exit/1); a child that sends gets its message
+    through; something that is not a function cannot be spawned."""
+    async def main():
+        me = self_pid()
+        Process.flag("trap_exit", True)
+        out = []
+        t1 = ("test", 1)
+
+        def f1():
+            beamlet.exit(("exit", t1))
+
+        for fn, args in [(f1, ()), (beamlet.exit, (("exit", ("test", 2)),))]:
+            p = spawn_link(fn, *args)
+            r = monitor(p)
+            down = await receive(Down(r, p, ANY), timeout=5.0)
+            ex = await receive(Exit(p, ANY), timeout=5.0)
+            out.append((down.reason, ex.reason))
+        ref1c = make_ref()
+        spawn(lambda: send(me, ref1c))
+        out.append(await receive(ref1c, timeout=5.0) == ref1c)
+        for bad in (None, "erlang", ("erlang", "exit")):
+            with pytest.raises(TypeError):
+                spawn(bad)
+        return out
+
+    assert run(main) == [(("exit", ("test", 1)), ("exit", ("test", 1))),
+                         (("exit", ("test", 2)), ("exit", ("test", 2))), True]
+
+
+def test_spawn_request_monitor_and_link_child_exit():
+    """process_SUITE:spawn_request_monitor_child_exit and spawn_request_link_child_exit
+    (node-local) — a child that fails at once (the original calls an undefined function:
+    ``undef``; here a name that is not defined: NameError) is reported by the monitor's Down
+    and by the link's Exit with that error."""
+    def calls_nonexisting_function():
+        return nonexisting_module.nonexisting_function()  # noqa: F821 - the point
+
+    async def main():
+        logging.getLogger("beamlet").setLevel(logging.CRITICAL)  # two expected crash reports
+        p1, r1 = spawn_monitor(calls_nonexisting_function)
+        down = await receive(Down(r1, p1, ANY), timeout=5.0)
+        Process.flag("trap_exit", True)
+        p2 = spawn_link(calls_nonexisting_function)
+        ex = await receive(Exit(p2, ANY), timeout=5.0)
+        return type(down.reason), type(ex.reason)
+
+    assert run(main) == (NameError, NameError)
+
+
 def test_spawn_request_link_parent_exit():
     """process_SUITE:spawn_request_link_parent_exit (node-local, with spawn_link) — a parent
     that exits soon after spawning a linked max-priority child takes the child with it. A
