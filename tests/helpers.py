@@ -17,7 +17,7 @@ def quiet():
 
 
 async def slow(d, v=None):
-    await sleep(d)
+    await sleep(d)   # a slow task body: the durations are the behaviour under test
     return d if v is None else v
 
 
@@ -57,5 +57,5 @@ class Child(GenServer):
     async def terminate(self, reason, s):
         id, opts = s
         if opts.get("slow_terminate"):
-            await sleep(opts["slow_terminate"])
+            await sleep(opts["slow_terminate"])   # slow on purpose: shutdown timeouts
         send("log", ("stop", id, reason))

@@ -5,6 +5,7 @@ import operator
 
 from beamlet import (ANY, Agent, Down, GenServer, Process, Supervisor, monitor,
                      receive, sleep, spawn)
+from beamlet.testing import wait_dead
 from helpers import caught_exit, run
 
 
@@ -18,7 +19,7 @@ def test_a01_agent_basic():
                await Agent.get(a, lambda s: s),
                await Agent.get(a, operator.add, 100)]
         dead = spawn(lambda: None)
-        await sleep(0.01)
+        await wait_dead(dead)
         out.append(Agent.cast(dead, lambda s: s))
         return out
 
@@ -65,11 +66,11 @@ def test_a02_agent_stop(caplog):
 
 def test_agent_timeout_and_async_functions():
     async def slow(s):
-        await sleep(0.1)
+        await sleep(0.1)   # a slow agent function: the behaviour under test
         return s
 
     async def init():
-        await sleep(0)
+        await sleep(0)   # an init that suspends once: awaiting inside a callback is under test
         return [1]
 
     async def main():
@@ -117,7 +118,7 @@ def test_agent_under_a_supervisor_is_restarted_with_its_initial_state():
         [(id, a, _, mods)] = await Supervisor.which_children(sup)
         await Agent.update(a, lambda s: s + 1)
         Process.exit(a, "kill")
-        await sleep(0.01)
+        await wait_dead(a)
         [(_, a2, _, _)] = await Supervisor.which_children(sup)
         return id, mods, a2 is not a, await Agent.get(a2, lambda s: s)
 

@@ -7,6 +7,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Agent, Down, DynamicSupervisor, Exit, GenServer, Pid, Process,
                      Supervisor, flush, monitor, receive, self_pid, send, sleep)
+from beamlet.testing import settle
 from helpers import Child, run
 
 
@@ -27,7 +28,7 @@ def test_u10_dynamic_supervisor():
                "log_so_far": flush()}
         [(_, bpid, _, _)] = [k for k in await DynamicSupervisor.which_children(ds) if k[1] is b]
         GenServer.cast(bpid, ("exit", "boom"))
-        await sleep(0.02)
+        await settle()
         out["after_crash_log"] = flush()
         beamlet.unlink(ds)
         out["stop"] = await DynamicSupervisor.stop(ds)
@@ -63,7 +64,7 @@ def test_restart_types_and_ignore_and_errors():
                 _, pid = await DynamicSupervisor.start_child(
                     ds, {"start": (Child.start_link, (restart,)), "restart": restart})
                 GenServer.cast(pid, ("exit", reason))
-                await sleep(0.01)
+                await settle()
                 out[restart, reason] = [m[0] for m in flush()]
         out["count"] = await DynamicSupervisor.count_children(ds)
         out["ignore"] = await DynamicSupervisor.start_child(
@@ -97,7 +98,7 @@ def test_max_restarts_shuts_everything_down(caplog):
         _, a = await DynamicSupervisor.start_child(ds, (Child, "a"))
         _, b = await DynamicSupervisor.start_child(ds, (Child, "b"))
         GenServer.cast(b, ("exit", "boom"))
-        await sleep(0.01)
+        await settle()
         kids = await DynamicSupervisor.which_children(ds)
         GenServer.cast(kids[-1][1], ("exit", "boom"))
         m = await receive(Exit(ds, ANY))

@@ -7,6 +7,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Down, Exit, GenServer, Pid, Process, flush, monitor,
                      receive, self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, run
 
 
@@ -41,7 +42,7 @@ def test_s01_call_cast_info_order():
         send(pid, 5)
         log = await GenServer.call(pid, "log")
         dead = spawn(lambda: None)
-        await sleep(0.01)
+        await wait_dead(dead)
         return (ok, log, GenServer.cast(pid, "x"), GenServer.cast(dead, "x"),
                 GenServer.cast("s01_nobody", "x"))
 
@@ -51,7 +52,7 @@ def test_s01_call_cast_info_order():
 
 class S02(GenServer):
     async def handle_call(self, req, from_, s):
-        await sleep(0.1)
+        await sleep(0.1)   # a slow handle_call: the call timeout is under test
         return ("reply", "late_reply", s)
 
 
@@ -59,7 +60,9 @@ def test_s02_call_timeout_and_no_late_reply():
     async def main():
         _, pid = await GenServer.start_link(S02, None)
         caught = await caught_exit(GenServer.call(pid, "slow", 0.02))
-        await sleep(0.15)
+        # Calls are served in order: once a second one is answered, the late reply to the
+        # first has been sent (and must have been dropped).
+        await GenServer.call(pid, "slow", 1.0)
         mailbox = flush()
         alive = Process.alive(pid)
 
@@ -80,7 +83,7 @@ def test_s02_call_timeout_and_no_late_reply():
 def test_s03_call_dead_pid_and_unregistered_name():
     async def main():
         dead = spawn(lambda: None)
-        await sleep(0.01)
+        await wait_dead(dead)
         r1 = await caught_exit(GenServer.call(dead, "hi"))
         r2 = await caught_exit(GenServer.call("s03_nobody", "hi"))
         return dead, r1, r2
@@ -109,17 +112,17 @@ def test_s04_init_stop_ignore_raise():
             async def caller(arg=arg):
                 r = await GenServer.start_link(S04, arg)
                 send(me, ("returned", r))
-                await sleep(0.05)
+                await settle()
                 send(me, "caller_survived")
 
             _, ref = spawn_monitor(caller)
             out[arg] = (await down_reason(ref), flush())
         Process.flag("trap_exit", True)
         r = await GenServer.start_link(S04, "stop")
-        await sleep(0.02)
+        await settle()
         out["trapping"] = (r, flush())
         out["start_no_link"] = await GenServer.start(S04, "stop")
-        await sleep(0.01)
+        await settle()
         out["start_no_link_msgs"] = flush()
         return out
 
@@ -146,7 +149,7 @@ class S05(GenServer):
 
     async def handle_continue(self, c, log):
         if c == "c1":
-            await sleep(0.02)
+            await sleep(0.02)   # a slow handle_continue: messages must wait for it
             return ("noreply", [*log, "continue1"], ("continue", "c2"))
         return ("noreply", [*log, "continue2"])
 
@@ -198,11 +201,11 @@ def test_s06_terminate_only_on_parent_exit_when_trapping(caplog):
                 ref = monitor(gs)
                 send(p, "die")
                 r = await down_reason(ref)
-                await sleep(0.01)
+                await settle()
                 out.append((trap, preason, r, flush()))
         _, gs = await GenServer.start(S06, (True, me))
         Process.exit(gs, "shutdown")
-        await sleep(0.02)
+        await settle()
         out.append((Process.alive(gs), flush()))
         return out
 
@@ -288,7 +291,7 @@ def test_s12_init_timeout_unexpected_info_and_missing_handle_call(caplog):
         msg = await receive(timeout=0.5, default="none")
         _, b = await GenServer.start(S12b, None)
         send(b, "unexpected")
-        await sleep(0.01)
+        await settle()
         alive = Process.alive(b)
         r = await caught_exit(GenServer.call(b, "anything"))
         return msg, alive, b, r
@@ -315,7 +318,7 @@ def test_s13_start_link_crash_init_raise():
         r1 = await GenServer.start(S13, None)
         Process.flag("trap_exit", True)
         r2 = await GenServer.start_link(S13, None)
-        await sleep(0.01)
+        await settle()
         return r1, r2, flush()
 
     r1, r2, msgs = run(main)
@@ -415,7 +418,7 @@ def test_reply_forms_with_timeout_continue_and_hibernate():
     async def main():
         _, pid = await start_forms()
         out = [await GenServer.call(pid, ("reply_timeout", 0.01))]
-        await sleep(0.05)
+        await sleep(0.05)   # past the 0.01 s callback timeout being exercised
         out.append(await GenServer.call(pid, ("reply_continue", "c")))
         out.append(await GenServer.call(pid, "reply_hibernate"))
         out.append(await GenServer.call(pid, "get"))
@@ -429,7 +432,7 @@ def test_noreply_then_reply_from_elsewhere_and_noreply_timeout():
         _, pid = await start_forms()
         a = await GenServer.call(pid, "noreply_later")
         b = await GenServer.call(pid, ("noreply_timeout", 0.01))
-        await sleep(0.05)
+        await sleep(0.05)   # past the 0.01 s noreply timeout being exercised
         return a, b, await GenServer.call(pid, "get")
 
     assert run(main) == ("later", "early", ["_", "timeout"])
@@ -439,9 +442,9 @@ def test_a_message_cancels_the_callback_timeout():
     async def main():
         _, pid = await start_forms()
         GenServer.cast(pid, ("push_timeout", 1, 0.05))
-        await sleep(0.02)
+        await sleep(0.02)   # within the 0.05 s callback timeout being exercised
         GenServer.cast(pid, ("push", 2))       # arrives in time: no timeout
-        await sleep(0.06)
+        await sleep(0.06)   # past the 0.05 s timeout that the cast cancelled
         return await GenServer.call(pid, "get")
 
     assert run(main) == ["_", 1, 2]
@@ -462,7 +465,7 @@ def test_init_with_timeout_and_hibernate():
     async def main():
         _, a = await GenServer.start_link(Forms, "ok_timeout")
         _, b = await GenServer.start_link(Forms, "ok_hibernate")
-        await sleep(0.05)
+        await sleep(0.05)   # past the init timeout being exercised
         return await GenServer.call(a, "get"), await GenServer.call(b, "get")
 
     assert run(main) == (["timeout"], [])
@@ -473,7 +476,7 @@ def test_init_bad_return_and_stop_shutdown():
         Process.flag("trap_exit", True)
         r1 = await GenServer.start_link(Forms, "bad")
         r2 = await GenServer.start_link(Forms, "stop_shutdown")
-        await sleep(0.01)
+        await settle()
         return r1, r2, [m.reason for m in flush()]
 
     assert run(main) == (("error", ("bad_return_value", ("what", 1))),
@@ -578,7 +581,7 @@ def test_server_dying_during_call_exits_the_caller_with_its_reason():
 
     class Killed(GenServer):
         async def handle_call(self, req, from_, s):
-            await sleep(1)
+            await sleep(1)   # a call that never answers in time: the behaviour under test
 
     async def main():
         _, a = await GenServer.start(Dies, None)
@@ -616,7 +619,7 @@ def test_call_timeout_zero_and_infinity():
     async def main():
         _, pid = await GenServer.start_link(Forms, None)
         r = await caught_exit(GenServer.call(pid, "get", 0))
-        await sleep(0.01)
+        await settle()
         return pid, r, flush(), await GenServer.call(pid, "get", None)
 
     pid, r, left, got = run(main)
@@ -651,14 +654,14 @@ def test_module_form_start_and_start_link_and_name_and_child_spec():
 def test_async_callbacks_everywhere():
     class Async(GenServer):
         async def init(self, n):
-            await sleep(0)
+            await sleep(0)   # awaiting inside a callback is under test
             return ("ok", n, ("continue", 1))
 
         async def handle_continue(self, x, n):
             return ("noreply", n + x)
 
         async def handle_call(self, req, from_, n):
-            await sleep(0.001)
+            await sleep(0.001)   # awaiting inside a callback is under test
             return ("reply", n, n)
 
         async def handle_cast(self, req, n):
@@ -668,7 +671,7 @@ def test_async_callbacks_everywhere():
             return ("noreply", n * msg)
 
         async def terminate(self, reason, n):
-            await sleep(0)
+            await sleep(0)   # awaiting inside a callback is under test
             beamlet.send("async_test", ("bye", reason, n))
 
     async def main():
@@ -714,7 +717,7 @@ def test_stop_by_name_timeout_and_other_reason():
     class Slow(GenServer):
         async def terminate(self, reason, s):
             if s == "slow":
-                await sleep(0.2)
+                await sleep(0.2)   # a slow terminate: the stop timeout is under test
             if s == "other":
                 beamlet.exit("other_reason")
 
@@ -738,12 +741,12 @@ def test_stop_by_name_timeout_and_other_reason():
 def test_start_timeout_kills_a_slow_init():
     class SlowInit(GenServer):
         async def init(self, _):
-            await sleep(1)
+            await sleep(1)   # a slow init: the start timeout is under test
             return ("ok", None)
 
     async def main():
         r = await GenServer.start_link(SlowInit, None, timeout=0.02)
-        await sleep(0.01)
+        await settle()
         return r, flush(), Process.alive(self_pid()), len(Process.list())
 
     assert run(main) == (("error", "timeout"), [], True, 1)
@@ -834,7 +837,7 @@ def test_timeout_zero_in_a_return_fires_at_once_when_the_mailbox_is_empty():
     async def main():
         _, pid = await start_forms()
         GenServer.cast(pid, ("push_timeout", 1, 0))
-        await sleep(0.01)
+        await settle()
         return await GenServer.call(pid, "get")
 
     assert run(main) == ["_", 1, "timeout"]

@@ -44,7 +44,7 @@ def test_u01_u02_strategies(strategy, after_crash, changed, caplog):
         before = [await pid_of(sup, i) for i in "abcd"]
         initial = flush()
         GenServer.cast(await pid_of(sup, "b"), ("exit", "boom"))
-        await sleep(0.03)
+        await settle()
         crash = flush()
         after = [await pid_of(sup, i) for i in "abcd"]
         beamlet.unlink(sup)
@@ -71,7 +71,7 @@ def test_u04_restart_types(restart, reason):
         _, sup = await Supervisor.start_link([spec("w", restart=restart)])
         flush()
         GenServer.cast(await pid_of(sup, "w"), ("exit", reason))
-        await sleep(0.02)
+        await settle()
         evs = ["restarted" if m[0] == "start" else ("stopped", m[2]) for m in flush()]
         kids = [(i, p if p is None else "pid", t, m)
                 for i, p, t, m in await Supervisor.which_children(sup)]
@@ -98,7 +98,7 @@ def test_u05_max_restarts(caplog):
         out, exits = [], []
         for _ in range(3):
             GenServer.cast(await pid_of(sup, "b"), ("exit", "boom"))
-            await sleep(0.02)
+            await settle()
             msgs = flush()
             exits += [m for m in msgs if type(m) is Exit]
             out.append(([m for m in msgs if type(m) is not Exit], Process.alive(sup)))
@@ -134,7 +134,7 @@ def test_restart_window_forgets_old_restarts():
         _, sup = await Supervisor.start_link([spec("a")], max_restarts=1, max_seconds=0.05)
         for _ in range(3):
             GenServer.cast(await pid_of(sup, "a"), ("exit", "boom"))
-            await sleep(0.07)
+            await sleep(0.07)   # past the 0.05 s restart window being exercised
         return Process.alive(sup), flush()[-2:]
 
     assert run(main) == (True, [("stop", "a", "boom"), ("start", "a")])
@@ -294,7 +294,7 @@ def test_init_failure_stops_started_children_and_reports_failed_to_start_child()
         await setup()
         Process.flag("trap_exit", True)
         r1 = await Supervisor.start_link([spec("a"), spec("b", opts={"fail": "nope"}), spec("c")])
-        await sleep(0.01)
+        await settle()
         log1 = flush()
         r2 = await Supervisor.start_link([{"id": "r", "start": (raising, ())}])
         flush()
@@ -317,7 +317,7 @@ def test_init_failure_kills_a_non_trapping_caller():
     async def main():
         async def caller():
             await Supervisor.start_link([spec("x", opts={"fail": "nope"})])
-            await sleep(1)
+            await settle()
 
         _, ref = spawn_monitor(caller)
         return (await receive(Down(ref, ANY, ANY))).reason
@@ -361,7 +361,7 @@ def test_restart_that_fails_is_retried_and_counts_against_intensity(caplog):
         [(_, pid, _, _)] = await Supervisor.which_children(sup)
         Process.exit(pid, "boom")
         attempts = [(await receive(("attempt", ANY)))[1] for _ in range(4)]
-        await sleep(0.01)
+        await settle()
         [(_, pid2, _, _)] = await Supervisor.which_children(sup)
         return attempts, await Agent.get(pid2, lambda s: s), Process.alive(sup)
 
@@ -411,7 +411,7 @@ def test_module_form_nested_and_ignore():
         inner = await Supervisor.which_children(app)
         flush()
         GenServer.cast(inner[1][1], ("exit", "boom"))    # m1 crashes: one_for_all inside App
-        await sleep(0.02)
+        await settle()
         crash = flush()
         beamlet.unlink(top)
         await Supervisor.stop("top")

@@ -8,7 +8,7 @@ import pytest
 import beamlet
 from beamlet import (ANY, Agent, Down, Exit, Process, ProcessExit, Task, TaskSupervised, flush,
                      monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
-from beamlet.testing import settle
+from beamlet.testing import settle, wait_dead
 from helpers import quiet, run, slow
 
 
@@ -17,7 +17,7 @@ def test_k01_async_await():
         t = Task.async_(slow, 0.05, 42)
         linked = t.pid in Process.info(self_pid(), "links")
         r = await Task.await_(t)
-        await sleep(0.02)
+        await settle()
         return (t.owner is self_pid(), isinstance(t.pid, beamlet.Pid),
                 isinstance(t.ref, beamlet.Ref), linked, r, flush())
 
@@ -39,7 +39,7 @@ def test_k02_await_timeout_exits_and_task_keeps_running():
         except ProcessExit as e:
             reason = e.reason
         alive = Process.alive(t.pid)
-        await sleep(0.3)
+        await wait_dead(t.pid)
         return reason == ("timeout", (Task, "await", [t, 0.05])), alive, flush()
 
     assert run(main) == (True, True, [])
@@ -64,7 +64,7 @@ def test_k03_yield():
         later = await Task.yield_(t, 0.5)
         again = await Task.yield_(t, 0.01)
         t2 = Task.async_(lambda: "quick")
-        await sleep(0.02)
+        await wait_dead(t2.pid)
         return early, later, again, await Task.yield_(t2, 0)
 
     assert run(main) == (None, ("ok", "v"), None, ("ok", "quick"))
@@ -83,14 +83,14 @@ def test_k04_shutdown():
         out.append(await Task.shutdown(t))
         out.append((await receive(Down(ref, ANY, ANY))).reason)
         t = Task.async_(lambda: "done")
-        await sleep(0.02)
+        await wait_dead(t.pid)
         out.append(await Task.shutdown(t))
         t = Task.async_(sleep, None)
         ref = monitor(t.pid)
         out.append(await Task.shutdown(t, "brutal_kill"))
         out.append((await receive(Down(ref, ANY, ANY))).reason)
         t = Task.async_(trapping)
-        await sleep(0.02)
+        await settle()
         out.append(await Task.shutdown(t))
         out.append(flush())
         return out
@@ -115,7 +115,7 @@ def test_k05_await_many():
 
 def test_k06_async_stream_order():
     async def work(d):
-        await sleep(d * 0.002)
+        await sleep(d * 0.002)   # tasks that take d time units: the order of results is under test
         return d
 
     async def main():
@@ -135,7 +135,7 @@ def test_k07_async_stream_never_exceeds_max_concurrency():
 
         async def f(_):
             await Agent.update(c, lambda s: (s[0] + 1, max(s[1], s[0] + 1)))
-            await sleep(0.02)
+            await sleep(0.02)   # a task holding its slot: the concurrency bound is under test
             await Agent.update(c, lambda s: (s[0] - 1, s[1]))
 
         peaks = []
@@ -204,7 +204,7 @@ def test_start_link_and_ignore():
         ok, pid = Task.start_link(sleep, None)
         linked = pid in Process.info(self_pid(), "links")
         t = Task.async_(lambda: "r")
-        await sleep(0.01)
+        await wait_dead(t.pid)
         ignored = await Task.ignore(t)
         t2 = Task.async_(sleep, None)
         ignored2 = await Task.ignore(t2)
@@ -236,7 +236,7 @@ def test_async_stream_consumes_an_endless_input_lazily():
             out.append(item)
             if len(out) == 5:
                 break
-        await sleep(0.02)
+        await settle()
         return out, len(pulled) <= 5 + 3, flush(), len(Process.list())
 
     assert run(main) == ([("ok", i * i) for i in range(5)], True, [], 1)
@@ -245,7 +245,7 @@ def test_async_stream_consumes_an_endless_input_lazily():
 def test_async_stream_over_an_async_iterable():
     async def numbers():
         for i in range(4):
-            await sleep(0)
+            await sleep(0)   # an async iterable that suspends: under test
             yield i
 
     async def main():
@@ -315,7 +315,7 @@ def test_shutdown_kills_a_task_that_ignores_it_after_the_timeout():
     # Elixir's :timeout_kill: the DOWN reason :killed is reported as {:exit, :killed}
     async def main():
         t = Task.async_(_ignore_shutdown)
-        await sleep(0.01)
+        await settle()
         ref = monitor(t.pid)
         r = await Task.shutdown(t, 0.05)
         return r, (await receive(Down(ref, ANY, ANY))).reason, flush()
@@ -414,7 +414,7 @@ def test_start_link_crash_takes_the_caller_down_start_does_not():
 
     async def unlinked(parent):
         Task.start(beamlet.exit, "unlinked boom")
-        await sleep(0.02)
+        await settle()
         send(parent, "survived")
 
     async def main():
@@ -458,7 +458,7 @@ def test_async_stream_peak_concurrency_counted_by_the_tasks():
             async def f(x):
                 send(c, "in")
                 for _ in range(x % 3 + 1):
-                    await sleep(0)
+                    await sleep(0)   # tasks that suspend a few times: under test
                 send(c, "out")
                 return x
 
@@ -551,7 +551,6 @@ def test_async_stream_crash_kills_a_non_trapping_consumer():
     async def main():
         _, ref = spawn_monitor(consumer)
         reason = (await receive(Down(ref, ANY, ANY))).reason
-        await sleep(0.01)
         await settle()   # the killed tasks die when next scheduled (async signals)
         return type(reason), Process.list() == [self_pid()]
 

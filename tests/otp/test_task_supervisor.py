@@ -5,6 +5,7 @@ import pytest
 
 from beamlet import (ANY, Down, Process, ProcessExit, Supervisor, Task, TaskSupervised,
                      TaskSupervisor, flush, monitor, receive, self_pid, send, sleep, spawn_monitor)
+from beamlet.testing import settle
 from helpers import quiet, run, slow
 
 
@@ -59,7 +60,7 @@ def test_async_stream_nolink_keeps_going_past_a_crash():
     async def f(x):
         if x == 2:
             raise ValueError("two")
-        await sleep(0.001 * x)
+        await sleep(0.001 * x)   # tasks of different lengths: under test
         return x * 10
 
     async def main():
@@ -101,7 +102,7 @@ def test_children_come_and_go():
         first = await Task.await_(ts[0])
         after = await TaskSupervisor.children(sup)
         await Task.shutdown(ts[1])
-        await sleep(0.01)
+        await settle()
         return before == [t.pid for t in ts], first, after == [ts[1].pid], \
             await TaskSupervisor.children(sup), flush()
 
@@ -207,7 +208,7 @@ def test_async_stream_under_a_supervisor_is_bounded_and_lazy():
             out.append(item)
             if len(out) == 10:
                 break
-        await sleep(0.01)
+        await settle()
         return out, peak <= 3, len(pulled) <= 13, await TaskSupervisor.children(sup), flush()
 
     assert run(main) == ([("ok", i + 1) for i in range(10)], True, True, [], [])
@@ -225,7 +226,7 @@ def test_async_stream_nolink_timeouts():
             ordered=False)]
         _, ref = spawn_monitor(consumer, sup)
         reason = (await receive(Down(ref, ANY, ANY))).reason
-        await sleep(0.01)
+        await settle()
         return killed, reason, await TaskSupervisor.children(sup)
 
     assert run(main) == ([("ok", 0.01), ("ok", 0.02), ("exit", "timeout")],
