@@ -444,6 +444,52 @@ def test_otp_4725():
     assert run(main) == ([True] * 5, [True] * 5)
 
 
+def test_process_info_smoke_all_local():
+    """process_SUITE:process_info_smoke_all (node-local: the remote tester is a second local
+    one) — every process_info item at once, of a registered process that has a dictionary,
+    links, monitors, a monitor on it and messages queued."""
+    async def tester_loop():
+        Process.register(self_pid(), "process_info_smoke_all_tester")
+        Process.put("binary", [bytes([1]) * 1000, bytes([2]) * 1000])
+        procs = []
+        while True:
+            _, pid = await receive(("other_process", ANY))
+            procs.append(pid)
+            Process.put("procs", list(procs))
+            monitor(pid)
+            beamlet.link(pid)
+
+    async def other_tester():
+        await receive("never")
+
+    async def main():
+        me = self_pid()
+        rp = spawn_link(other_tester)
+        lp = spawn_link(tester_loop)
+        send(lp, ("other_process", rp))
+        send(lp, ("other_process", me))
+        send(lp, bytes([3]) * 1000)
+        send(lp, "a message it never takes")
+        await settle()
+        monitor(lp)
+        info = Process.info(lp, INFO_KEYS)
+        unlink(rp)
+        unlink(lp)
+        Process.exit(rp, "kill")
+        Process.exit(lp, "kill")
+        return (list(info) == INFO_KEYS, info["registered_name"], info["status"],
+                info["message_queue_len"], info["messages"],
+                sorted(map(repr, info["links"])) == sorted(map(repr, [rp, me])),
+                sorted(map(repr, info["monitors"])) == sorted(map(repr, [("process", rp),
+                                                                          ("process", me)])),
+                info["monitored_by"] == [me], info["dictionary"]["procs"] == [rp, me],
+                Process.alive(lp))
+
+    assert run(main) == (True, "process_info_smoke_all_tester", "waiting", 2,
+                         [bytes([3]) * 1000, "a message it never takes"], True, True, True,
+                         True, False)
+
+
 def test_process_info_status_handled_signal():
     """process_SUITE:process_info_status_handled_signal — asking for status together with
     messages reports ``waiting`` for a process that waits."""
@@ -715,7 +761,6 @@ def test_yield():
     async def main():
         ref = make_ref()
         pid = spawn_link(counter, ref)
-        await yield_turn()  # let the counter reach its loop
         me = self_pid()
         r1 = Process.info(me, "reductions")
         for _ in range(4):
@@ -727,7 +772,7 @@ def test_yield():
 
     r_small, count = run(main)
     assert r_small
-    assert count == 4 + 1  # four yields, plus the turn before the first look
+    assert count == 4
 
 
 # --- spawn variants ----------------------------------------------------------------------------
