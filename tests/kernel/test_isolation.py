@@ -4,6 +4,7 @@ the C accelerator and the pure-Python one must follow the rules of the module's 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import os
 import shutil
@@ -276,12 +277,48 @@ def test_immutable_input_comes_back_as_the_same_object(iso, value):
     assert iso(value) is value
 
 
+def sharing(original: Any, copy: Any) -> list:
+    """Which nodes of the copy are the original's own, in a walk of both side by side."""
+    shared = [copy is original]
+    if not isinstance(original, (set, frozenset)):
+        for a, b in zip(children(original), children(copy)):
+            shared.extend(sharing(a, b))
+    return shared
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=values)
 def test_both_implementations_agree(value):
     if isolation.isolate_c is None:
         pytest.skip("the C accelerator is not built")
-    assert freeze(isolation.isolate_c(value)) == freeze(isolation.isolate_python(value))
+    by_c, by_python = isolation.isolate_c(value), isolation.isolate_python(value)
+    assert freeze(by_c) == freeze(by_python)
+    assert sharing(value, by_c) == sharing(value, by_python)
+
+
+def test_no_reference_is_leaked_even_when_a_copy_fails(iso):
+    class Refusing(dict):
+        def __reduce_ex__(self, protocol):
+            raise TypeError("not today")
+
+    shared = [1]
+    loop: list = [shared]
+    loop.append(loop)
+    made_now = "".join(["not", " interned"])  # a str whose count only this test moves
+    good = {"a": [1, (2, [3])], "b": (shared, shared), "c": {1, 2}, "d": bytearray(b"x"),
+            "e": OrderedDict(z=[1]), "f": Point([shared]), "g": loop, made_now: [made_now],
+            (made_now, 1): (made_now, [2])}
+    bad = {"x": [1], made_now: [made_now], "y": Refusing(k=[2])}
+    nodes = [x for x in reachable(good) + reachable(bad) if not isinstance(x, (int, float))
+             and (not isinstance(x, str) or x is made_now)]
+    before = [sys.getrefcount(x) for x in nodes]
+    for _ in range(20):
+        copy = iso(good)
+        del copy
+        with pytest.raises(TypeError, match="not today"):
+            iso(bad)
+    gc.collect()
+    assert [sys.getrefcount(x) for x in nodes] == before
 
 
 # ---- shared values ----------------------------------------------------------------------------

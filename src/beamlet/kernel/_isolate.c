@@ -433,13 +433,14 @@ copy_dict(PyObject *o, Ctx *ctx)
     }
     pos = 0;
     while (PyDict_Next(o, &pos, &key, &value)) {
+        /* The key is held while the value is copied (which may run Python code that empties
+           the dict); the value is held by copy_item alone, so its reference count still says
+           whether anything else refers to it. */
         Py_INCREF(key);
-        Py_INCREF(value);
-        PyObject *key_copy = copy_item(key, ctx);
-        PyObject *value_copy = key_copy == NULL ? NULL : copy_item(value, ctx);
-        int failed = value_copy == NULL || PyDict_SetItem(result, key_copy, value_copy) < 0;
+        PyObject *value_copy = copy_item(value, ctx);
+        PyObject *key_copy = value_copy == NULL ? NULL : copy_item(key, ctx);
+        int failed = key_copy == NULL || PyDict_SetItem(result, key_copy, value_copy) < 0;
         Py_DECREF(key);
-        Py_DECREF(value);
         Py_XDECREF(key_copy);
         Py_XDECREF(value_copy);
         if (failed) {
