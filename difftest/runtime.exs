@@ -210,6 +210,8 @@ defmodule DT do
   # --- rendering ------------------------------------------------------------------------------
   defp show(list, labels, true) when is_list(list),
     do: "[" <> (list |> Enum.map(&r(&1, labels)) |> Enum.sort() |> Enum.join(",")) <> "]"
+  defp show(t, labels, true) when is_tuple(t),
+    do: "{" <> (t |> Tuple.to_list() |> Enum.map_join(",", &show(&1, labels, true))) <> "}"
   defp show(term, labels, _), do: r(term, labels)
 
   def r(t, labels) when is_pid(t) or is_reference(t), do: "#" <> Map.get(labels, t, "?")

@@ -266,6 +266,8 @@ def show(term: Any, labels: dict, as_set: bool | None = False) -> str:
     """`render`, with a list compared as a set (sorted) when ``as_set``."""
     if as_set and isinstance(term, list):
         return "[" + ",".join(sorted(render(t, labels) for t in term)) + "]"
+    if as_set and isinstance(term, tuple):
+        return "{" + ",".join(show(t, labels, True) for t in term) + "}"
     return render(term, labels)
 
 

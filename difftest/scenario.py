@@ -93,7 +93,6 @@ class Action:
     py_body: str  # Python statements ending in a return; `env` is in scope
     bind: tuple = ()
     sort: bool = False
-    uses_env: bool = True
 
 
 @dataclass
@@ -112,7 +111,7 @@ class Scenario:
         """``def s(seed), do: {initial, steps}`` for the Elixir scenario module."""
         lines = [f"  def s({self.seed}) do", "    {" + ex_literal(self.initial) + ", ["]
         for n, step in enumerate(self.steps, 1):
-            var = "env" if step.action.uses_env else "_env"
+            var = "env" if re.search(r"\benv\b", step.action.ex_body) else "_env"
             body = step.action.ex_body.replace("\n", "\n        ")
             opts = []
             if step.action.bind:
@@ -159,15 +158,51 @@ class _Gen:
         self.rng = random.Random(seed)
         self.actors: list[str] = []
         self.refs: list[tuple[str, str]] = []  # (ref label, owner actor)
+        self.links: set[frozenset[str]] = set()  # as the steps so far would make them
+        self.trapping: set[str] = set()
+        self.gone: set[str] = set()  # surely or probably dead by now
         self.step_no = 0
 
+    # --- a rough guess of who is alive, so that few steps are wasted on the dead ----------------
+    def dies(self, name: str, reason: Any) -> None:
+        """``name`` dies with ``reason``: so do its non-trapping links, unless it is normal."""
+        if name in self.gone:
+            return
+        self.gone.add(name)
+        for pair in [pair for pair in self.links if name in pair]:
+            self.links.discard(pair)
+            (other,) = pair - {name}
+            if reason != "normal" and other not in self.trapping:
+                self.dies(other, "killed" if reason == "kill" else reason)
+
+    def signal(self, me: str, t: Target, reason: Any) -> None:
+        """Process.exit(t, reason), as far as the guess goes."""
+        name = me if t.kind == "self" else t.name if t.kind == "actor" else None
+        if name is None:
+            return
+        if reason == "kill" or (name not in self.trapping
+                                and (reason != "normal" or name == me)):
+            self.dies(name, reason)
+
+    def pick_actor(self) -> str:
+        alive = [a for a in self.actors if a not in self.gone]
+        return self.rng.choice(alive or self.actors)
+
     # --- choosing arguments ---------------------------------------------------------------
-    def target(self, me: str, *, dead: bool = True, self_ok: bool = True) -> Target:
-        others = [a for a in self.actors if a != me]
+    def target(self, me: str, *, dead: bool = True, self_ok: bool = True,
+               linked: float = 0.0) -> Target:
+        """Anyone; with probability ``linked``, a process ``me`` has been linked to (the shapes
+        where exit signals come back to their sender)."""
+        partners = [a for a in self.actors if frozenset((me, a)) in self.links
+                    and a not in self.gone]
+        if partners and self.rng.random() < linked:
+            return Target("actor", self.rng.choice(partners))
+        others = [a for a in self.actors if a != me and a not in self.gone] or \
+            [a for a in self.actors if a != me]
         roll = self.rng.random()
         if dead and roll < 0.08:
             return Target("dead")
-        if self_ok and (roll < 0.25 or not others):
+        if self_ok and (roll < 0.2 or not others):
             return Target("self")
         return Target("actor", self.rng.choice(others)) if others else Target("self")
 
@@ -190,6 +225,8 @@ class _Gen:
         self.actors.append(new)
         ex = f"{kind}(DT, :actor, [env.ctl])"
         py = f"return {kind}(actor, env['ctl'])"
+        if kind == "spawn_link":
+            self.links.add(frozenset((me, new)))
         if kind == "spawn_monitor":
             label = self.new_ref(me)
             return Action(f"{kind} -> {new}, {label}", ex, py, bind=("pid_ref", new, label))
@@ -202,21 +239,24 @@ class _Gen:
 
     def a_link(self, me: str) -> Action:
         t = self.target(me)
+        if t.kind == "actor":
+            self.links.add(frozenset((me, t.name)))
         ex, py, g = self.guard(f"Process.link({t.ex()})", f"link({t.py()})")
         return Action(f"{g}link({t})", ex, py)
 
     def a_unlink(self, me: str) -> Action:
-        t = self.target(me)
+        t = self.target(me, linked=0.7)
+        self.links.discard(frozenset((me, t.name)))
         return Action(f"unlink({t})", f"Process.unlink({t.ex()})", f"return unlink({t.py()})")
 
     def a_monitor(self, me: str) -> Action:
         if self.rng.random() < 0.2:
             t = Target("name", self.rng.choice(REG_NAMES))
         else:
-            t = self.target(me)
+            t = self.target(me, linked=0.5)
         label = self.new_ref(me)
         return Action(f"monitor({t}) -> {label}", f"Process.monitor({t.ex()})",
-                      f"return monitor({t.py()})", bind=("ref", label), uses_env=t.kind != "name")
+                      f"return monitor({t.py()})", bind=("ref", label))
 
     def a_demonitor(self, me: str) -> Action:
         if not self.refs:
@@ -232,25 +272,28 @@ class _Gen:
 
     def a_trap(self, me: str) -> Action:
         on = self.rng.random() < 0.8
+        (self.trapping.add if on else self.trapping.discard)(me)
         return Action(f"trap_exit({show(on)})", f"Process.flag(:trap_exit, {ex_literal(on)})",
-                      f"return Process.flag('trap_exit', {on})", uses_env=False)
+                      f"return Process.flag('trap_exit', {on})")
 
     def a_exit_self(self, me: str) -> Action:
         r = self.reason()
-        return Action(f"exit({show(r)})", f"exit({ex_literal(r)})", f"exit({r!r})",
-                      uses_env=False)
+        self.dies(me, r)
+        return Action(f"exit({show(r)})", f"exit({ex_literal(r)})", f"exit({r!r})")
 
     def a_raise(self, me: str) -> Action:
         msg = f"boom{self.step_no}"
-        return Action(f"raise {msg}", f'raise "{msg}"', f"raise RuntimeError({msg!r})",
-                      uses_env=False)
+        self.dies(me, "crash")
+        return Action(f"raise {msg}", f'raise "{msg}"', f"raise RuntimeError({msg!r})")
 
     def a_return(self, me: str) -> Action:
-        return Action("return", ':"$return"', "return RETURN", uses_env=False)
+        self.dies(me, "normal")
+        return Action("return", ':"$return"', "return RETURN")
 
     def a_exit_signal(self, me: str) -> Action:
-        t = self.target(me, dead=self.rng.random() < 0.5)
+        t = self.target(me, dead=self.rng.random() < 0.5, linked=0.5)
         r = self.reason()
+        self.signal(me, t, r)
         return Action(f"Process.exit({t}, {show(r)})", f"Process.exit({t.ex()}, {ex_literal(r)})",
                       f"return Process.exit({t.py()}, {r!r})")
 
@@ -264,12 +307,12 @@ class _Gen:
     def a_unregister(self, me: str) -> Action:
         name = self.rng.choice(REG_NAMES)
         ex, py, g = self.guard(f"Process.unregister(:{name})", f"Process.unregister({name!r})")
-        return Action(f"{g}unregister({name})", ex, py, uses_env=False)
+        return Action(f"{g}unregister({name})", ex, py)
 
     def a_whereis(self, me: str) -> Action:
         name = self.rng.choice(REG_NAMES)
         return Action(f"whereis({name})", f"Process.whereis(:{name})",
-                      f"return Process.whereis({name!r})", uses_env=False)
+                      f"return Process.whereis({name!r})")
 
     def a_send(self, me: str) -> Action:
         msg_ex = f"{{:m, self(), {self.step_no}}}"
@@ -277,10 +320,10 @@ class _Gen:
         if self.rng.random() < 0.25:
             name = self.rng.choice(REG_NAMES)
             ex, py, g = self.guard(f"send(:{name}, {msg_ex})", f"named_send({name!r}, {msg_py})")
-            return Action(f"{g}send({name}, m{self.step_no})", ex, py, uses_env=False)
+            return Action(f"{g}send({name}, m{self.step_no})", ex, py)
         t = self.target(me)
         return Action(f"send({t}, m{self.step_no})", f"send({t.ex()}, {msg_ex})",
-                      f"return send({t.py()}, {msg_py})", uses_env=t.kind != "self")
+                      f"return send({t.py()}, {msg_py})")
 
     def a_receive(self, me: str) -> Action:
         """A selective receive with ``after 0``: one of a few pattern shapes."""
@@ -289,14 +332,12 @@ class _Gen:
         if kind == "down_ref" and not self.refs:
             kind = "down"
         pre_ex = pre_py = ""
-        uses_env = False
         if kind in ("exit_from", "msg_from"):
             t = self.target(me, self_ok=kind == "msg_from")
-            pre_ex, pre_py, uses_env = f"p = {t.ex()}\n", f"p = {t.py()}\n", t.kind != "self"
+            pre_ex, pre_py = f"p = {t.ex()}\n", f"p = {t.py()}\n"
         if kind == "down_ref":
             label = self.rng.choice([label for label, _ in self.refs])
             pre_ex, pre_py = f"r = DT.ref(env, :{label})\n", f"r = ref(env, {label!r})\n"
-            uses_env = True
         after = self.rng.randint(0, max(self.step_no - 1, 0))
         ex_pat, py_pat, desc = {
             "any": ("m", "", "any"),
@@ -314,28 +355,57 @@ class _Gen:
         ex = f"{pre_ex}receive do\n  {ex_pat} -> {{:got, m}}\nafter\n  0 -> :timeout\nend"
         py = (f"{pre_py}m = await receive({py_pat}timeout=0, default=NOTHING)\n"
               "return 'timeout' if m is NOTHING else ('got', m)")
-        return Action(f"receive {desc} after 0", ex, py, uses_env=uses_env)
+        return Action(f"receive {desc} after 0", ex, py)
+
+    def a_signal_then_look(self, me: str) -> Action:
+        """Two calls in one step, no wait between: a signal to ``t``, then a question about
+        ``t``. On the BEAM the question is answered only after ``t`` has handled the signal;
+        if that kills ``t`` and the caller is linked, when the caller dies is what this shows."""
+        t = self.target(me, dead=False, self_ok=self.rng.random() < 0.2, linked=0.6)
+        r = self.reason()
+        ex1, py1, d1 = self.rng.choice([
+            (f"Process.exit({t.ex()}, {ex_literal(r)})", f"Process.exit({t.py()}, {r!r})",
+             f"Process.exit({t}, {show(r)})"),
+            (f"Process.link({t.ex()})", f"link({t.py()})", f"link({t})"),
+            (f"Process.unlink({t.ex()})", f"unlink({t.py()})", f"unlink({t})"),
+        ])
+        if d1.startswith("link") and t.kind == "actor":
+            self.links.add(frozenset((me, t.name)))
+        if d1.startswith("Process.exit"):
+            self.signal(me, t, r)
+        key = self.rng.choice(["alive", "status", "links", "trap_exit", "message_queue_len"])
+        if key == "alive":
+            ex2, py2 = f"Process.alive?({t.ex()})", f"Process.alive({t.py()})"
+        else:
+            ex2 = f"with {{_, v}} <- Process.info({t.ex()}, :{key}), do: v"
+            py2 = f"Process.info({t.py()}, {key!r})"
+        return Action(f"{d1}; {'Process.alive?' if key == 'alive' else 'info ' + key}({t})",
+                      f"first = {ex1}\nsecond = {ex2}\n{{first, second}}",
+                      f"first = {py1}\nsecond = {py2}\nreturn (first, second)",
+                      sort=key == "links")
 
     def a_info(self, me: str) -> Action:
         t = self.target(me)
         key = self.rng.choice(INFO_KEYS)
         ex = f"with {{_, v}} <- Process.info({t.ex()}, :{key}), do: v"
         return Action(f"Process.info({t}, {key})", ex, f"return Process.info({t.py()}, {key!r})",
-                      sort=key in SORTED_INFO_KEYS, uses_env=t.kind != "self")
+                      sort=key in SORTED_INFO_KEYS)
 
     def a_alive(self, me: str) -> Action:
         t = self.target(me)
         return Action(f"Process.alive?({t})", f"Process.alive?({t.ex()})",
-                      f"return Process.alive({t.py()})", uses_env=t.kind != "self")
+                      f"return Process.alive({t.py()})")
 
 
-# (method, weight): exits and signals are frequent, since that is where the semantics live.
-_ACTIONS: list[tuple[Callable[[_Gen, str], Action], int]] = [
-    (_Gen.a_spawn, 6), (_Gen.a_link, 9), (_Gen.a_unlink, 3), (_Gen.a_monitor, 6),
-    (_Gen.a_demonitor, 3), (_Gen.a_trap, 7), (_Gen.a_exit_self, 3), (_Gen.a_raise, 2),
-    (_Gen.a_return, 2), (_Gen.a_exit_signal, 11), (_Gen.a_register, 4), (_Gen.a_unregister, 2),
-    (_Gen.a_whereis, 2), (_Gen.a_send, 8), (_Gen.a_receive, 9), (_Gen.a_info, 7),
-    (_Gen.a_alive, 3),
+# (method, weight while setting up, weight afterwards): links, monitors and trap_exit come
+# first; exits and signals, where the semantics live, later.
+_ACTIONS: list[tuple[Callable[[_Gen, str], Action], int, int]] = [
+    (_Gen.a_spawn, 8, 3), (_Gen.a_link, 12, 4), (_Gen.a_unlink, 2, 3), (_Gen.a_monitor, 8, 4),
+    (_Gen.a_demonitor, 1, 4), (_Gen.a_trap, 8, 3), (_Gen.a_exit_self, 1, 4), (_Gen.a_raise, 1, 3),
+    (_Gen.a_return, 1, 2), (_Gen.a_exit_signal, 3, 14), (_Gen.a_register, 5, 3),
+    (_Gen.a_unregister, 1, 2), (_Gen.a_whereis, 1, 2), (_Gen.a_send, 5, 8),
+    (_Gen.a_receive, 2, 10), (_Gen.a_info, 3, 7), (_Gen.a_alive, 1, 3),
+    (_Gen.a_signal_then_look, 2, 7),
 ]
 
 
@@ -344,11 +414,12 @@ def generate(seed: int) -> Scenario:
     gen = _Gen(seed)
     gen.actors = [f"p{i}" for i in range(1, gen.rng.randint(2, 4) + 1)]
     scenario = Scenario(seed, list(gen.actors))
-    methods = [m for m, _ in _ACTIONS]
-    weights = [w for _, w in _ACTIONS]
-    for n in range(1, gen.rng.randint(4, 12) + 1):
+    methods = [m for m, _, _ in _ACTIONS]
+    n_steps = gen.rng.randint(4, 12)
+    for n in range(1, n_steps + 1):
         gen.step_no = n
-        actor = gen.rng.choice(gen.actors)
+        actor = gen.pick_actor()
+        weights = [setup if n <= n_steps // 3 else later for _, setup, later in _ACTIONS]
         method = gen.rng.choices(methods, weights)[0]
         scenario.steps.append(Step(actor, method(gen, actor)))
     return scenario
