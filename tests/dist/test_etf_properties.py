@@ -87,7 +87,7 @@ def test_values_round_trip_through_both_codecs(value):
     assert same(PURE.decode(data), value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(terms)
 def test_decoding_then_encoding_gives_the_same_bytes(value):
     data = FAST.encode(value)
@@ -110,7 +110,7 @@ def decode_both(data: bytes):
     return outcomes[0]
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_give_a_term_or_an_etf_error(junk):
     decode_both(junk)
@@ -140,7 +140,7 @@ def mutate(data: bytes, edits) -> bytes:
     return bytes(buffer)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(terms, st.lists(mutations, min_size=1, max_size=4))
 def test_mutated_encodings_give_a_term_or_an_etf_error(value, edits):
     decode_both(mutate(FAST.encode(value), edits))

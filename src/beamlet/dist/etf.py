@@ -913,7 +913,7 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
                                "hook (the distribution layer's) that maps it to an ExtRef")
             mapped(on_ref(obj), obj, out)
         elif isinstance(obj, str):
-            out += atom(str(obj))
+            out += atom(str.__str__(obj))
         elif isinstance(obj, int):
             enc(int(obj), out)
         elif isinstance(obj, float):

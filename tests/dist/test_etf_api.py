@@ -1,0 +1,216 @@
+"""The codec's Python side: the value types, the hooks between wire identities and kernel
+pids/refs, encoding errors that say where, and the encoder's choices of form."""
+
+import copy
+import enum
+import pickle
+from collections import OrderedDict
+
+import pytest
+
+import beamlet
+from beamlet.dist import etf
+from beamlet.dist.etf import (BitBinary, Codec, ETFError, ExtExport, ExtFun, ExtPid, ExtPort,
+                              ExtRef, FrozenList, FrozenMap, ImproperList)
+from beamlet.kernel.terms import Down, Exit
+
+CODECS = {"c": Codec(), "python": Codec(use_c=False)}
+
+
+@pytest.fixture(params=sorted(CODECS))
+def codec(request):
+    return CODECS[request.param]
+
+
+PID = ExtPid("a@vm", 84, 0, 3)
+REF = ExtRef("a@vm", 3, (1, 2, 3))
+
+
+def test_wire_identities_are_immutable_values():
+    assert PID == ExtPid("a@vm", 84, 0, 3) and hash(PID) == hash(ExtPid("a@vm", 84, 0, 3))
+    assert PID != ExtPid("a@vm", 84, 0, 4) and PID != ("a@vm", 84, 0, 3)
+    decoded = etf.decode(etf.encode(PID))
+    assert decoded == PID and decoded.raw == etf.encode(PID)[1:] and PID.raw is None
+    with pytest.raises(AttributeError):
+        PID.id = 5
+    assert copy.deepcopy(PID) is PID and copy.copy(REF) is REF
+    for value in (decoded, REF, ImproperList([1], 2), BitBinary(b"\x80", 1),
+                  ExtPort("a@vm", 2**40, 1), ExtExport("m", "f", 1)):
+        again = pickle.loads(pickle.dumps(value))
+        assert again == value and getattr(again, "raw", None) == getattr(value, "raw", None)
+    assert repr(PID) == "ExtPid('a@vm', 84, 0, 3)"
+    assert repr(ImproperList(["alias"], REF)) == (
+        "ImproperList(('alias',), ExtRef('a@vm', 3, (1, 2, 3)))")
+
+
+@pytest.mark.parametrize("build", [
+    lambda: ExtPid("a@vm", -1), lambda: ExtPid("a@vm", 2**32), lambda: ExtPid(b"a@vm", 1),
+    lambda: ExtPid("x" * 256, 1), lambda: ExtRef("a@vm", 1, ()), lambda: ExtRef("a@vm", 1, (1,) * 6),
+    lambda: ExtPort("a@vm", 2**64), lambda: ExtExport("m", "f", 256),
+    lambda: ImproperList([], "t"), lambda: ImproperList([1], [2]),
+    lambda: ImproperList([1], ImproperList([2], 3)), lambda: BitBinary(b"", 3),
+    lambda: BitBinary(b"\x00", 8), lambda: ExtFun("m", 1, b"short", 0, 0, 0, PID),
+])
+def test_constructors_refuse_what_has_no_term(build):
+    with pytest.raises(ValueError):
+        build()
+
+
+def test_frozen_keys_are_hashable_and_encode_as_lists_and_maps(codec):
+    key = FrozenMap({"a": FrozenList([1, 2])})
+    assert hash(key) == hash(FrozenMap({"a": FrozenList([1, 2])}))
+    with pytest.raises(TypeError):
+        key["b"] = 1
+    assert codec.encode({key: 1}) == codec.encode({key: 1}) and \
+        codec.decode(codec.encode({key: 1})) == {key: 1}
+    assert codec.encode(FrozenList([1, 2])) == codec.encode([1, 2])
+    assert codec.encode(key) == codec.encode({"a": [1, 2]})
+
+
+def test_a_fun_made_in_python_encodes_from_its_fields(codec):
+    fun = ExtFun("m", 1, bytes(16), 3, 4, 5, PID, (1, b"x"))
+    decoded = codec.decode(codec.encode(fun))
+    assert decoded == fun and decoded.raw == codec.encode(fun)[1:]
+    assert hash(decoded) == hash(fun)
+    port = ExtPort("a@vm", 7, 3)
+    assert codec.encode(port)[1] == 89 and codec.encode(ExtPort("a@vm", 2**40, 3))[1] == 120
+    assert codec.decode(codec.encode(ExtPort("a@vm", 2**40, 3))) == ExtPort("a@vm", 2**40, 3)
+
+
+def local_pid_and_ref():
+    """A kernel Pid and Ref, made by a running node."""
+    return beamlet.run(lambda: (beamlet.self_pid(), beamlet.make_ref()))
+
+
+def test_local_pids_and_refs_need_a_hook(codec):
+    pid, ref = local_pid_and_ref()
+    with pytest.raises(ETFError, match="pid= hook"):
+        codec.encode(("from", pid))
+    with pytest.raises(ETFError, match="ref= hook"):
+        codec.encode([ref])
+
+
+def test_hooks_map_kernel_pids_and_refs_to_the_wire_and_back():
+    pid, ref = local_pid_and_ref()
+    wire_pid, wire_ref = ExtPid("py@vm", 1, 0, 9), ExtRef("py@vm", 9, (5, 6, 7))
+    out = {pid: wire_pid, ref: wire_ref}
+    back = {wire_pid: pid, wire_ref: ref}
+    data = etf.encode(Down(ref, pid, "normal"), pid=out.get, ref=out.get)
+    assert etf.decode(data) == Down(wire_ref, wire_pid, "normal")
+    assert etf.decode(data, pid=back.get, ref=back.get) == Down(ref, pid, "normal")
+
+    class NodeCodec(Codec):
+        def decode_pid(self, ext):
+            return back.get(ext, ext)
+
+        def decode_ref(self, ext):
+            return back.get(ext, ext)
+
+        def encode_pid(self, local):
+            return out[local]
+
+        def encode_ref(self, local):
+            return out[local]
+
+    for use_c in (True, False):
+        node = NodeCodec(use_c=use_c)
+        message = ("$gen_call", (pid, ImproperList(["alias"], ref)), [PID, REF])
+        decoded = node.decode(node.encode(message))
+        assert decoded == message and decoded[1][0] is pid and decoded[1][1].tail is ref
+
+
+def test_encode_other_turns_foreign_objects_into_terms():
+    class Point:
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+    class PointCodec(Codec):
+        def encode_other(self, obj):
+            return ("point", obj.x, obj.y)
+
+    for use_c in (True, False):
+        assert PointCodec(use_c=use_c).encode([Point(1, 2)]) == etf.encode([("point", 1, 2)])
+    with pytest.raises(ETFError, match="Point"):
+        etf.encode(Point(1, 2))
+
+
+@pytest.mark.parametrize("value, words, path", [
+    ("a" * 256, ["256 characters", "255", "bytes"], []),
+    (("ok", [1, {"k": float("inf")}]), ["inf"], [1, 1, "k"]),
+    ({"a": [ImproperList([1], float("nan"))]}, ["nan"], ["a", 0, "tail"]),
+    ([object()], ["object"], [0]),
+    (("\udc80",), ["UTF-8"], [0]),
+])
+def test_encoding_errors_say_what_and_where(codec, value, words, path):
+    with pytest.raises(ETFError) as caught:
+        codec.encode(value)
+    for word in words:
+        assert word in str(caught.value)
+    assert caught.value.path == path
+
+
+def test_a_value_that_contains_itself_is_refused(codec):
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ETFError, match="nested too deeply"):
+        codec.encode(loop)
+
+
+def test_the_encoder_writes_the_forms_otp_writes(codec):
+    assert codec.encode("ok") == b"\x83w\x02ok"
+    assert Codec(minor_version=1).encode("ok") == b"\x83d\x00\x02ok"
+    assert Codec(minor_version=1).encode("日本") == b"\x83w\x06" + "日本".encode()
+    assert codec.encode("é" * 200) == b"\x83v\x01\x90" + ("é" * 200).encode()
+    assert codec.encode(True) == b"\x83w\x04true" and codec.encode(None) == b"\x83w\x03nil"
+    assert codec.encode([1, 2, 3]) == b"\x83k\x00\x03\x01\x02\x03"
+    assert codec.encode([True, 1]) == b"\x83l\x00\x00\x00\x02w\x04truea\x01j"
+    assert codec.encode([0, False]) == b"\x83l\x00\x00\x00\x02a\x00w\x05falsej"
+    assert codec.encode([256]) == b"\x83l\x00\x00\x00\x01b\x00\x00\x01\x00j"
+    assert codec.encode(-1) == b"\x83b\xff\xff\xff\xff"
+    assert codec.encode(2**31) == b"\x83n\x04\x00\x00\x00\x00\x80"
+    assert codec.encode(-(2**2048))[:7] == b"\x83o\x00\x00\x01\x01\x01"
+    assert codec.encode(Exit(PID, "boom")) == codec.encode(("EXIT", PID, "boom"))
+    assert codec.encode(Down(REF, PID, "x")) == codec.encode(("DOWN", REF, "process", PID, "x"))
+    assert codec.encode(BitBinary(b"\x20", 3)) == b"\x83M\x00\x00\x00\x01\x03\x20"
+    with pytest.raises(ValueError):
+        Codec(minor_version=0)
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+
+
+def test_subclasses_of_builtins_encode_as_their_base(codec):
+    assert codec.encode(Color.RED) == codec.encode(1)
+    assert codec.encode(Mode.FAST) == codec.encode("fast")
+    assert codec.encode(OrderedDict(a=1)) == codec.encode({"a": 1})
+    assert codec.encode(bytearray(b"xy")) == codec.encode(b"xy")
+    assert codec.encode(memoryview(b"xy")) == codec.encode(b"xy")
+
+
+def test_compression_is_used_only_when_it_pays(codec):
+    small = codec.encode(b"abc", compressed=6)
+    assert small == codec.encode(b"abc")
+    big = codec.encode(b"z" * 1000, compressed=True)
+    assert big[1] == 80 and len(big) < 100 and codec.decode(big) == b"z" * 1000
+
+
+def test_decode_prefix_reads_a_pass_through_frame():
+    control = etf.encode((22, PID, PID))
+    message = etf.encode(("hello", [1, 2]))
+    compressed = etf.encode(b"q" * 500, compressed=True)
+    frame = b"p" + control + message + compressed
+    first, at = etf.decode_prefix(frame, 1)
+    second, at = etf.decode_prefix(frame, at)
+    third, end = etf.decode_prefix(frame, at)
+    assert (first, second, third, end) == ((22, PID, PID), ("hello", [1, 2]), b"q" * 500,
+                                            len(frame))
+
+
+def test_decode_takes_bytes_like_input(codec):
+    data = codec.encode(("a", [1]))
+    assert codec.decode(bytearray(data)) == codec.decode(memoryview(data)) == ("a", [1])
