@@ -317,6 +317,11 @@ copy_tuple(PyObject *o, Ctx *ctx, int exact)
         PyTuple_SET_ITEM(items, i, copy);
     }
     if (items == NULL) {
+        /* Remembered too when met elsewhere: a DAG of shared tuples is walked once per node,
+           not once per path (which grows exponentially with its depth). */
+        if (seen_elsewhere && memo_put(ctx, o, o) < 0) {
+            return NULL;
+        }
         return Py_NewRef(o);
     }
     if (seen_elsewhere) {

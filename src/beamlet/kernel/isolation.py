@@ -160,6 +160,7 @@ def _copy_dataclass(obj: Any, copier: Any) -> Any:
     if frozen:
         copies = [(name, copier(value)) for name, value in state]
         if all(copy is value for (_, copy), (_, value) in zip(copies, state)):
+            copier.remember(obj, obj)
             return obj
         known = copier.recall(obj)  # met again through a cycle while its fields were copied
         if known is not None:
@@ -225,6 +226,7 @@ class _Copier:
             if copy is not item:
                 break
         else:
+            self.remember(obj, obj)  # a DAG of shared tuples is walked once per node
             return obj
         known = self.recall(obj)  # met again through a cycle while its elements were copied
         if known is not None:
