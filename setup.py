@@ -31,6 +31,15 @@ class OptionalBuildExt(build_ext):
         )
 
 
+# --- beamlet.dist block (owned by the ETF codec) -------------------------------------------
+# The C fast path of beamlet.dist.etf. Optional as well: etf.py has the whole codec in pure
+# Python and uses this module only when it was built.
+DIST_EXTENSIONS = [
+    Extension("beamlet.dist._etf", sources=["src/beamlet/dist/_etf.c"], optional=True),
+]
+# --- end of the beamlet.dist block ---------------------------------------------------------
+
+
 setup(
     ext_modules=[
         Extension(
@@ -38,6 +47,7 @@ setup(
             sources=["src/beamlet/kernel/_isolate.c"],
             optional=True,
         )
-    ],
+    ]
+    + DIST_EXTENSIONS,
     cmdclass={"build_ext": OptionalBuildExt},
 )
