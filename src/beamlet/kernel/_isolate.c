@@ -722,11 +722,13 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef module_methods[] = {
     {"isolate", (PyCFunction)isolate, METH_O,
-     "isolate(obj) -> obj itself when nothing inside it is mutable, else a copy in which every "
-     "mutable builtin container is a new object (rules: beamlet.kernel.isolation)."},
+     "isolate($module, obj, /)\n--\n\n"
+     "obj itself when nothing inside it is mutable, else a copy in which every mutable builtin "
+     "container is a new object (the rules: beamlet.kernel.isolation)."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(pid_type, ref_type, timer_ref_type, copy_special, rebuild_tuple): the types "
-     "shared at once and the Python helpers for subclasses and dataclasses."},
+     "configure($module, /, pid_type, ref_type, timer_ref_type, copy_special, rebuild_tuple)"
+     "\n--\n\n"
+     "The types shared at once and the Python helpers for subclasses and dataclasses."},
     {NULL, NULL, 0, NULL},
 };
 

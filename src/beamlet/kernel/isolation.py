@@ -8,7 +8,8 @@ The rules, for every value anywhere inside a message:
 
 * **Shared** (the same object reaches the receiver, nothing is copied): `str`, `bytes`, `int`,
   `float`, `complex`, `bool`, `None`, `Pid`, `Ref`, `TimerRef`, `frozenset`. A 100 MB `bytes`
-  costs nothing to send.
+  costs nothing to send. (Subclasses of these, such as an `IntEnum` member, are shared as
+  "everything else" below is.)
 * **Copied**: `list`, `dict`, `set`, `bytearray` are always new objects in the copy, with their
   contents isolated by these same rules (dict keys and set elements too).
 * **Tuples** (and tuple subclasses: NamedTuples such as `Exit` and `Down`) are shared when all
