@@ -491,11 +491,12 @@ def test_a_tuple_met_twice_is_rebuilt_once(iso):
     assert copy[0] is copy[1] and copy[0] is not inner
 
 
-def test_a_dataclass_and_a_bytearray_met_twice_are_copied_once(iso):
-    point, raw = Point([1]), bytearray(b"r")
-    copy = iso([point, point, raw, raw])
+def test_a_dataclass_a_bytearray_and_a_set_met_twice_are_copied_once(iso):
+    point, raw, group = Point([1]), bytearray(b"r"), {1, "two"}
+    copy = iso([point, point, raw, raw, group, (group,)])
     assert copy[0] is copy[1] and copy[0] is not point
     assert copy[2] is copy[3] and copy[2] is not raw
+    assert copy[4] is copy[5][0] and copy[4] is not group
 
 
 def test_a_deep_dag_of_shared_values_is_walked_once_per_node(iso):
