@@ -15,13 +15,13 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as error:  # no compiler configured at all, e.g. on a bare Windows
+        except Exception as error:  # noqa: BLE001 - e.g. no compiler configured at all
             self._warn(error)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as error:  # compiler missing or failing, headers missing
+        except Exception as error:  # noqa: BLE001 - compiler missing or failing, no headers
             self._warn(error)
 
     def _warn(self, error: Exception) -> None:

@@ -46,11 +46,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import weakref
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from .terms import Pid, Ref, TimerRef
 
-__all__ = ["isolate", "isolate_python", "isolate_c", "IMPLEMENTATION"]
+__all__ = ["IMPLEMENTATION", "isolate", "isolate_c", "isolate_python"]
 
 T = TypeVar("T")
 
@@ -155,7 +156,7 @@ def _instance_state(obj: Any, field_names: tuple[str, ...]) -> list[tuple[str, A
 
 def _copy_dataclass(obj: Any, copier: Any) -> Any:
     """A field-by-field copy; a frozen instance whose attributes are all shared is shared."""
-    cls = type(obj)
+    cls: Any = type(obj)
     field_names, frozen = _dataclass_layout(cls)
     state = _instance_state(obj, field_names)
     if frozen:
@@ -299,20 +300,20 @@ def _plainly_shared(obj: tuple, depth: int = 4) -> bool:
 
 def isolate_python(obj: T) -> T:
     """`isolate` in pure Python: ``obj`` itself when nothing in it is mutable, else a copy."""
-    cls = type(obj)
+    value: Any = obj
+    cls = type(value)
     if cls in SHARED_TYPES:
         return obj
     if cls is tuple:
-        if _plainly_shared(obj):  # type: ignore[arg-type]
+        if _plainly_shared(value):
             return obj
     # A flat list or dict as the whole message: nothing else in it can refer to it.
     elif cls is list:
-        if _only_shared(obj):  # type: ignore[arg-type]
-            return obj[:]  # type: ignore[index]
-    elif cls is dict:
-        if _only_shared(obj.values()) and _only_shared(obj):  # type: ignore[attr-defined]
-            return obj.copy()  # type: ignore[attr-defined]
-    return _Copier()(obj)
+        if _only_shared(value):
+            return value[:]
+    elif cls is dict and _only_shared(value.values()) and _only_shared(value):
+        return value.copy()
+    return _Copier()(value)
 
 
 # ---- the choice of implementation ------------------------------------------------------------
@@ -321,7 +322,7 @@ def isolate_python(obj: T) -> T:
 def _load_accelerator() -> Callable[[Any], Any] | None:
     """The C `isolate`, configured with the shared types and helpers; None if not built."""
     try:
-        from . import _isolate
+        from . import _isolate  # type: ignore[attr-defined]
     except ImportError:
         return None
     _isolate.configure(
