@@ -2,6 +2,7 @@
 pids/refs, encoding errors that say where, and the encoder's choices of form."""
 
 import copy
+import os
 import enum
 import pickle
 from collections import OrderedDict
@@ -214,3 +215,12 @@ def test_decode_prefix_reads_a_pass_through_frame():
 def test_decode_takes_bytes_like_input(codec):
     data = codec.encode(("a", [1]))
     assert codec.decode(bytearray(data)) == codec.decode(memoryview(data)) == ("a", [1])
+
+
+def test_the_c_fast_path_is_built_on_ci():
+    """Where a compiler is (CI), `pip install` builds beamlet.dist._etf and codecs use it."""
+    if not Codec().accelerated:
+        if os.environ.get("CI") == "true":
+            pytest.fail("beamlet.dist._etf was not built (pip install -e . builds it)")
+        pytest.skip("the C fast path is not built here; the pure-Python codec is in use")
+    assert not Codec(use_c=False).accelerated

@@ -786,6 +786,8 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
             else:
                 big(obj, out)
         elif kind is bytes:
+            if len(obj) > 0xFFFFFFFF:
+                raise ETFError(f"a binary of {len(obj)} bytes is past the 4 GiB a term can hold")
             out.append(109)
             out += _pack_u32(len(obj))
             out += obj
@@ -985,6 +987,11 @@ class Codec:
     whatever the node uses), `encode_pid` / `encode_ref` (a kernel `Pid` / `Ref` to an `ExtPid`
     / `ExtRef`) and `encode_other` (any other object to an encodable term); the defaults leave
     wire identities as they are and refuse local pids, refs and unknown objects.
+
+    Hooks must be plain mappings: when the C fast path meets something only the Python
+    decoder handles, the Python decoder starts over and calls the hooks again.
+    ``accelerated`` says whether this codec uses the C fast path (``beamlet.dist._etf``,
+    built by ``pip install``; ``use_c=False`` turns it off).
     """
 
     def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH, max_size: int = DEFAULT_MAX_SIZE,
@@ -1160,6 +1167,7 @@ def encode(term: Any, *, pid: Callable[[Pid], Any] | None = None,
 
     ``minor_version=2`` (the default) writes atoms as UTF-8, as the distribution does;
     ``minor_version=1`` writes Latin-1 atoms as ``ATOM_EXT``, as OTP 25's `term_to_binary`.
+    With hooks each call builds a codec: for repeated use, keep a `Codec` instead.
     """
     if pid is None and ref is None and minor_version == 2:
         return _DEFAULT.encode(term, compressed=compressed)
