@@ -373,7 +373,6 @@ def test_restart_that_fails_is_retried_and_counts_against_intensity(caplog):
 def test_restart_failing_for_ever_gives_up():
     async def main():
         Process.flag("trap_exit", True)
-        me = self_pid()
 
         def start():
             if Process.get("started"):

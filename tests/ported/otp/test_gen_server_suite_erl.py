@@ -1,4 +1,5 @@
-"""A selection of Erlang/OTP's lib/stdlib/test/gen_server_SUITE.erl, translated to beamlet.
+"""A selection of Erlang/OTP's lib/stdlib/test/gen_server_SUITE.erl, translated to beamlet
+(the search index's copies: commit 03ec5bc, and 37158d8 for the undef_* cases).
 
 Each test names the original case in its docstring. The callback module is `Suite` below, a
 translation of the suite's own gen_server callbacks (``started_p``, ``delayed_answer``,
@@ -14,10 +15,10 @@ import time
 
 import pytest
 
-from beamlet import (ANY, Down, Exit, GenServer, Process, ProcessExit, flush, receive, self_pid,
-                     send, sleep, spawn_link)
+from beamlet import (ANY, Down, Exit, GenServer, Process, monitor, receive, self_pid, send,
+                     sleep, spawn_link)
 from beamlet import exit as beamlet_exit
-from beamlet.testing import wait_dead
+from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, quiet, run
 
 
@@ -84,6 +85,8 @@ class Suite(GenServer):
                 case ("delayed_info", sender):
                     send(sender, (self_pid(), "delayed_info"))
             return ("noreply", [])
+        if msg == "call_undef_fun":
+            undefined_function()  # noqa: F821 - Erlang's undef: a function that is not there
         match msg:
             case (sender, "handle_info"):
                 send(sender, (self_pid(), "handled_info"))
@@ -102,6 +105,8 @@ class Suite(GenServer):
                 send(sender, (self_pid(), "stopped_info"))
         if state == "crash_terminate":
             beamlet_exit(("crash", "terminate"))
+        if state == "undef_in_terminate":
+            undefined_function()  # noqa: F821 - Erlang's undef in terminate
         return "ok"
 
 
@@ -352,3 +357,91 @@ def test_call_with_huge_message_queue():
         return huge / empty
 
     assert run(main) < 10
+
+
+# --------------------------------------------------------------------------- undef callbacks
+class OcServer(GenServer):
+    """oc_server: a callback module that defines init only; the other callbacks are the
+    defaults (as Elixir's use GenServer defaults, where OTP's would be undefined)."""
+
+    def init(self, arg):
+        return ("ok", arg)
+
+
+def test_undef_handle_call():
+    """gen_server_SUITE: undef_handle_call (the server crashes; the caller exits with the
+    crash and the call)."""
+    quiet()
+
+    async def main():
+        _, server = await GenServer.start(OcServer, [])
+        reason, where = await caught_exit(GenServer.call(server, "call_msg"))
+        return type(reason), where == (GenServer, "call", [server, "call_msg", 5.0])
+
+    assert run(main) == (RuntimeError, True)
+
+
+def test_undef_handle_cast():
+    """gen_server_SUITE: undef_handle_cast (the server crashes)."""
+    quiet()
+
+    async def main():
+        _, server = await GenServer.start(OcServer, [])
+        GenServer.cast(server, "cast_msg")
+        return type(await wait_dead(server))
+
+    assert run(main) is RuntimeError
+
+
+def test_undef_handle_info(caplog):
+    """gen_server_SUITE: undef_handle_info (the message is logged, the server goes on)."""
+    async def main():
+        _, server = await GenServer.start(OcServer, [])
+        send(server, "hej")
+        await settle()
+        return Process.alive(server), Process.info(server, "messages")
+
+    assert run(main) == (True, [])
+    assert "unexpected message" in caplog.text and "'hej'" in caplog.text
+
+
+@pytest.mark.parametrize("reason", ["normal", ("error", "test")],
+                         ids=["undef_terminate1", "undef_terminate2"])
+def test_undef_terminate(reason):
+    """gen_server_SUITE: undef_terminate1 and undef_terminate2 (the default terminate lets
+    the server stop with the reason asked for)."""
+    quiet()
+
+    async def main():
+        _, server = await GenServer.start(OcServer, [])
+        ref = monitor(server)
+        ok = await GenServer.stop(server, reason, None)
+        return ok, (await receive(Down(ref, ANY, ANY), timeout=5.0)).reason
+
+    assert run(main) == ("ok", reason)
+
+
+def test_undef_in_terminate():
+    """gen_server_SUITE: undef_in_terminate (an error inside terminate is the reason stop
+    exits with, not swallowed by a default)."""
+    quiet()
+
+    async def main():
+        _, server = await GenServer.start(Suite, ("state", "undef_in_terminate"))
+        reason, where = await caught_exit(GenServer.stop(server))
+        return type(reason), where[1]
+
+    assert run(main) == (NameError, "stop")
+
+
+def test_undef_in_handle_info():
+    """gen_server_SUITE: undef_in_handle_info (an error inside handle_info ends the server,
+    not taken for a missing callback)."""
+    quiet()
+
+    async def main():
+        _, server = await GenServer.start(Suite, [])
+        send(server, "call_undef_fun")
+        return type(await wait_dead(server))
+
+    assert run(main) is NameError

@@ -17,7 +17,7 @@ import pytest
 
 import beamlet
 from beamlet import (ANY, Down, Exit, Pid, Process, Ref, Supervisor, Task, TaskSupervised,
-                     flush, make_ref, monitor, node, receive, self_pid, send, sleep, spawn,
+                     flush, make_ref, node, receive, self_pid, send, sleep, spawn,
                      spawn_monitor)
 from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, quiet, run
