@@ -49,6 +49,14 @@ If a child fails to start during ``start_link``, the children already started ar
 the result is ``("error", ("shutdown", ("failed_to_start_child", id, reason)))``; a start
 function that raises appears as ``reason == ("EXIT", exception)``.
 
+Bad specifications and flags are answered as OTP answers them, not raised: ``start_link``
+returns ``("error", ("start_spec", why))`` for a bad child (``"missing_id"``,
+``("invalid_restart_type", r)``, ``("duplicate_child_name", id)``...) and ``("error",
+("supervisor_data", why))`` for a bad flag (``("invalid_strategy", s)``, ``("invalid_intensity",
+n)``, ``("invalid_period", t)``); `start_child` returns ``("error", why)``. Keys OTP does not
+know are ignored. Only a value that is no child form at all raises TypeError in the caller, as
+Elixir raises ArgumentError.
+
 A supervisor is itself a GenServer (the functions below are calls to it) and can be a child of
 another supervisor: give it ``"type": "supervisor"``, or use ``Module.child_spec(arg)`` of a
 module-form supervisor, which does that for you.
