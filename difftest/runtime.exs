@@ -22,6 +22,8 @@ defmodule DT do
 
   # Each scenario's controller is a fresh process, so nothing leaks from one to the next.
   defp run_scenario(initial, steps) do
+    leaks = for name <- [:n1, :n2], pid = Process.whereis(name), pid != nil, do: kill(pid)
+    if leaks != [], do: IO.puts("LEAK: a previous scenario left #{length(leaks)} named processes")
     me = self()
     {pid, ref} = spawn_monitor(fn -> send(me, {:"$trace", self(), controller(initial, steps)}) end)
     receive do
@@ -139,10 +141,13 @@ defmodule DT do
     end
   end
 
-  defp bind(st, nil, _), do: st
-  defp bind(st, {:pid, name}, pid), do: adopt(st, name, pid)
-  defp bind(st, {:ref, label}, ref), do: name_ref(st, label, ref)
-  defp bind(st, {:pid_ref, name, label}, {pid, ref}), do: st |> adopt(name, pid) |> name_ref(label, ref)
+  # Name the pids and refs a step's result holds: [{index in a tuple result | nil, kind, name}].
+  defp bind(st, binds, result) do
+    Enum.reduce(binds || [], st, fn {at, kind, name}, st ->
+      value = if at == nil, do: result, else: elem(result, at)
+      if kind == :pid, do: adopt(st, name, value), else: name_ref(st, name, value)
+    end)
+  end
 
   defp name_ref(st, label, ref),
     do: %{st | env: Map.put(st.env, label, ref), labels: Map.put(st.labels, ref, Atom.to_string(label))}
@@ -200,11 +205,14 @@ defmodule DT do
       end)
     names = Enum.map_join([:n1, :n2], " ", &"#{&1}=#{r(Process.whereis(&1), st.labels)}")
     st = line(st, "end names #{names}")
-    for pid <- live(st) do
-      Process.exit(pid, :kill)
-      receive do {:DOWN, _, :process, ^pid, _} -> :ok end
-    end
+    for pid <- live(st), do: kill(pid)
     st
+  end
+
+  defp kill(pid) do
+    ref = Process.monitor(pid)
+    Process.exit(pid, :kill)
+    receive do {:DOWN, ^ref, :process, ^pid, _} -> :ok end
   end
 
   # --- rendering ------------------------------------------------------------------------------

@@ -145,16 +145,14 @@ class _Controller:
         self.env[label] = r
         self.labels[r] = label
 
-    def bind(self, bind: tuple, result: Any) -> None:
-        if not bind:
-            return
-        if bind[0] == "pid":
-            self.adopt(bind[1], result)
-        elif bind[0] == "ref":
-            self.name_ref(bind[1], result)
-        else:
-            self.adopt(bind[1], result[0])
-            self.name_ref(bind[2], result[1])
+    def bind(self, binds: tuple, result: Any) -> None:
+        """Name the pids and refs a step's result holds (see scenario.Action.bind)."""
+        for at, kind, name in binds:
+            value = result if at is None else result[at]
+            if kind == "pid":
+                self.adopt(name, value)
+            else:
+                self.name_ref(name, value)
 
     def died(self, p: Pid, reason: Any) -> None:
         self.deaths.append((self.alive.pop(p), render(reason, self.labels)))

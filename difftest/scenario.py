@@ -84,14 +84,14 @@ class Target:
 class Action:
     """One step's code in both languages, with what the controller should do with its result.
 
-    ``bind`` names what the result creates: ("pid", "p5"), ("ref", "r2") or
-    ("pid_ref", "p5", "r2"); ``sort`` asks for a list result compared as a set.
+    ``bind`` names what the result creates, as (index in a tuple result or None for the whole
+    result, "pid" or "ref", name); ``sort`` asks for list results compared as sets.
     """
 
     desc: str
     ex_body: str  # Elixir expression(s), may span lines; `env` is in scope
     py_body: str  # Python statements ending in a return; `env` is in scope
-    bind: tuple = ()
+    bind: tuple = ()  # of (index | None, kind, name)
     sort: bool = False
 
 
@@ -115,7 +115,7 @@ class Scenario:
             body = step.action.ex_body.replace("\n", "\n        ")
             opts = []
             if step.action.bind:
-                opts.append("bind: " + ex_literal(step.action.bind))
+                opts.append("bind: " + ex_literal(list(step.action.bind)))
             if step.action.sort:
                 opts.append("sort: true")
             lines.append(f"      # {n}. {step.actor}: {step.action.desc}")
@@ -229,8 +229,9 @@ class _Gen:
             self.links.add(frozenset((me, new)))
         if kind == "spawn_monitor":
             label = self.new_ref(me)
-            return Action(f"{kind} -> {new}, {label}", ex, py, bind=("pid_ref", new, label))
-        return Action(f"{kind} -> {new}", ex, py, bind=("pid", new))
+            return Action(f"{kind} -> {new}, {label}", ex, py,
+                          bind=((0, "pid", new), (1, "ref", label)))
+        return Action(f"{kind} -> {new}", ex, py, bind=((None, "pid", new),))
 
     def new_ref(self, owner: str) -> str:
         label = f"r{len(self.refs) + 1}"
@@ -256,7 +257,7 @@ class _Gen:
             t = self.target(me, linked=0.5)
         label = self.new_ref(me)
         return Action(f"monitor({t}) -> {label}", f"Process.monitor({t.ex()})",
-                      f"return monitor({t.py()})", bind=("ref", label))
+                      f"return monitor({t.py()})", bind=((None, "ref", label),))
 
     def a_demonitor(self, me: str) -> Action:
         if not self.refs:
@@ -357,32 +358,76 @@ class _Gen:
               "return 'timeout' if m is NOTHING else ('got', m)")
         return Action(f"receive {desc} after 0", ex, py)
 
-    def a_signal_then_look(self, me: str) -> Action:
-        """Two calls in one step, no wait between: a signal to ``t``, then a question about
-        ``t``. On the BEAM the question is answered only after ``t`` has handled the signal;
-        if that kills ``t`` and the caller is linked, when the caller dies is what this shows."""
+    def a_calls(self, me: str) -> Action:
+        """Two or three calls in one step with no wait between them, mostly aimed at one
+        process ``t`` (signals from one sender arrive in order), optionally ending with a
+        question about ``t``. On the BEAM such a question is answered only after ``t`` has
+        handled the caller's earlier signals, so it may see ``t`` dead, or the caller may die
+        in it if ``t``'s death comes back over a link. A question is only ever last: while the
+        caller waits for its answer other processes run, and what they do in what order is
+        scheduling."""
         t = self.target(me, dead=False, self_ok=self.rng.random() < 0.2, linked=0.6)
-        r = self.reason()
-        ex1, py1, d1 = self.rng.choice([
-            (f"Process.exit({t.ex()}, {ex_literal(r)})", f"Process.exit({t.py()}, {r!r})",
-             f"Process.exit({t}, {show(r)})"),
-            (f"Process.link({t.ex()})", f"link({t.py()})", f"link({t})"),
-            (f"Process.unlink({t.ex()})", f"unlink({t.py()})", f"unlink({t})"),
-        ])
-        if d1.startswith("link") and t.kind == "actor":
-            self.links.add(frozenset((me, t.name)))
-        if d1.startswith("Process.exit"):
+        ex_lines, py_lines, descs, binds = [], [], [], []
+        for i in range(self.rng.randint(2, 3)):
+            t_i = t if self.rng.random() < 0.8 else self.target(me, linked=0.3)
+            ex, py, desc, bind = self._call(me, t_i, i)
+            ex_lines.append(f"a{i} = {ex}")
+            py_lines.append(f"a{i} = {py}")
+            descs.append(desc)
+            binds.extend(bind)
+        if self.rng.random() < 0.6:
+            key = self.rng.choice(["alive", "status", "links", "monitors", "trap_exit",
+                                   "message_queue_len"])
+            i = len(ex_lines)
+            if key == "alive":
+                ex_lines.append(f"a{i} = Process.alive?({t.ex()})")
+                py_lines.append(f"a{i} = Process.alive({t.py()})")
+                descs.append(f"Process.alive?({t})")
+            else:
+                ex_lines.append(f"a{i} = with {{_, v}} <- Process.info({t.ex()}, :{key}), do: v")
+                py_lines.append(f"a{i} = Process.info({t.py()}, {key!r})")
+                descs.append(f"Process.info({t}, {key})")
+        names = ", ".join(f"a{i}" for i in range(len(ex_lines)))
+        ex_lines.append(f"{{{names}}}")
+        py_lines.append(f"return ({names})")
+        return Action("; ".join(descs), "\n".join(ex_lines), "\n".join(py_lines),
+                      bind=tuple(binds), sort=True)
+
+    def _call(self, me: str, t: Target, i: int) -> tuple[str, str, str, list]:
+        """One call of `a_calls`: (Elixir, Python, description, binds)."""
+        kind = self.rng.choices(["exit", "link", "unlink", "monitor", "demonitor", "send",
+                                 "trap"], [8, 4, 3, 3, 2, 3, 2])[0]
+        if kind == "exit":
+            r = self.reason()
             self.signal(me, t, r)
-        key = self.rng.choice(["alive", "status", "links", "trap_exit", "message_queue_len"])
-        if key == "alive":
-            ex2, py2 = f"Process.alive?({t.ex()})", f"Process.alive({t.py()})"
-        else:
-            ex2 = f"with {{_, v}} <- Process.info({t.ex()}, :{key}), do: v"
-            py2 = f"Process.info({t.py()}, {key!r})"
-        return Action(f"{d1}; {'Process.alive?' if key == 'alive' else 'info ' + key}({t})",
-                      f"first = {ex1}\nsecond = {ex2}\n{{first, second}}",
-                      f"first = {py1}\nsecond = {py2}\nreturn (first, second)",
-                      sort=key == "links")
+            return (f"Process.exit({t.ex()}, {ex_literal(r)})", f"Process.exit({t.py()}, {r!r})",
+                    f"Process.exit({t}, {show(r)})", [])
+        if kind == "link":
+            if t.kind == "actor":
+                self.links.add(frozenset((me, t.name)))
+            return f"Process.link({t.ex()})", f"link({t.py()})", f"link({t})", []
+        if kind == "unlink":
+            self.links.discard(frozenset((me, t.name)))
+            return f"Process.unlink({t.ex()})", f"unlink({t.py()})", f"unlink({t})", []
+        if kind == "monitor":
+            label = self.new_ref(me)
+            return (f"Process.monitor({t.ex()})", f"monitor({t.py()})",
+                    f"monitor({t}) -> {label}", [(i, "ref", label)])
+        if kind == "demonitor" and self.refs:
+            # never with flush here: on the BEAM, flushing a monitor that is no longer active
+            # yields, and what other processes do meanwhile is scheduling (see README)
+            label = self.refs[-1][0]
+            return (f"Process.demonitor(DT.ref(env, :{label}), [:info])",
+                    f"demonitor(ref(env, {label!r}), info=True)",
+                    f"demonitor({label}, info)", [])
+        if kind == "trap":
+            on = self.rng.random() < 0.7
+            (self.trapping.add if on else self.trapping.discard)(me)
+            return (f"Process.flag(:trap_exit, {ex_literal(on)})",
+                    f"Process.flag('trap_exit', {on})", f"trap_exit({show(on)})", [])
+        n = self.step_no * 10 + i
+        return (f"send({t.ex()}, {{:m, self(), {n}}})", f"send({t.py()}, ('m', self_pid(), {n}))",
+                f"send({t}, m{n})", [])
 
     def a_info(self, me: str) -> Action:
         t = self.target(me)
@@ -405,7 +450,7 @@ _ACTIONS: list[tuple[Callable[[_Gen, str], Action], int, int]] = [
     (_Gen.a_return, 1, 2), (_Gen.a_exit_signal, 3, 14), (_Gen.a_register, 5, 3),
     (_Gen.a_unregister, 1, 2), (_Gen.a_whereis, 1, 2), (_Gen.a_send, 5, 8),
     (_Gen.a_receive, 2, 10), (_Gen.a_info, 3, 7), (_Gen.a_alive, 1, 3),
-    (_Gen.a_signal_then_look, 2, 7),
+    (_Gen.a_calls, 3, 10),
 ]
 
 
