@@ -119,7 +119,7 @@ def test_killing_a_waiting_process_cancels_its_task():
     async def long_op():
         started.set()
         try:
-            await asyncio.sleep(10)
+            await asyncio.sleep(10)  # the long operation that the kill must cancel
         except asyncio.CancelledError:
             cancelled.set()
             raise
