@@ -8,6 +8,9 @@ with ``term_to_binary``'s default Latin-1 atoms. The figure is one ``decode`` pl
 
     python bench/dist/codec_bench.py            # the C fast path and the pure-Python codec
     python bench/dist/codec_bench.py --beam     # also the BEAM's own binary_to_term + term_to_binary
+
+When erlang-py (the PyPI codec the report compared, module ``erlang``) is importable, it is
+timed on the same bytes in the same run, since these shared machines' speed varies.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ GEN_CALL = {
 }
 
 TARGET_US = 10.0
+ERLANG_PY_REPORT_US = 27.0
 
 
 def per_call_us(fn, number: int, repeat: int) -> float:
@@ -51,6 +55,16 @@ def measure(codec: etf.Codec, data: bytes, number: int, repeat: int) -> dict[str
         "decode": per_call_us(lambda: decode(data), number, repeat),
         "encode": per_call_us(lambda: encode(term), number, repeat),
     }
+
+
+def erlang_py_us(data: bytes, number: int, repeat: int) -> float | None:
+    """erlang-py 2.0.7's ``term_to_binary(binary_to_term(data))``, if it is installed."""
+    try:
+        import erlang  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    decode, encode = erlang.binary_to_term, erlang.term_to_binary
+    return per_call_us(lambda: encode(decode(data)), number, repeat)
 
 
 BEAM_SCRIPT = """
@@ -86,14 +100,26 @@ def main() -> None:
         del codecs["C fast path"]
     print(f"$gen_call message, best of {args.repeat} x {args.number:,} calls, us per call")
     print(f"{'codec':<13} {'atoms':<31} {'bytes':>5} {'dec+enc':>8} {'decode':>7} {'encode':>7}")
+    rows = []
     for name, (utf8, latin1) in codecs.items():
         for form, data in GEN_CALL.items():
             codec = utf8 if form.startswith("utf8") else latin1
             number = args.number if codec.accelerated else max(args.number // 10, 1)
             figures = measure(codec, data, number, args.repeat)
+            rows.append((name, form, figures["decode+encode"]))
             verdict = "ok" if figures["decode+encode"] <= TARGET_US else f"> {TARGET_US:g} us"
             print(f"{name:<13} {form:<31} {len(data):>5} {figures['decode+encode']:>8.2f} "
                   f"{figures['decode']:>7.2f} {figures['encode']:>7.2f}  {verdict}")
+    other = erlang_py_us(GEN_CALL["latin-1 atoms (OTP 25 default)"], args.number // 10 or 1,
+                         args.repeat)
+    if other is not None:
+        print(f"{'erlang-py':<13} {'latin-1 atoms (OTP 25 default)':<31} "
+              f"{len(GEN_CALL['latin-1 atoms (OTP 25 default)']):>5} {other:>8.2f}")
+        # The report timed erlang-py at 27.0 us on an idle machine of this kind: the same
+        # ratio puts this run's figures on that machine's scale.
+        print(f"on the report's scale (erlang-py = {ERLANG_PY_REPORT_US} us):")
+        for name, form, figure in rows:
+            print(f"  {name:<13} {form:<31} {figure * ERLANG_PY_REPORT_US / other:>8.2f} us")
     if args.beam:
         figure = beam_us(GEN_CALL["utf8 atoms (minor_version 2)"], args.number)
         print(f"{'BEAM (+S 1)':<13} {'utf8 atoms (minor_version 2)':<31} "

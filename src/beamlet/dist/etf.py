@@ -394,6 +394,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
     """
     atoms: dict[bytes, Any] = {}   # raw atom bytes (tag and length included) -> value
     names: dict[bytes, str] = {}   # the same, without true/false/nil mapped (node names)
+    atoms_get = atoms.get
 
     def new_atom(data: bytes, pos: int, start: int, end: int, latin1: bool,
                  cache: dict, mapped: bool) -> Any:
@@ -458,7 +459,13 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
     def dec(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
         try:
             tag = data[pos]
-            if tag == 119 or tag == 100 or tag == 118 or tag == 115:
+            if tag == 119:  # the common case inline: a cached SMALL_ATOM_UTF8_EXT
+                end = pos + 2 + data[pos + 1]
+                value = atoms_get(data[pos:end], _MISSING)
+                if value is not _MISSING:
+                    return value, end
+                return atom_at(data, pos, atoms, True)
+            if tag == 100 or tag == 118 or tag == 115:
                 return atom_at(data, pos, atoms, True)
             if tag == 97:
                 return data[pos + 1], pos + 2
