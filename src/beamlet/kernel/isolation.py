@@ -288,13 +288,23 @@ def _only_shared(items: Iterable) -> bool:
 
 
 def _plainly_shared(obj: tuple, depth: int = 4) -> bool:
-    """Whether an exact tuple holds only atoms and such tuples, at most ``depth`` deep."""
+    """Whether an exact tuple holds only atoms and such tuples, at most ``depth`` deep.
+
+    The first level of inner tuples is looked at in place: one call for the usual message.
+    """
+    shared = SHARED_TYPES
     for item in obj:
         cls = type(item)
-        if cls not in SHARED_TYPES and (
-            cls is not tuple or depth == 1 or not _plainly_shared(item, depth - 1)
-        ):
+        if cls in shared:
+            continue
+        if cls is not tuple or depth == 1:
             return False
+        for inner in item:
+            inner_cls = type(inner)
+            if inner_cls not in shared and (
+                inner_cls is not tuple or depth == 2 or not _plainly_shared(inner, depth - 2)
+            ):
+                return False
     return True
 
 
