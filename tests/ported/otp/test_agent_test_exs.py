@@ -8,9 +8,11 @@ tests/ported/README.md.
 
 from __future__ import annotations
 
+import operator
+
 from beamlet import Agent, Process, Supervisor, self_pid
 from beamlet.testing import wait_dead
-from helpers import run
+from helpers import quiet, run
 
 
 def identity(state):
@@ -78,3 +80,37 @@ def test_start_workflow_with_registered_name_and_module_functions():
         return out
 
     assert run(main) == ["agent", True, "ok", "world", "world", {}, "ok", None]
+
+
+def test_doctest_agent():
+    """agent_test.exs: 'doctest Agent' (the examples of start_link, start, get,
+    get_and_update, update, cast, stop; a start whose function raises returns the exception,
+    Elixir's {exception, stacktrace})."""
+    quiet()
+
+    async def main():
+        out = []
+        _, pid = await Agent.start_link(lambda: 42)
+        out.append(await Agent.get(pid, lambda state: state))
+        tag, exception = await Agent.start(lambda: 1 / 0)
+        out.append((tag, type(exception)))
+        _, pid = await Agent.start(lambda: 42)
+        out.append(await Agent.get(pid, lambda state: state))
+        _, pid = await Agent.start_link(lambda: 42)
+        out += [await Agent.get_and_update(pid, lambda state: (state, state + 1)),
+                await Agent.get(pid, lambda state: state)]
+        _, pid = await Agent.start_link(lambda: 42)
+        out += [await Agent.update(pid, lambda state: state + 1),
+                await Agent.get(pid, lambda state: state)]
+        _, pid = await Agent.start_link(lambda: 42)
+        out += [await Agent.update(pid, operator.add, 12), await Agent.get(pid, lambda s: s)]
+        _, pid = await Agent.start_link(lambda: 42)
+        out += [Agent.cast(pid, lambda state: state + 1), await Agent.get(pid, lambda s: s)]
+        _, pid = await Agent.start_link(lambda: 42)
+        out += [Agent.cast(pid, operator.add, 12), await Agent.get(pid, lambda s: s)]
+        _, pid = await Agent.start_link(lambda: 42)
+        out.append(await Agent.stop(pid))
+        return out
+
+    assert run(main) == [42, ("error", ZeroDivisionError), 42, 42, 43, "ok", 43, "ok", 54,
+                         "ok", 43, "ok", 54, "ok"]

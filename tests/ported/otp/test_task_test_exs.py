@@ -77,6 +77,22 @@ def initial_call(pid):
 
 
 # --------------------------------------------------------------------------- basics
+def test_doctest_task():
+    """task_test.exs: 'doctest Task' (async/await, await_many, and async_stream reduced)."""
+    async def main():
+        strings = ["long string", "longer string", "there are many of these"]
+        total = 0
+        async for status, num in Task.async_stream(strings, lambda text: len(text)):
+            assert status == "ok"
+            total += num
+        task = Task.async_(lambda: 1 + 1)
+        one = await Task.await_(task)
+        tasks = [Task.async_(lambda: 1 + 1), Task.async_(lambda: 2 + 3)]
+        return total, one, await Task.await_many(tasks)
+
+    assert run(main) == (47, 2, [2, 5])
+
+
 def test_can_be_supervised_directly():
     """task_test.exs: 'can be supervised directly'."""
     async def main():
