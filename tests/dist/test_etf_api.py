@@ -224,3 +224,20 @@ def test_the_c_fast_path_is_built_on_ci():
             pytest.fail("beamlet.dist._etf was not built (pip install -e . builds it)")
         pytest.skip("the C fast path is not built here; the pure-Python codec is in use")
     assert not Codec(use_c=False).accelerated
+
+
+def test_decoded_values_cross_between_processes_unchanged():
+    """A message is isolated (copied) at send: frozen keys and wire identities survive it."""
+    data = etf.encode({FrozenMap({"k": FrozenList([1])}): ImproperList(["alias"], REF),
+                       "pid": PID, "bits": BitBinary(b"\x80", 1)})
+    message = etf.decode(data)
+
+    async def main():
+        beamlet.send(beamlet.self_pid(), message)
+        return await beamlet.receive()
+
+    received = beamlet.run(main)
+    assert received == message and etf.encode(received) == data
+    key = next(iter(received))
+    assert type(key) is FrozenMap and hash(key) == hash(FrozenMap({"k": FrozenList([1])}))
+    assert copy.deepcopy(message) == message and pickle.loads(pickle.dumps(message)) == message

@@ -352,6 +352,10 @@ class FrozenMap(dict):
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
     __ior__ = _immutable  # type: ignore[assignment]
 
+    def __reduce__(self) -> Any:
+        # not dict's protocol, which refills the copy item by item through __setitem__
+        return (FrozenMap, (dict(self),))
+
     def __repr__(self) -> str:
         return f"FrozenMap({dict(self)!r})"
 
@@ -1094,7 +1098,10 @@ class Codec:
         if len(inner) != size or not inflater.eof:
             raise ETFError(f"compressed term inflates to {len(inner)} bytes, not the {size} "
                            "it claims", pos)
-        term, end = self._dec(inner, 0, 0)
+        found = None
+        if self.accelerated:
+            found = _accel.decode(inner, 0, self._on_pid, self._on_ref, self._c_depth)
+        term, end = found if found is not None else self._dec(inner, 0, 0)
         if end != size:
             raise ETFError(f"{size - end} bytes left after the compressed term "
                            "(in the inflated data)", end)
