@@ -158,10 +158,6 @@ class _Frozen:
             return NotImplemented
         return self._key() == other._key()  # type: ignore[attr-defined]
 
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
     def __hash__(self) -> int:
         return hash((type(self).__name__,) + self._key())
 
@@ -180,9 +176,10 @@ class _Frozen:
 
 
 def _rebuild(cls: type, values: tuple) -> Any:
+    """An instance of ``cls`` with its slots set to ``values`` (no ``__init__``: for unpickling
+    and for the decoder, which has checked what ``__init__`` checks)."""
     obj = _new(cls)
-    for name, value in zip(cls.__slots__, values):
-        _set(obj, name, value)
+    _rebuild_into(obj, values)
     return obj
 
 
@@ -320,6 +317,7 @@ class BitBinary(_Frozen):
 
 
 def _rebuild_into(obj: Any, values: tuple) -> None:
+    """Set a frozen object's slots, in their declared order, past its ``__setattr__``."""
     for name, value in zip(type(obj).__slots__, values):
         _set(obj, name, value)
 
