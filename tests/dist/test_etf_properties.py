@@ -8,8 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beamlet.dist.etf import (BitBinary, Codec, ETFError, ExtExport, ExtPid, ExtPort, ExtRef,
-                              ImproperList)
+from beamlet.dist.etf import (
+    BitBinary,
+    Codec,
+    ETFError,
+    ExtExport,
+    ExtPid,
+    ExtPort,
+    ExtRef,
+    ImproperList,
+)
 from beamlet.kernel.terms import Down, Exit
 
 FAST, PURE = Codec(), Codec(use_c=False)

@@ -4,11 +4,21 @@ to exactly the same bytes, and OTP reads what the codec writes as the same terms
 import random
 
 import pytest
-from conftest import run_elixir
+from etf_otp import run_elixir
 
 from beamlet.dist import etf
-from beamlet.dist.etf import (BitBinary, Codec, ExtExport, ExtFun, ExtPid, ExtPort, ExtRef,
-                              FrozenList, FrozenMap, ImproperList)
+from beamlet.dist.etf import (
+    BitBinary,
+    Codec,
+    ExtExport,
+    ExtFun,
+    ExtPid,
+    ExtPort,
+    ExtRef,
+    FrozenList,
+    FrozenMap,
+    ImproperList,
+)
 from beamlet.kernel.terms import Down, Exit
 
 # Both decoders and encoders: the C fast path (when it was built) and the pure-Python one.

@@ -487,12 +487,11 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
                 for _ in range(arity):
                     item, pos = dec(data, pos, depth)
                     append(item)
-                if arity == 3:
-                    if type(items[0]) is str and items[0] == "EXIT":
-                        return Exit(items[1], items[2]), pos
-                elif arity == 5:
-                    if type(items[0]) is str and items[0] == "DOWN" and items[2] == "process":
-                        return Down(items[1], items[3], items[4]), pos
+                if arity == 3 and type(items[0]) is str and items[0] == "EXIT":
+                    return Exit(items[1], items[2]), pos
+                if arity == 5 and type(items[0]) is str and items[0] == "DOWN" \
+                        and items[2] == "process":
+                    return Down(items[1], items[3], items[4]), pos
                 return tuple(items), pos
             if tag == 109:
                 size = _u32(data, pos + 1)[0]
