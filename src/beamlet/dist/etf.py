@@ -382,6 +382,7 @@ _SPECIAL_ATOMS: dict[str, Any] = {"true": True, "false": False, "nil": None}
 _MISSING = object()
 _ATOM_CACHE_LIMIT = 8192
 _C_MAX_DEPTH = 1000
+_PID_CACHE_LIMIT = 4096
 
 
 def _tag_name(tag: int) -> str:
@@ -397,6 +398,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
     atoms: dict[bytes, Any] = {}   # raw atom bytes (tag and length included) -> value
     names: dict[bytes, str] = {}   # the same, without true/false/nil mapped (node names)
     atoms_get = atoms.get
+    pids: dict[bytes, ExtPid] = {}  # raw NEW_PID_EXT bytes -> the (immutable) pid they make
 
     def new_atom(data: bytes, pos: int, start: int, end: int, latin1: bool,
                  cache: dict, mapped: bool) -> Any:
@@ -440,6 +442,11 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
 
     def pid_at(data: bytes, pos: int) -> tuple[ExtPid, int]:
         tag = data[pos]
+        if tag == 88 and data[pos + 1] == 119:  # NEW_PID_EXT, SMALL_ATOM_UTF8_EXT node
+            end = pos + 15 + data[pos + 2]
+            known = pids.get(data[pos:end])
+            if known is not None:
+                return known, end
         if tag != 88 and tag != 103:
             raise ETFError(f"expected a pid, found {_tag_name(tag)}", pos)
         node, at = name_at(data, pos + 1)
@@ -455,7 +462,10 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
         _set(pid, "id", ident)
         _set(pid, "serial", serial)
         _set(pid, "creation", creation)
-        _set(pid, "raw", data[pos:end])
+        raw = data[pos:end]
+        _set(pid, "raw", raw)
+        if len(pids) < _PID_CACHE_LIMIT and tag == 88 and len(raw) == end - pos:
+            pids[raw] = pid
         return pid, end
 
     def dec(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
@@ -847,17 +857,17 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
         if not count:
             out.append(106)
             return
-        if count < 65536 and type(items[0]) is int:
+        # a charlist (every element an int, none a bool, all in 0..255): STRING_EXT, as OTP
+        if count < 65536 and type(items[0]) is int and _only_ints(items):
             try:
                 raw = bytes(items)
-            except (TypeError, ValueError):
+            except ValueError:
                 pass
             else:
-                if (True not in items and False not in items) or not _has_bool(items):
-                    out.append(107)
-                    out += _pack_u16(count)
-                    out += raw
-                    return
+                out.append(107)
+                out += _pack_u16(count)
+                out += raw
+                return
         out.append(108)
         out += _pack_u32(count)
         try:
@@ -974,8 +984,10 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
     return enc, atoms, (true_atom, false_atom, nil_atom)
 
 
-def _has_bool(items: Any) -> bool:
-    return any(type(item) is bool for item in items)
+def _only_ints(items: Any) -> bool:
+    """Whether every element is exactly an `int` (not a bool, not an IntEnum)."""
+    kinds = set(map(type, items))
+    return len(kinds) == 1 and int in kinds
 
 
 def _locate(err: ETFError, container: Any, failed: Any) -> None:
