@@ -197,6 +197,7 @@ class Mode(str, enum.Enum):
 
 def test_subclasses_of_builtins_encode_as_their_base(codec):
     assert codec.encode(Color.RED) == codec.encode(1)
+    assert codec.encode([Color.RED, 2]) == codec.encode([1, 2]) == b"\x83k\x00\x02\x01\x02"
     assert codec.encode(Mode.FAST) == codec.encode("fast")
     assert codec.encode(OrderedDict(a=1)) == codec.encode({"a": 1})
     assert codec.encode(bytearray(b"xy")) == codec.encode(b"xy")

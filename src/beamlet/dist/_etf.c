@@ -447,7 +447,7 @@ static int enc_sequence(Writer *w, PyObject *list, Py_ssize_t depth) {
         Py_ssize_t i;
         for (i = 0; i < count; i++) {
             PyObject *item = PyList_GET_ITEM(list, i);
-            if (!PyLong_CheckExact(item)) break;
+            if (!PyLong_Check(item) || PyBool_Check(item)) break; /* IntEnum counts, bool not */
             int overflow;
             long value = PyLong_AsLongAndOverflow(item, &overflow);
             if (overflow || value < 0 || value > 255) break;

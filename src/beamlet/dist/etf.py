@@ -858,7 +858,7 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
             out.append(106)
             return
         # a charlist (every element an int, none a bool, all in 0..255): STRING_EXT, as OTP
-        if count < 65536 and type(items[0]) is int and _only_ints(items):
+        if count < 65536 and isinstance(items[0], int) and _only_ints(items):
             try:
                 raw = bytes(items)
             except ValueError:
@@ -985,9 +985,11 @@ def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Ca
 
 
 def _only_ints(items: Any) -> bool:
-    """Whether every element is exactly an `int` (not a bool, not an IntEnum)."""
+    """Whether every element is an `int` (an IntEnum member counts, a bool does not)."""
     kinds = set(map(type, items))
-    return len(kinds) == 1 and int in kinds
+    if len(kinds) == 1 and int in kinds:
+        return True
+    return all(issubclass(kind, int) and kind is not bool for kind in kinds)
 
 
 def _locate(err: ETFError, container: Any, failed: Any) -> None:
