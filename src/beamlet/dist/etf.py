@@ -86,6 +86,7 @@ _i32 = struct.Struct(">i").unpack_from
 _u64 = struct.Struct(">Q").unpack_from
 _f64 = struct.Struct(">d").unpack_from
 _3u32 = struct.Struct(">III").unpack_from
+_REF_WORDS = [struct.Struct(f">{count}I").unpack_from for count in range(6)]
 _pack_u16 = struct.Struct(">H").pack
 _pack_u32 = struct.Struct(">I").pack
 _pack_i32 = struct.Struct(">i").pack
@@ -604,7 +605,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
                 at += 1
             end = at + 4 * count
             need(data, at, 4 * count, "reference", pos)
-            ids = struct.unpack_from(f">{count}I", data, at)
+            ids = _REF_WORDS[count](data, at)
         ref = _new(ExtRef)
         _set(ref, "node", node)
         _set(ref, "creation", creation)
