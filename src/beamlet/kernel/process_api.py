@@ -247,11 +247,18 @@ class Process:
 
     @staticmethod
     @entry
-    def get_keys() -> list:
-        """Every key in the caller's dictionary."""
+    def get_keys(*value: Any) -> list:
+        """Every key in the caller's dictionary; with a value, the keys that hold it
+        (Elixir's ``Process.get_keys/0`` and ``/1``)."""
+        if len(value) > 1:
+            raise TypeError(f"get_keys takes at most one value, got {len(value)}")
         me = k.current()
         d = me.ext.dict if me.ext else None
-        return list(d) if d else []
+        if not d:
+            return []
+        if not value:
+            return list(d)
+        return [key for key, v in d.items() if v == value[0]]
 
     @staticmethod
     def spawn(fn: Callable, *args: Any, priority: str = "normal") -> Pid:

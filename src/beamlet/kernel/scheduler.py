@@ -262,8 +262,7 @@ def send(dest: Any, msg: Any) -> Any:
             if pats is None:
                 p.resume = copy
                 p.state = RUNNABLE
-                if p.timer is not None:
-                    _drop_timer(p)
+                p.timer = None  # a timeout it had is cancelled (see `timer_wheel`)
                 p.rq.append(p)
                 return msg
             if pats:
@@ -307,8 +306,7 @@ def _wake(p: Proc, value: Any) -> None:
     """Make a waiting process runnable, resuming it with ``value``."""
     p.resume = value
     p.state = RUNNABLE
-    if p.timer is not None:
-        _drop_timer(p)
+    p.timer = None
     p.rq.append(p)
 
 
@@ -393,8 +391,9 @@ def _maybe_preempt(me: Proc) -> bool:
         _run_slice(me)
     finally:
         _nested = False
-    if me.state == EXITING and not _contended:
-        raise Terminated()
+    node = _node_mod.current
+    if (me.state == EXITING and not _contended) or (node is not None and node.stopping):
+        raise Terminated()  # killed meanwhile, or the node ended (its main process returned)
     return _contended
 
 
@@ -469,8 +468,6 @@ def receive(*patterns: Any, timeout: float | None = None,
                     left = deadline - monotonic()
                     if left <= 0:
                         break
-                    if p.timer is not None:
-                        _drop_timer(p)
                     p.timer = timer_wheel.arm_at(p, deadline, left)
             p.pats = patterns or None
             p.state = WAITING
@@ -540,8 +537,6 @@ def park(p: Proc, patterns: tuple | None, deadline: float | None) -> None:
     """Make ``p`` WAITING for ``patterns`` (None: any message; (): nothing, a sleep), with a
     timer due at ``deadline`` (a `monotonic` time) unless that is None."""
     if deadline is not None:
-        if p.timer is not None:
-            _drop_timer(p)
         p.timer = timer_wheel.arm_at(p, deadline, deadline - monotonic())
     p.pats = patterns
     p.state = WAITING
@@ -613,14 +608,13 @@ def exit(reason: Any) -> Any:
 # Timers (the wheel is in `timer_wheel`; these are the kernel's uses of it)
 # ---------------------------------------------------------------------------------------------
 def _drop_timer(p: Proc) -> None:
-    """Cancel the receive/sleep timeout of ``p`` (its message, or a signal, came first)."""
-    del p.timer[p]
+    """Cancel the receive/sleep timeout of ``p`` (its message, or a signal, came first); the
+    wheel skips the entry when its slot comes due."""
     p.timer = None
 
 
 def drop_timer(p: Proc) -> None:
-    if p.timer is not None:
-        _drop_timer(p)
+    p.timer = None
 
 
 def add_send_timer(seconds: float, dest: Any, msg: Any) -> SendTimer:
@@ -632,9 +626,7 @@ def add_send_timer(seconds: float, dest: Any, msg: Any) -> SendTimer:
 
 
 def cancel_send_timer(t: SendTimer) -> None:
-    if t.slot is not None:
-        timer_wheel.disarm(t, t.slot)
-        t.slot = None
+    t.slot = None
 
 
 def _fire_timers(now: float) -> None:
