@@ -56,6 +56,15 @@ def _compare(seeds: list[int], limit: int) -> int:
     return 1 if report.divergences else 0
 
 
+def _self_check(seeds: list[int], flags: str, limit: int) -> int:
+    found = harness.beam_self_check(seeds, flags)
+    for d in found[:limit]:
+        a, b = d.first()
+        print(f"seed {d.seed}:\n    +S 1:   {a}\n    {flags}: {b}")
+    print(f"{len(seeds)} seeds, {len(found)} differ between the BEAM with +S 1 and with {flags}")
+    return 1 if found else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m difftest", description=__doc__)
     parser.add_argument("--seeds", default="0:300", help="FIRST:LAST (LAST excluded), or one seed")
@@ -63,10 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true",
                         help="print the seed's renderings and both traces")
     parser.add_argument("--limit", type=int, default=30, help="divergences to print")
+    parser.add_argument("--beam-self-check", metavar="FLAGS", nargs="?", const="+S 2",
+                        help="compare the BEAM under +S 1 with the BEAM under FLAGS (default"
+                             " '+S 2') instead of with beamlet: finds timing-dependent shapes")
     args = parser.parse_args(argv)
     if not harness.elixir_available():
         print("elixir is not on PATH (apt-get install -y erlang-nox elixir)", file=sys.stderr)
         return 2
+    if args.beam_self_check:
+        seeds = [args.seed] if args.seed is not None else _seed_range(args.seeds)
+        return _self_check(seeds, args.beam_self_check, args.limit)
     if args.seed is not None:
         return _show(args.seed) if args.show else _compare([args.seed], args.limit)
     return _compare(_seed_range(args.seeds), args.limit)

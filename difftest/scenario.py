@@ -159,6 +159,7 @@ class _Gen:
         self.actors: list[str] = []
         self.refs: list[tuple[str, str]] = []  # (ref label, owner actor)
         self.links: set[frozenset[str]] = set()  # as the steps so far would make them
+        self.ever_linked: set[frozenset[str]] = set()  # never forgets: an over-estimate
         self.trapping: set[str] = set()
         self.gone: set[str] = set()  # surely or probably dead by now
         self.step_no = 0
@@ -174,6 +175,11 @@ class _Gen:
             (other,) = pair - {name}
             if reason != "normal" and other not in self.trapping:
                 self.dies(other, "killed" if reason == "kill" else reason)
+
+    def link(self, a: str, b: str) -> None:
+        if a != b:
+            self.links.add(frozenset((a, b)))
+            self.ever_linked.add(frozenset((a, b)))
 
     def signal(self, me: str, t: Target, reason: Any) -> None:
         """Process.exit(t, reason), as far as the guess goes."""
@@ -226,7 +232,7 @@ class _Gen:
         ex = f"{kind}(DT, :actor, [env.ctl])"
         py = f"return {kind}(actor, env['ctl'])"
         if kind == "spawn_link":
-            self.links.add(frozenset((me, new)))
+            self.link(me, new)
         if kind == "spawn_monitor":
             label = self.new_ref(me)
             return Action(f"{kind} -> {new}, {label}", ex, py,
@@ -241,7 +247,7 @@ class _Gen:
     def a_link(self, me: str) -> Action:
         t = self.target(me)
         if t.kind == "actor":
-            self.links.add(frozenset((me, t.name)))
+            self.link(me, t.name)
         ex, py, g = self.guard(f"Process.link({t.ex()})", f"link({t.py()})")
         return Action(f"{g}link({t})", ex, py)
 
@@ -363,19 +369,25 @@ class _Gen:
         process ``t`` (signals from one sender arrive in order), optionally ending with a
         question about ``t``. On the BEAM such a question is answered only after ``t`` has
         handled the caller's earlier signals, so it may see ``t`` dead, or the caller may die
-        in it if ``t``'s death comes back over a link. A question is only ever last: while the
-        caller waits for its answer other processes run, and what they do in what order is
-        scheduling."""
+        in it if ``t``'s death comes back over a link.
+
+        What keeps this timing-free (see README): every `Process.exit` of the step aims at one
+        process (two dying processes could reach a third in either order); a question is only
+        ever last, and follows an exit signal only when that target was never linked to
+        anyone but the caller (while the caller waits, a death spreading through a third
+        process would race with the answer)."""
         t = self.target(me, dead=False, self_ok=self.rng.random() < 0.2, linked=0.6)
         ex_lines, py_lines, descs, binds = [], [], [], []
+        exit_target: Target | None = None
         for i in range(self.rng.randint(2, 3)):
             t_i = t if self.rng.random() < 0.8 else self.target(me, linked=0.3)
-            ex, py, desc, bind = self._call(me, t_i, i)
+            ex, py, desc, bind, exits = self._call(me, t_i, i, exit_target in (None, t_i))
+            exit_target = t_i if exits else exit_target
             ex_lines.append(f"a{i} = {ex}")
             py_lines.append(f"a{i} = {py}")
             descs.append(desc)
             binds.extend(bind)
-        if self.rng.random() < 0.6:
+        if self.rng.random() < 0.6 and self._may_ask(me, t, exit_target):
             key = self.rng.choice(["alive", "status", "links", "monitors", "trap_exit",
                                    "message_queue_len"])
             i = len(ex_lines)
@@ -393,41 +405,52 @@ class _Gen:
         return Action("; ".join(descs), "\n".join(ex_lines), "\n".join(py_lines),
                       bind=tuple(binds), sort=True)
 
-    def _call(self, me: str, t: Target, i: int) -> tuple[str, str, str, list]:
-        """One call of `a_calls`: (Elixir, Python, description, binds)."""
+    def _may_ask(self, me: str, t: Target, exit_target: Target | None) -> bool:
+        """Whether a question about ``t`` may end a step that sent exits to ``exit_target``."""
+        if exit_target is None:
+            return True
+        if exit_target != t or t.kind != "actor":
+            return False
+        return all(pair <= {me, t.name} for pair in self.ever_linked if t.name in pair)
+
+    def _call(self, me: str, t: Target, i: int,
+              may_exit: bool) -> tuple[str, str, str, list, bool]:
+        """One call of `a_calls`: (Elixir, Python, description, binds, sends an exit)."""
         kind = self.rng.choices(["exit", "link", "unlink", "monitor", "demonitor", "send",
-                                 "trap"], [8, 4, 3, 3, 2, 3, 2])[0]
+                                 "trap"], [8 if may_exit else 0, 4, 3, 3, 2, 3, 2])[0]
         if kind == "exit":
             r = self.reason()
             self.signal(me, t, r)
             return (f"Process.exit({t.ex()}, {ex_literal(r)})", f"Process.exit({t.py()}, {r!r})",
-                    f"Process.exit({t}, {show(r)})", [])
+                    f"Process.exit({t}, {show(r)})", [], True)
         if kind == "link":
+            # guarded: a link to the dead raising here would be a second death in the step
             if t.kind == "actor":
-                self.links.add(frozenset((me, t.name)))
-            return f"Process.link({t.ex()})", f"link({t.py()})", f"link({t})", []
+                self.link(me, t.name)
+            return (f"DT.guard(fn -> Process.link({t.ex()}) end)", f"guard(lambda: link({t.py()}))",
+                    f"guarded link({t})", [], False)
         if kind == "unlink":
             self.links.discard(frozenset((me, t.name)))
-            return f"Process.unlink({t.ex()})", f"unlink({t.py()})", f"unlink({t})", []
+            return f"Process.unlink({t.ex()})", f"unlink({t.py()})", f"unlink({t})", [], False
         if kind == "monitor":
             label = self.new_ref(me)
             return (f"Process.monitor({t.ex()})", f"monitor({t.py()})",
-                    f"monitor({t}) -> {label}", [(i, "ref", label)])
+                    f"monitor({t}) -> {label}", [(i, "ref", label)], False)
         if kind == "demonitor" and self.refs:
             # never with flush here: on the BEAM, flushing a monitor that is no longer active
             # yields, and what other processes do meanwhile is scheduling (see README)
             label = self.refs[-1][0]
             return (f"Process.demonitor(DT.ref(env, :{label}), [:info])",
                     f"demonitor(ref(env, {label!r}), info=True)",
-                    f"demonitor({label}, info)", [])
+                    f"demonitor({label}, info)", [], False)
         if kind == "trap":
             on = self.rng.random() < 0.7
             (self.trapping.add if on else self.trapping.discard)(me)
             return (f"Process.flag(:trap_exit, {ex_literal(on)})",
-                    f"Process.flag('trap_exit', {on})", f"trap_exit({show(on)})", [])
+                    f"Process.flag('trap_exit', {on})", f"trap_exit({show(on)})", [], False)
         n = self.step_no * 10 + i
         return (f"send({t.ex()}, {{:m, self(), {n}}})", f"send({t.py()}, ('m', self_pid(), {n}))",
-                f"send({t}, m{n})", [])
+                f"send({t}, m{n})", [], False)
 
     def a_info(self, me: str) -> Action:
         t = self.target(me)
