@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer, shorter runs")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of a table")
     args = parser.parse_args()
-    repeats, run_seconds = (2, 0.01) if args.quick else (7, 0.05)
+    repeats, run_seconds = (2, 0.01) if args.quick else (15, 0.02)
     rows = measure(repeats, run_seconds)
     if args.json:
         print(json.dumps({"implementation": IMPLEMENTATION, "ns_per_call": rows}))
