@@ -22,8 +22,8 @@ The rules, for every value anywhere inside a message:
   (``__reduce_ex__(4)``, as `copy.deepcopy` does) with every part of what it returns isolated,
   so a `defaultdict` keeps its factory and an `OrderedDict` its order.
 * **Dataclass instances** are copied field by field: a new instance of the same class is made
-  without calling ``__init__`` (``cls.__new__(cls)``) and each attribute (every field, and any
-  other instance attribute) is set to its isolated value. A frozen dataclass whose attributes
+  without calling ``__init__`` (``cls.__new__(cls)``) and each field, and each other entry of
+  the instance's ``__dict__``, is set to its isolated value. A frozen dataclass whose attributes
   are all shared is itself shared; one holding something mutable is copied likewise.
 * **Exceptions** (crash reasons, `Exit` reasons) are passed by reference, never copied.
 * **Everything else** is passed by reference, like an Erlang resource handle: functions,
@@ -332,7 +332,7 @@ def isolate_python(obj: T) -> T:
 def _load_accelerator() -> Callable[[Any], Any] | None:
     """The C `isolate`, configured with the shared types and helpers; None if not built."""
     try:
-        from . import _isolate  # type: ignore[attr-defined]
+        from . import _isolate
     except ImportError:
         return None
     _isolate.configure(
