@@ -1,0 +1,26 @@
+"""Types of the optional C fast path of `beamlet.dist.etf` (built from _etf.c)."""
+
+from collections.abc import Callable
+from typing import Any
+
+def decode(
+    data: bytes,
+    pos: int,
+    on_pid: Callable[[Any], Any] | None,
+    on_ref: Callable[[Any], Any] | None,
+    max_depth: int,
+    /,
+) -> tuple[Any, int] | None:
+    """(term, end), or None when the Python decoder must handle the term."""
+
+def encode(
+    term: Any,
+    atoms: dict[str, bytes],
+    specials: tuple[bytes, bytes, bytes],
+    fallback: Callable[[Any], bytes],
+    max_depth: int,
+    /,
+) -> bytes: ...
+def setup(
+    ext_pid: type, ext_ref: type, improper_list: type, exit: type, down: type, /
+) -> None: ...
