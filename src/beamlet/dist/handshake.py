@@ -1,0 +1,668 @@
+"""The distribution handshake (version 6) and the framing of an established connection.
+
+Two nodes that want to talk run the handshake of erl_dist_protocol: the initiator sends its
+name and flags (``'N'``), the acceptor answers a status (``'s'``: ``ok``, ``ok_simultaneous``,
+``nok``, ``not_allowed``, ``alive``), then its own flags and a challenge; each side proves it
+knows the cookie with ``MD5(cookie ++ decimal(challenge))`` of the other's challenge (``'r'``
+and ``'a'``). An OTP 23/24 node may start with the version-5 ``'n'`` and complete its 64-bit
+flags and 32-bit creation with a ``'c'`` complement; that is accepted too. During the handshake
+every message carries a u16 length; afterwards a u32 length, and an empty frame is a tick.
+
+`InitiatorHandshake` and `AcceptorHandshake` are sans-IO: feed them the bytes that arrive (any
+chunking: a status may share a read with the challenge), send what `data_to_send` returns. The
+asyncio side is `connect` (EPMD lookup, TCP, handshake) and `accept` (on a socket a listener
+got), both returning a `Connection` that frames, ticks and reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from beamlet.dist import epmd as _epmd
+
+__all__ = [
+    "ALIAS",
+    "BIG_CREATION",
+    "Connection",
+    "DEFAULT_FLAGS",
+    "DIST_HDR_ATOM_CACHE",
+    "DIST_MONITOR",
+    "DIST_MONITOR_NAME",
+    "EXIT_PAYLOAD",
+    "FRAGMENTS",
+    "HANDSHAKE_23",
+    "HandshakeError",
+    "AcceptorHandshake",
+    "InitiatorHandshake",
+    "MANDATORY_25",
+    "MANDATORY_25_DIGEST",
+    "MAP_TAG",
+    "NAME_ME",
+    "PUBLISHED",
+    "PeerInfo",
+    "SEND_SENDER",
+    "SPAWN",
+    "SimultaneousConnect",
+    "UNLINK_ID",
+    "UTF8_ATOMS",
+    "V4_NC",
+    "accept",
+    "connect",
+    "digest",
+    "flag_names",
+    "is_long_name",
+    "missing_mandatory",
+    "split_node_name",
+    "status_for",
+]
+
+log = logging.getLogger("beamlet.dist")
+
+# Distribution flags (lib/kernel/include/dist.hrl, OTP 25).
+PUBLISHED = 0x1
+ATOM_CACHE = 0x2
+EXTENDED_REFERENCES = 0x4
+DIST_MONITOR = 0x8
+FUN_TAGS = 0x10
+DIST_MONITOR_NAME = 0x20
+HIDDEN_ATOM_CACHE = 0x40
+NEW_FUN_TAGS = 0x80
+EXTENDED_PIDS_PORTS = 0x100
+EXPORT_PTR_TAG = 0x200
+BIT_BINARIES = 0x400
+NEW_FLOATS = 0x800
+UNICODE_IO = 0x1000
+DIST_HDR_ATOM_CACHE = 0x2000
+SMALL_ATOM_TAGS = 0x4000
+UTF8_ATOMS = 0x10000
+MAP_TAG = 0x20000
+BIG_CREATION = 0x40000
+SEND_SENDER = 0x80000
+BIG_SEQTRACE_LABELS = 0x100000
+EXIT_PAYLOAD = 0x400000
+FRAGMENTS = 0x800000
+HANDSHAKE_23 = 0x1000000
+UNLINK_ID = 0x2000000
+# The erl_dist_protocol page says bit 36; dist.hrl (what OTP runs) says bit 26.
+MANDATORY_25_DIGEST = 0x4000000
+SPAWN = 1 << 32
+NAME_ME = 1 << 33
+V4_NC = 1 << 34
+ALIAS = 1 << 35
+
+_FLAG_NAMES = {value: name for name, value in list(globals().items())
+               if name.isupper() and isinstance(value, int) and value and not value & (value - 1)}
+
+# What OTP 25 refuses a connection without (MANDATORY_25_DIGEST stands for all of them).
+MANDATORY_25 = (EXTENDED_REFERENCES | FUN_TAGS | NEW_FUN_TAGS | EXTENDED_PIDS_PORTS | EXPORT_PTR_TAG
+                | BIT_BINARIES | NEW_FLOATS | UTF8_ATOMS | MAP_TAG | BIG_CREATION | HANDSHAKE_23)
+
+# Ours: the mandatory set and its digest bit, monitors, the new link protocol, 32-bit pid
+# fields, payload exits, spawn requests and aliases. No atom cache and no fragments: then OTP
+# sends plain pass-through frames and never fragments what it sends us.
+DEFAULT_FLAGS = (MANDATORY_25 | MANDATORY_25_DIGEST | PUBLISHED | DIST_MONITOR | DIST_MONITOR_NAME
+                 | UNLINK_ID | V4_NC | SEND_SENDER | EXIT_PAYLOAD | SPAWN | ALIAS)
+
+HANDSHAKE_VERSION = 6
+# Statuses an acceptor may answer to a send_name.
+STATUSES = ("ok", "ok_simultaneous", "nok", "not_allowed", "alive")
+# OTP's net_setuptime: how long a handshake may take.
+DEFAULT_SETUP_TIME = 7.0
+DEFAULT_NET_TICKTIME = 60.0
+_TICK = b"\x00\x00\x00\x00"
+_READ_CHUNK = 1 << 16
+
+
+class HandshakeError(ConnectionError):
+    """The handshake failed: refused, wrong cookie, a flag missing, or not the protocol."""
+
+
+class SimultaneousConnect(HandshakeError):
+    """The peer answered ``nok``: it is connecting to us too and its attempt wins."""
+
+
+def flag_names(flags: int) -> list[str]:
+    """The names of the flags set in ``flags``, lowest bit first (for logs)."""
+    return [name for value, name in sorted(_FLAG_NAMES.items()) if flags & value]
+
+
+def missing_mandatory(flags: int) -> list[str]:
+    """The mandatory OTP 25 flags a peer's ``flags`` lack (the digest bit counts as all)."""
+    if flags & MANDATORY_25_DIGEST:
+        return []
+    return flag_names(MANDATORY_25 & ~flags)
+
+
+def digest(challenge: int, cookie: str) -> bytes:
+    """The proof of the cookie: MD5 of the cookie then the challenge in decimal (dist_util)."""
+    return hashlib.md5(cookie.encode("utf-8") + str(challenge).encode("ascii")).digest()
+
+
+def split_node_name(name: str) -> tuple[str, str]:
+    """``alive@host`` as ``(alive, host)``; refuses anything else."""
+    alive, at, host = name.partition("@")
+    if not at or not alive or not host or "@" in host:
+        raise ValueError(f"a node name is alive@host, not {name!r}")
+    return alive, host
+
+
+def is_long_name(name: str) -> bool:
+    """True for a long name (a host with a dot, as Erlang's ``-name``), False for a short one."""
+    return "." in split_node_name(name)[1]
+
+
+def short_host_name() -> str:
+    """This host's short name, as ``erl -sname`` puts after the @."""
+    return socket.gethostname().split(".")[0]
+
+
+def status_for(our_name: str, peer_name: str, *, pending: bool = False, connected: bool = False) -> str:
+    """The status an acceptor answers, as net_kernel decides it.
+
+    ``connected``: a connection to the peer is already up (``alive``: the initiator says
+    whether it is a new incarnation). ``pending``: we are connecting to the peer at the same
+    time; the greater name (compared as text) keeps its own attempt, so we answer ``nok`` when
+    ours is greater and ``ok_simultaneous`` (dropping our attempt) otherwise.
+    """
+    if connected:
+        return "alive"
+    if pending:
+        return "nok" if our_name > peer_name else "ok_simultaneous"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """What the handshake learnt about the other node."""
+
+    name: str
+    flags: int
+    creation: int
+    status: str
+
+
+# --- sans-IO core ------------------------------------------------------------------------------
+
+class _Frames:
+    """A byte stream cut into u16-length handshake frames, keeping whatever follows them."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def next(self) -> bytes | None:
+        """The next complete frame body, or None when more bytes are needed."""
+        if len(self.buffer) < 2:
+            return None
+        (length,) = struct.unpack_from(">H", self.buffer, 0)
+        if len(self.buffer) < 2 + length:
+            return None
+        body = bytes(self.buffer[2:2 + length])
+        del self.buffer[:2 + length]
+        return body
+
+
+def _frame(body: bytes) -> bytes:
+    return struct.pack(">H", len(body)) + body
+
+
+def _new_challenge() -> int:
+    return random.getrandbits(32)
+
+
+def _new_creation() -> int:
+    """A creation for a node that has none from EPMD (zero is reserved)."""
+    return random.randrange(1, 1 << 32)
+
+
+def _parse_name(body: bytes, offset: int, what: str) -> str:
+    """The u16-length-prefixed node name at ``offset`` (trailing bytes ignored, as the spec says)."""
+    try:
+        (length,) = struct.unpack_from(">H", body, offset)
+    except struct.error:
+        raise HandshakeError(f"{what} cut short") from None
+    raw = body[offset + 2:offset + 2 + length]
+    if len(raw) != length:
+        raise HandshakeError(f"{what} cut short")
+    try:
+        name = raw.decode("utf-8")
+        split_node_name(name)
+    except (UnicodeDecodeError, ValueError):
+        raise HandshakeError(f"{what} carries a bad node name {raw!r}") from None
+    return name
+
+
+class _Handshake:
+    """What both sides share: the frame buffer, the outgoing bytes, the result."""
+
+    def __init__(self, name: str, cookie: str, flags: int, creation: int | None) -> None:
+        split_node_name(name)
+        self.name = name
+        self.cookie = cookie
+        self.flags = flags
+        self.creation = _new_creation() if creation is None else creation
+        self.challenge = _new_challenge()
+        self.peer: PeerInfo | None = None
+        self._frames = _Frames()
+        self._out = bytearray()
+        self._state = "start"
+
+    @property
+    def done(self) -> bool:
+        """True once the peer is authenticated: `peer` is set, frames follow."""
+        return self._state == "done"
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write now (and forget)."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def leftover(self) -> bytes:
+        """Bytes received after the last handshake frame: the start of the framed stream."""
+        return bytes(self._frames.buffer)
+
+    def feed(self, data: bytes) -> None:
+        """Take bytes from the peer; raises `HandshakeError` when the handshake fails."""
+        if self.done:
+            self._frames.feed(data)
+            return
+        self._frames.feed(data)
+        while not self.done:
+            body = self._frames.next()
+            if body is None:
+                return
+            if not body:
+                raise HandshakeError(f"empty handshake message in state {self._state}")
+            self._handle(body)
+
+    def _send(self, body: bytes) -> None:
+        self._out += _frame(body)
+
+    def _handle(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def _check_flags(self, peer_name: str, peer_flags: int, ours_is: str) -> None:
+        """Refuse a peer that lacks a mandatory flag, as OTP does (and logged as OTP logs it)."""
+        missing = missing_mandatory(peer_flags)
+        if missing:
+            log.error("** Connection attempt %s node %s aborted since it cannot handle %s **",
+                      ours_is, peer_name, missing)
+            raise HandshakeError(f"{peer_name} cannot handle {missing}")
+
+    def _check_name_kind(self, peer_name: str) -> None:
+        """Short and long names do not mix in a cluster (net_kernel refuses the mix)."""
+        if is_long_name(peer_name) != is_long_name(self.name):
+            kind = "long" if is_long_name(self.name) else "short"
+            raise HandshakeError(f"{peer_name} is not a {kind} name like {self.name}")
+
+
+class InitiatorHandshake(_Handshake):
+    """The connecting side (A). ``peer_name``: the node we mean to reach (checked).
+
+    ``alive_answer(peer)`` says what to answer when the peer reports that it already has a
+    connection from a node of our name (``alive``): True when we are a new incarnation, so the
+    peer drops the old connection; False to give up.
+    """
+
+    def __init__(self, name: str, cookie: str, *, peer_name: str | None = None,
+                 flags: int = DEFAULT_FLAGS, creation: int | None = None,
+                 alive_answer: Callable[[str], bool] = lambda peer: True) -> None:
+        super().__init__(name, cookie, flags, creation)
+        if peer_name is not None:
+            self._check_name_kind(peer_name)
+        self.peer_name = peer_name
+        self._alive_answer = alive_answer
+        self._status = ""
+        encoded = name.encode("utf-8")
+        self._send(b"N" + struct.pack(">QIH", flags, self.creation, len(encoded)) + encoded)
+        self._state = "status"
+
+    def _handle(self, body: bytes) -> None:
+        tag = body[:1]
+        if self._state == "status" and tag == b"s":
+            self._on_status(body[1:].decode("utf-8", "replace"))
+        elif self._state == "challenge" and tag == b"N":
+            self._on_challenge(body)
+        elif self._state == "ack" and tag == b"a":
+            self._on_ack(body)
+        else:
+            raise HandshakeError(f"unexpected handshake message {tag!r} while waiting for {self._state}")
+
+    def _on_status(self, status: str) -> None:
+        target = self.peer_name or "the peer"
+        if status in ("ok", "ok_simultaneous"):
+            self._status = status
+            self._state = "challenge"
+        elif status == "alive":
+            keep_going = bool(self._alive_answer(target))
+            self._send(b"s" + (b"true" if keep_going else b"false"))
+            if not keep_going:
+                raise HandshakeError(f"{target} already has a connection from {self.name}")
+            self._status = status
+            self._state = "challenge"
+        elif status == "nok":
+            raise SimultaneousConnect(f"{target} is connecting to {self.name} as well; its attempt wins")
+        elif status == "not_allowed":
+            log.error("** Connection attempt to node %s not allowed **", target)
+            raise HandshakeError(f"{target} does not allow a connection from {self.name}")
+        else:
+            raise HandshakeError(f"{target} answered status {status!r}")
+
+    def _on_challenge(self, body: bytes) -> None:
+        try:
+            flags, challenge, creation = struct.unpack_from(">QII", body, 1)
+        except struct.error:
+            raise HandshakeError("challenge cut short") from None
+        name = _parse_name(body, 17, "challenge")
+        if self.peer_name is not None and name != self.peer_name:
+            raise HandshakeError(f"connected to {name}, not to {self.peer_name}")
+        self._check_flags(name, flags, "to")
+        self.peer = PeerInfo(name, flags, creation, self._status)
+        self._send(b"r" + struct.pack(">I", self.challenge) + digest(challenge, self.cookie))
+        self._state = "ack"
+
+    def _on_ack(self, body: bytes) -> None:
+        assert self.peer is not None
+        if body[1:17] != digest(self.challenge, self.cookie):
+            log.error("** Connection attempt to node %s aborted: invalid challenge ack (wrong cookie) **",
+                      self.peer.name)
+            raise HandshakeError(f"{self.peer.name} does not share our cookie (bad challenge ack)")
+        self._state = "done"
+
+
+class AcceptorHandshake(_Handshake):
+    """The accepting side (B).
+
+    ``decide(peer_name)`` gives the status to answer (`status_for` is net_kernel's rule);
+    "nok" and "not_allowed" end the handshake once that status is sent.
+    """
+
+    def __init__(self, name: str, cookie: str, *, flags: int = DEFAULT_FLAGS,
+                 creation: int | None = None,
+                 decide: Callable[[str], str] = lambda peer: "ok") -> None:
+        super().__init__(name, cookie, flags, creation)
+        self._decide = decide
+        self._peer_name = ""
+        self._peer_flags = 0
+        self._peer_creation = 0
+        self._status = ""
+        self._needs_complement = False
+        self._state = "name"
+
+    def _handle(self, body: bytes) -> None:
+        tag = body[:1]
+        if self._state == "name" and tag in (b"N", b"n"):
+            self._on_name(body)
+        elif self._state == "alive" and tag == b"s":
+            self._on_alive_answer(body[1:])
+        elif self._state == "complement" and tag == b"c":
+            self._on_complement(body)
+        elif self._state == "reply" and tag == b"r":
+            self._on_reply(body)
+        else:
+            raise HandshakeError(f"unexpected handshake message {tag!r} while waiting for {self._state}")
+
+    def _on_name(self, body: bytes) -> None:
+        if body[:1] == b"N":
+            try:
+                flags, creation = struct.unpack_from(">QI", body, 1)
+            except struct.error:
+                raise HandshakeError("send_name cut short") from None
+            name = _parse_name(body, 13, "send_name")
+            needs_complement = False
+        else:
+            # Version 5 send_name from an OTP 23/24 node: the rest comes in a 'c' complement.
+            try:
+                _version, flags = struct.unpack_from(">HI", body, 1)
+                name = body[7:].decode("utf-8")
+                split_node_name(name)
+            except (struct.error, UnicodeDecodeError, ValueError):
+                raise HandshakeError("old send_name malformed") from None
+            creation = 0
+            if not flags & HANDSHAKE_23:
+                log.error("** Connection attempt from node %s rejected: it speaks only handshake 5 **", name)
+                raise HandshakeError(f"{name} speaks only handshake version 5")
+            needs_complement = True
+        self._check_flags(name, flags, "from")
+        self._check_name_kind(name)
+        self._peer_name, self._peer_flags, self._peer_creation = name, flags, creation
+        self._needs_complement = needs_complement
+        status = self._decide(name)
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} is not one of {STATUSES}")
+        self._status = status
+        self._send(b"s" + status.encode("ascii"))
+        if status == "nok":
+            raise SimultaneousConnect(f"{name} connects while our own attempt to it wins")
+        if status == "not_allowed":
+            log.error("** Connection attempt from node %s rejected: not allowed **", name)
+            raise HandshakeError(f"{name} is not allowed to connect")
+        if status == "alive":
+            self._state = "alive"
+        else:
+            self._send_challenge()
+
+    def _on_alive_answer(self, answer: bytes) -> None:
+        if answer != b"true":
+            raise HandshakeError(f"{self._peer_name} keeps its old connection (answered {answer!r})")
+        self._send_challenge()
+
+    def _send_challenge(self) -> None:
+        encoded = self.name.encode("utf-8")
+        self._send(b"N" + struct.pack(">QIIH", self.flags, self.challenge, self.creation, len(encoded))
+                   + encoded)
+        self._state = "complement" if self._needs_complement else "reply"
+
+    def _on_complement(self, body: bytes) -> None:
+        try:
+            flags_high, creation = struct.unpack_from(">II", body, 1)
+        except struct.error:
+            raise HandshakeError("complement cut short") from None
+        self._peer_flags |= flags_high << 32
+        self._peer_creation = creation
+        self._state = "reply"
+
+    def _on_reply(self, body: bytes) -> None:
+        if len(body) < 21:
+            raise HandshakeError("challenge reply cut short")
+        (their_challenge,) = struct.unpack_from(">I", body, 1)
+        if body[5:21] != digest(self.challenge, self.cookie):
+            log.error("** Connection attempt from node %s rejected. Invalid challenge reply (wrong cookie). **",
+                      self._peer_name)
+            raise HandshakeError(f"{self._peer_name} does not share our cookie (bad challenge reply)")
+        self._send(b"a" + digest(their_challenge, self.cookie))
+        self.peer = PeerInfo(self._peer_name, self._peer_flags, self._peer_creation, self._status)
+        self._state = "done"
+
+
+# --- asyncio transport -------------------------------------------------------------------------
+
+class Connection:
+    """An authenticated link to one node: u32-length frames, an empty one being a tick.
+
+    ``flags`` are the flags both sides set (what may be used on this connection);
+    ``peer_flags`` the peer's own. ``last_received`` / ``last_sent`` are event-loop times, for
+    the tick rule (`run_ticker`).
+    """
+
+    def __init__(self, name: str, peer: PeerInfo, our_flags: int, creation: int,
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter, leftover: bytes = b"") -> None:
+        self.name = name
+        self.peer_name = peer.name
+        self.peer_flags = peer.flags
+        self.peer_creation = peer.creation
+        self.status = peer.status
+        self.creation = creation
+        self.flags = our_flags & peer.flags
+        self.reader = reader
+        self.writer = writer
+        self._buffer = bytearray(leftover)
+        loop = asyncio.get_running_loop()
+        self.last_received = self.last_sent = loop.time()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} -> {self.peer_name} flags={self.flags:#x}>"
+
+    async def send_frame(self, body: bytes) -> None:
+        """Send one frame (a distribution message, or nothing: a tick)."""
+        self.writer.write(struct.pack(">I", len(body)) + body)
+        self.last_sent = asyncio.get_running_loop().time()
+        await self.writer.drain()
+
+    async def send_tick(self) -> None:
+        """Send a tick: four zero bytes, which tell the peer we are alive."""
+        await self.send_frame(b"")
+
+    async def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            chunk = await self.reader.read(_READ_CHUNK)
+            if not chunk:
+                raise ConnectionResetError(f"{self.peer_name} closed the connection")
+            self._buffer += chunk
+            self.last_received = asyncio.get_running_loop().time()
+
+    async def read_frame(self) -> bytes:
+        """The next frame's body; ``b""`` is a tick. Raises ConnectionError when the peer is gone."""
+        await self._fill(4)
+        (length,) = struct.unpack_from(">I", self._buffer, 0)
+        await self._fill(4 + length)
+        body = bytes(self._buffer[4:4 + length])
+        del self._buffer[:4 + length]
+        return body
+
+    async def run_ticker(self, net_ticktime: float = DEFAULT_NET_TICKTIME) -> None:
+        """Tick as OTP does, and return (closing) when the peer has gone silent.
+
+        Every ``net_ticktime / 4``: a tick unless something was sent since the last check;
+        nothing received for ``net_ticktime`` means the peer is down. Reading is someone
+        else's job (`read_frame` keeps ``last_received``).
+        """
+        interval = net_ticktime / 4
+        loop = asyncio.get_running_loop()
+        while not self.writer.is_closing():
+            await asyncio.sleep(interval)
+            now = loop.time()
+            if now - self.last_received > net_ticktime:
+                log.warning("** Node %s not responding ** ** Removing (timedout) connection **", self.peer_name)
+                await self.close()
+                return
+            if now - self.last_sent >= interval * 0.9:
+                try:
+                    await self.send_tick()
+                except ConnectionError:
+                    return
+
+    async def close(self) -> None:
+        """Close the connection (the peer sees nodedown)."""
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except OSError:
+            pass
+
+
+async def _run_handshake(core: _Handshake, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         peer: str) -> None:
+    """Drive a sans-IO handshake over the streams until done; the refusal is sent before raising."""
+    try:
+        while True:
+            out = core.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+            if core.done:
+                return
+            data = await reader.read(_READ_CHUNK)
+            if not data:
+                break
+            core.feed(data)
+    except HandshakeError:
+        out = core.data_to_send()
+        if out and not writer.is_closing():
+            writer.write(out)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                pass
+        raise
+    if core.state == "ack":
+        log.error("** Connection attempt to node %s aborted: it closed after our challenge reply "
+                  "(wrong cookie?) **", peer)
+        raise HandshakeError(f"{peer} closed the connection after our challenge reply: wrong cookie?")
+    raise HandshakeError(f"{peer} closed the connection during the handshake (waiting for {core.state})")
+
+
+async def _closing(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+
+
+async def connect(peer: str, *, name: str, cookie: str, flags: int = DEFAULT_FLAGS,
+                  creation: int | None = None, epmd: int | None = None, address: str | None = None,
+                  port: int | None = None, setup_time: float = DEFAULT_SETUP_TIME,
+                  alive_answer: Callable[[str], bool] = lambda peer: True) -> Connection:
+    """Connect to node ``peer`` as node ``name``: EPMD lookup, TCP, handshake 6.
+
+    ``address`` overrides the peer's host for the TCP connection and the EPMD lookup; ``port``
+    skips EPMD. Raises `HandshakeError` (`SimultaneousConnect` on ``nok``) or OSError.
+    """
+    alive, host = split_node_name(peer)
+    core = InitiatorHandshake(name, cookie, peer_name=peer, flags=flags, creation=creation,
+                              alive_answer=alive_answer)
+    address = address or host
+    async with asyncio.timeout(setup_time):
+        if port is None:
+            entry = await _epmd.port_please(alive, address, epmd=epmd)
+            if entry is None:
+                raise HandshakeError(f"{peer} is not registered in EPMD on {address}")
+            if not entry.lowest_version <= HANDSHAKE_VERSION <= entry.highest_version:
+                raise HandshakeError(f"{peer} does not speak handshake version 6 "
+                                     f"({entry.lowest_version}..{entry.highest_version})")
+            port = entry.port
+        reader, writer = await asyncio.open_connection(address, port)
+        try:
+            await _run_handshake(core, reader, writer, peer)
+        except BaseException:
+            await _closing(writer)
+            raise
+    assert core.peer is not None
+    log.debug("connected to %s (flags %#x, creation %d)", peer, core.peer.flags, core.peer.creation)
+    return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())
+
+
+async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, name: str, cookie: str,
+                 flags: int = DEFAULT_FLAGS, creation: int | None = None,
+                 setup_time: float = DEFAULT_SETUP_TIME,
+                 decide: Callable[[str], str] = lambda peer: "ok") -> Connection:
+    """Run the acceptor side on a socket our listener got; closes it when the handshake fails.
+
+    ``decide(peer_name)`` picks the status (`status_for` gives net_kernel's rule);
+    ``creation`` should be the one EPMD handed out at registration.
+    """
+    core = AcceptorHandshake(name, cookie, flags=flags, creation=creation, decide=decide)
+    try:
+        async with asyncio.timeout(setup_time):
+            await _run_handshake(core, reader, writer, "the connecting node")
+    except BaseException:
+        await _closing(writer)
+        raise
+    assert core.peer is not None
+    log.debug("accepted %s (flags %#x, creation %d)", core.peer.name, core.peer.flags, core.peer.creation)
+    return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())

@@ -1,0 +1,195 @@
+"""Real Erlang/Elixir nodes and an epmd daemon for the distribution tests, cleaned up by pid.
+
+(A module of its own, not conftest.py, which already holds the codec's fixtures.)
+
+Every test gets its own EPMD port (``ERL_EPMD_PORT``): the system's port 4369, and whatever
+runs there, is never touched. The Elixir nodes are started with ``-start_epmd false`` so that
+they use the EPMD the test chose (the system daemon on that port, or our built-in server) and
+never leave a daemon of their own behind. Each OS process runs in a session of its own and is
+killed, with its children, by that process group's id at teardown.
+
+Waiting is on events: a node prints a line when it reaches a point, the test reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from beamlet.dist import etf
+from beamlet.dist.handshake import Connection
+
+COOKIE = "c"
+HOST = socket.gethostname().split(".")[0]
+PASS_THROUGH = 112  # 'p': a frame of a control term and maybe a message, without atom cache
+
+# Control message tags (erl_dist_protocol).
+REG_SEND = 6
+SEND = 2
+SEND_SENDER = 22
+
+
+def require(program: str) -> str:
+    """The path of ``program``; skip when missing, fail under CI=true."""
+    path = shutil.which(program)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{program} is required under CI=true (apt-get install -y erlang-nox elixir)")
+        pytest.skip(f"{program} is not installed: no real Erlang node to talk to")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill ``process`` and everything it started (its own process group), then reap it."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    for stream in (process.stdout, process.stderr, process.stdin):
+        if stream is not None:
+            stream.close()
+
+
+@dataclass
+class ErlangNode:
+    """A running Elixir node: its name, its process, and its output read line by line."""
+
+    name: str
+    process: subprocess.Popen
+    lines: list[str] = field(default_factory=list)
+
+    async def expect(self, prefix: str) -> str:
+        """The next output line starting with ``prefix``; fails if the node ends first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, self.process.stdout.readline)
+            if not line:
+                stderr = self.process.stderr.read() if self.process.poll() is not None else ""
+                raise AssertionError(f"{self.name} ended before printing {prefix!r}; "
+                                     f"output {self.lines}, stderr {stderr!r}")
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if line.startswith(prefix):
+                return line
+
+    async def finished(self) -> int:
+        """Wait for the node to exit on its own and return its exit status."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
+
+
+class Cluster:
+    """The OS processes of one test: an epmd daemon when asked for, and Elixir nodes."""
+
+    def __init__(self, epmd_port: int) -> None:
+        self.epmd_port = epmd_port
+        self.processes: list[subprocess.Popen] = []
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)}
+
+    def start_epmd(self) -> subprocess.Popen:
+        """The system's epmd on our port, in the foreground (``-d`` says when it listens)."""
+        process = subprocess.Popen([require("epmd"), "-d", "-port", str(self.epmd_port)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   start_new_session=True)
+        self.processes.append(process)
+        line = process.stdout.readline()
+        if "epmd running" not in line:
+            raise AssertionError(f"epmd did not start: {line!r}")
+        return process
+
+    def epmd_names(self) -> str:
+        """What ``epmd -names`` prints for our port."""
+        result = subprocess.run([require("epmd"), "-port", str(self.epmd_port), "-names"],
+                                capture_output=True, text=True, timeout=30)
+        return result.stdout
+
+    def elixir(self, name: str, script: str, *, cookie: str = COOKIE, long: bool = False,
+               ticktime: int | None = None) -> ErlangNode:
+        """Start ``elixir --sname name`` (``--name`` when ``long``) running ``script``."""
+        erl_flags = "-start_epmd false"
+        if ticktime is not None:
+            erl_flags += f" -kernel net_ticktime {ticktime}"
+        command = [require("elixir"), "--name" if long else "--sname", name, "--cookie", cookie,
+                   "--erl", erl_flags, "-e", script]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=self.env(), start_new_session=True)
+        self.processes.append(process)
+        full_name = name if "@" in name else f"{name}@{HOST}"
+        return ErlangNode(full_name, process)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            _stop(process)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A fresh EPMD port for the test, and every process started on it killed at the end."""
+    require("elixir")
+    nodes = Cluster(free_port())
+    try:
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+# --- the little a test needs of the distribution protocol above the handshake -----------------
+
+def pass_through(control: tuple, message: object = None, *, has_message: bool = True) -> bytes:
+    """A frame body: 'p', the control term, then the message (each with its 131 byte)."""
+    body = bytes([PASS_THROUGH]) + etf.encode(control)
+    return body + etf.encode(message) if has_message else body
+
+
+def split_frame(body: bytes) -> tuple[tuple, object]:
+    """The control term and the message (None if absent) of a pass-through frame."""
+    assert body[0] == PASS_THROUGH, f"not a pass-through frame: {body[:8]!r}"
+    control, end = etf.decode_prefix(body, 1)
+    message = etf.decode(body[end:]) if end < len(body) else None
+    return control, message
+
+
+def our_pid(connection: Connection, number: int = 1) -> etf.ExtPid:
+    """A pid of our node, with the creation it announced in the handshake."""
+    return etf.ExtPid(connection.name, number, 0, connection.creation)
+
+
+async def answer_net_kernel(connection: Connection) -> list[tuple]:
+    """Serve the peer until it closes: answer ``$gen_call``s to net_kernel with ``yes``.
+
+    That is all ``Node.ping`` needs (``{is_auth, node}`` answered ``yes``); ticks are answered
+    with ticks. Returns the control terms received.
+    """
+    seen = []
+    while True:
+        try:
+            body = await connection.read_frame()
+        except ConnectionError:
+            return seen
+        if not body:
+            await connection.send_tick()
+            continue
+        control, message = split_frame(body)
+        seen.append(control)
+        if control[0] == REG_SEND and control[3] == "net_kernel" and isinstance(message, tuple) \
+                and message[0] == "$gen_call":
+            (caller, tag) = message[1]
+            await connection.send_frame(pass_through((SEND_SENDER, our_pid(connection), caller), (tag, "yes")))
