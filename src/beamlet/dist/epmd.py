@@ -341,6 +341,7 @@ class EpmdServer:
         self.registry = EpmdRegistry()
         self._server: asyncio.AbstractServer | None = None
         self._registrations: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()
         self._changed: asyncio.Condition | None = None
 
     async def start(self) -> EpmdServer:
@@ -358,6 +359,8 @@ class EpmdServer:
         self._server.close()
         for writer in list(self._registrations):
             writer.close()
+        # Closing a registration socket ends its handler (EOF): let them unregister and finish.
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
 
@@ -380,6 +383,9 @@ class EpmdServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client connection: read one request, answer it."""
+        handler = asyncio.current_task()
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         try:
             (length,) = struct.unpack(">H", await reader.readexactly(2))
             body = await reader.readexactly(length) if length else b""
