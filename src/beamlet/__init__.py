@@ -5,6 +5,7 @@ with the BEAM's exact semantics, and (in `beamlet.otp`) GenServer, Supervisor, T
 See API.md for the contract and README.md for a tour.
 """
 
+from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
 from .kernel.process_api import Process
 from .kernel.registry import register, registered, unregister, whereis
 from .kernel.runtime import Node, node, run, schedulers_online
@@ -30,10 +31,16 @@ from .kernel.signals import (
     unalias,
     unlink,
 )
-from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
 from .kernel.terms import ANY, Down, Exit, NoProc, Pid, ProcessExit, Ref, TimerRef
 from .otp import (  # after the kernel: it uses it
-    Agent, DynamicSupervisor, GenServer, Supervisor, Task, TaskSupervised, TaskSupervisor)
+    Agent,
+    DynamicSupervisor,
+    GenServer,
+    Supervisor,
+    Task,
+    TaskSupervised,
+    TaskSupervisor,
+)
 
 __all__ = [
     "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",

@@ -3,8 +3,25 @@
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, Exit, NoProc, Process, ProcessExit, flush, link, monitor,
-                     receive, self_pid, send, sleep, spawn, spawn_link, spawn_monitor, unlink)
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    NoProc,
+    Process,
+    ProcessExit,
+    flush,
+    link,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_link,
+    spawn_monitor,
+    unlink,
+)
 from beamlet.testing import settle, wait_dead, wait_down
 
 

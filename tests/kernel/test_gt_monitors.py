@@ -1,8 +1,21 @@
 """Ground truth m01-m12: monitors and Down messages."""
 
 import beamlet
-from beamlet import (ANY, Down, Process, demonitor, flush, monitor, node, receive, self_pid,
-                     send, sleep, spawn, spawn_monitor)
+from beamlet import (
+    ANY,
+    Down,
+    Process,
+    demonitor,
+    flush,
+    monitor,
+    node,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import settle
 
 

@@ -5,8 +5,22 @@ import time
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, NoProc, Process, flush, make_ref, monitor, node, receive,
-                     self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet import (
+    ANY,
+    Down,
+    NoProc,
+    Process,
+    flush,
+    make_ref,
+    monitor,
+    node,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import wait_dead
 
 
@@ -235,7 +249,7 @@ def test_send_to_name_node_tuple_delivers():
 def test_answered_receive_timeouts_do_not_pile_up():
     """A receive with a long timeout answered at once leaves a cancelled timer entry behind;
     the kernel rebuilds its timer heap before those entries dominate it."""
-    from beamlet.kernel import scheduler, timer_wheel
+    from beamlet.kernel import timer_wheel
 
     async def echo():
         while True:

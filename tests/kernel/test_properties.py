@@ -1,8 +1,7 @@
 """Properties: no message between live processes is lost or reordered per sender-receiver pair,
 whatever the interleaving and the selective receives."""
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import beamlet
 from beamlet import ANY, receive, self_pid, send, spawn

@@ -3,8 +3,7 @@
 import logging
 import operator
 
-from beamlet import (ANY, Agent, Down, GenServer, Process, Supervisor, monitor,
-                     receive, sleep, spawn)
+from beamlet import ANY, Agent, Down, GenServer, Process, Supervisor, monitor, receive, sleep, spawn
 from beamlet.testing import wait_dead
 from helpers import caught_exit, run
 

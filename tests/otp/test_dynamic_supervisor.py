@@ -5,8 +5,23 @@ import logging
 import pytest
 
 import beamlet
-from beamlet import (ANY, Agent, Down, DynamicSupervisor, Exit, GenServer, Pid, Process,
-                     Supervisor, flush, monitor, receive, self_pid, send, sleep)
+from beamlet import (
+    ANY,
+    Agent,
+    Down,
+    DynamicSupervisor,
+    Exit,
+    GenServer,
+    Pid,
+    Process,
+    Supervisor,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+)
 from beamlet.testing import settle
 from helpers import Child, run
 

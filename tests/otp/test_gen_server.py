@@ -5,8 +5,22 @@ import logging
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, Exit, GenServer, Pid, Process, flush, monitor,
-                     receive, self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    GenServer,
+    Pid,
+    Process,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, run
 

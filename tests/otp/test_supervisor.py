@@ -5,10 +5,26 @@ import logging
 import pytest
 
 import beamlet
-from beamlet import (ANY, Agent, Down, Exit, GenServer, Pid, Process, Supervisor, flush,
-                     monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
-from helpers import Child, run
+from beamlet import (
+    ANY,
+    Agent,
+    Down,
+    Exit,
+    GenServer,
+    Pid,
+    Process,
+    Supervisor,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import settle
+from helpers import Child, run
 
 
 def spec(id, **extra):

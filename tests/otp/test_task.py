@@ -6,8 +6,24 @@ import logging
 import pytest
 
 import beamlet
-from beamlet import (ANY, Agent, Down, Exit, Process, ProcessExit, Task, TaskSupervised, flush,
-                     monitor, receive, self_pid, send, sleep, spawn, spawn_monitor)
+from beamlet import (
+    ANY,
+    Agent,
+    Down,
+    Exit,
+    Process,
+    ProcessExit,
+    Task,
+    TaskSupervised,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import settle, wait_dead
 from helpers import quiet, run, slow
 

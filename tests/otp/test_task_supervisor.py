@@ -1,10 +1,25 @@
 """TaskSupervisor (Elixir's Task.Supervisor)."""
 
-import beamlet
 import pytest
 
-from beamlet import (ANY, Down, Process, ProcessExit, Supervisor, Task, TaskSupervised,
-                     TaskSupervisor, flush, monitor, receive, self_pid, send, sleep, spawn_monitor)
+import beamlet
+from beamlet import (
+    ANY,
+    Down,
+    Process,
+    ProcessExit,
+    Supervisor,
+    Task,
+    TaskSupervised,
+    TaskSupervisor,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn_monitor,
+)
 from beamlet.testing import settle
 from helpers import quiet, run, slow
 

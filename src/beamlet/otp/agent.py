@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from beamlet import Process
 

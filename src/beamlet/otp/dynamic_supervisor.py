@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import logging
 import types
+from collections.abc import Iterable
 from time import monotonic
-from typing import Any, Iterable
+from typing import Any
 
 from beamlet import ANY, Down, Exit, Pid, Process, monitor, receive, self_pid, unlink
 

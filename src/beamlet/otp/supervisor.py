@@ -68,8 +68,9 @@ import inspect
 import logging
 import types
 from collections import deque
+from collections.abc import Callable, Iterable
 from time import monotonic
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from beamlet import (
     ANY,

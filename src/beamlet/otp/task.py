@@ -48,9 +48,10 @@ in production, so that they are supervised).
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
+from typing import Any
 
 from beamlet import (
     ANY,
@@ -123,7 +124,7 @@ def hand_ref(pid: Pid) -> Ref:
     return ref
 
 
-def attach(pid: Pid) -> "Task":
+def attach(pid: Pid) -> Task:
     """The `Task` for a freshly started `task_body` owned by the caller."""
     return Task(self_pid(), pid, hand_ref(pid))
 
@@ -163,7 +164,7 @@ class Task:
         return Task.await_(self).__await__()
 
     @staticmethod
-    def async_(fn: Callable[..., Any], *args: Any) -> "Task":
+    def async_(fn: Callable[..., Any], *args: Any) -> Task:
         """Start a task that runs ``fn(*args)`` (``fn`` an ``async def`` function or a plain
         callable) and must be awaited.
 
@@ -186,7 +187,7 @@ class Task:
         return ("ok", spawn_link(run_body, fn, args, callers(), ancestors()))
 
     @staticmethod
-    async def await_(task: "Task", timeout: float | None = 5.0) -> Any:
+    async def await_(task: Task, timeout: float | None = 5.0) -> Any:
         """Wait for the reply of ``task`` and return it (``timeout`` seconds, None: forever).
 
         If no reply comes in time the caller exits (`ProcessExit`) with ``("timeout", (Task,
@@ -210,7 +211,7 @@ class Task:
         return msg[1]
 
     @staticmethod
-    async def yield_(task: "Task", timeout: float | None = 5.0) -> tuple[str, Any] | None:
+    async def yield_(task: Task, timeout: float | None = 5.0) -> tuple[str, Any] | None:
         """Wait up to ``timeout`` seconds for ``task``: ``("ok", value)`` if it replied,
         ``("exit", reason)`` if it died, or None if it is still running — then it may be
         yielded again, awaited, or stopped with `shutdown`. Once a result has been returned,
@@ -227,7 +228,7 @@ class Task:
         return ("ok", msg[1])
 
     @staticmethod
-    async def yield_many(tasks: list["Task"], timeout: float | None = 5.0) -> list[tuple]:
+    async def yield_many(tasks: list[Task], timeout: float | None = 5.0) -> list[tuple]:
         """Yield to several tasks within one ``timeout``: ``[(task, result)]`` in the order
         of ``tasks``, ``result`` being what `yield_` gives (``("ok", v)``, ``("exit", r)``
         or None for a task still running once the time is up)."""
@@ -251,7 +252,7 @@ class Task:
         return out
 
     @staticmethod
-    def completed(result: Any) -> "Task":
+    def completed(result: Any) -> Task:
         """A task that is already done with ``result``: awaiting it returns ``result`` at
         once (useful where a list of tasks mixes computed and cached values). It has no
         process: its ``pid`` is None."""
@@ -278,7 +279,7 @@ class Task:
                 "shutdown": cls.child_shutdown, "type": "worker"}
 
     @staticmethod
-    async def await_many(tasks: list["Task"], timeout: float | None = 5.0) -> list[Any]:
+    async def await_many(tasks: list[Task], timeout: float | None = 5.0) -> list[Any]:
         """Await every task in ``tasks``; their results in the order of ``tasks``, whatever
         order they finished in.
 
@@ -311,7 +312,7 @@ class Task:
         return results
 
     @staticmethod
-    async def ignore(task: "Task") -> tuple[str, Any] | None:
+    async def ignore(task: Task) -> tuple[str, Any] | None:
         """Stop caring about ``task``: it keeps running, unlinked, and can no longer be
         awaited. ``("ok", value)`` if its reply had arrived, ``("exit", reason)`` if it had
         died, else None."""
@@ -328,7 +329,7 @@ class Task:
         return ("ok", msg[1])
 
     @staticmethod
-    async def shutdown(task: "Task", timeout: float | str | None = 5.0) -> tuple[str, Any] | None:
+    async def shutdown(task: Task, timeout: float | str | None = 5.0) -> tuple[str, Any] | None:
         """Unlink and stop ``task``, and tell how it ended.
 
         The task gets exit signal ``"shutdown"`` and ``timeout`` seconds to end (None or

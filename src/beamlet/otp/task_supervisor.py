@@ -23,7 +23,8 @@ awaited; ``async_stream`` and ``async_stream_nolink`` are async iterators, as
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import Any
 
 from beamlet import Pid, Ref, link, spawn_link
 

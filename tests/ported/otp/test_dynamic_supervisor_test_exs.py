@@ -10,9 +10,22 @@ tests/ported/README.md.
 
 from __future__ import annotations
 
-from beamlet import (ANY, Down, DynamicSupervisor, Exit, Process, Supervisor, Task,
-                     monitor, receive, self_pid, send, sleep, spawn_link)
-from beamlet import exit as beamlet_exit
+from beamlet import (
+    ANY,
+    Down,
+    DynamicSupervisor,
+    Exit,
+    Process,
+    Supervisor,
+    Task,
+    exit as beamlet_exit,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn_link,
+)
 from helpers import quiet, run
 
 

@@ -15,9 +15,20 @@ import time
 
 import pytest
 
-from beamlet import (ANY, Down, Exit, GenServer, Process, monitor, receive, self_pid, send,
-                     sleep, spawn_link)
-from beamlet import exit as beamlet_exit
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    GenServer,
+    Process,
+    exit as beamlet_exit,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn_link,
+)
 from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, quiet, run
 

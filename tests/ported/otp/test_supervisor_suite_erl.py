@@ -14,8 +14,24 @@ from __future__ import annotations
 
 import pytest
 
-from beamlet import (ANY, Down, Exit, GenServer, Pid, Process, Supervisor, link, monitor,
-                     receive, self_pid, send, sleep, spawn, spawn_link, unlink)
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    GenServer,
+    Pid,
+    Process,
+    Supervisor,
+    link,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_link,
+    unlink,
+)
 from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, quiet, run
 

@@ -12,9 +12,25 @@ from contextlib import aclosing
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, DynamicSupervisor, Exit, Pid, Process, Ref, Supervisor, Task,
-                     TaskSupervisor, flush, monitor, receive, self_pid, send, sleep,
-                     yield_turn)
+from beamlet import (
+    ANY,
+    Down,
+    DynamicSupervisor,
+    Exit,
+    Pid,
+    Process,
+    Ref,
+    Supervisor,
+    Task,
+    TaskSupervisor,
+    flush,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    yield_turn,
+)
 from beamlet.testing import settle
 from helpers import caught_exit, quiet, run
 

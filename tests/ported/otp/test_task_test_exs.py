@@ -16,9 +16,26 @@ from contextlib import aclosing
 import pytest
 
 import beamlet
-from beamlet import (ANY, Down, Exit, Pid, Process, Ref, Supervisor, Task, TaskSupervised,
-                     flush, make_ref, node, receive, self_pid, send, sleep, spawn,
-                     spawn_monitor)
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    Pid,
+    Process,
+    Ref,
+    Supervisor,
+    Task,
+    TaskSupervised,
+    flush,
+    make_ref,
+    node,
+    receive,
+    self_pid,
+    send,
+    sleep,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.testing import settle, wait_dead
 from helpers import caught_exit, quiet, run
 
