@@ -19,7 +19,8 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -54,7 +55,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _kill(process: subprocess.Popen) -> None:
     """Kill ``process`` and everything it started (its own process group), then reap it."""
     if process.poll() is None:
         try:
@@ -62,9 +63,6 @@ def _stop(process: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     process.wait()
-    for stream in (process.stdout, process.stderr, process.stdin):
-        if stream is not None:
-            stream.close()
 
 
 @dataclass
@@ -77,16 +75,21 @@ class ErlangNode:
 
     async def expect(self, prefix: str) -> str:
         """The next output line starting with ``prefix``; fails if the node ends first."""
+        return await self._next_line(lambda line: line.startswith(prefix), prefix)
+
+    async def expect_any(self, text: str) -> str:
+        """The next output line (its log included) containing ``text``."""
+        return await self._next_line(lambda line: text in line, text)
+
+    async def _next_line(self, wanted: Callable[[str], bool], what: str) -> str:
         loop = asyncio.get_running_loop()
         while True:
             line = await loop.run_in_executor(None, self.process.stdout.readline)
             if not line:
-                stderr = self.process.stderr.read() if self.process.poll() is not None else ""
-                raise AssertionError(f"{self.name} ended before printing {prefix!r}; "
-                                     f"output {self.lines}, stderr {stderr!r}")
+                raise AssertionError(f"{self.name} ended before printing {what!r}; output {self.lines}")
             line = line.rstrip("\n")
             self.lines.append(line)
-            if line.startswith(prefix):
+            if wanted(line):
                 return line
 
     async def finished(self) -> int:
@@ -100,19 +103,36 @@ class Cluster:
     def __init__(self, epmd_port: int) -> None:
         self.epmd_port = epmd_port
         self.processes: list[subprocess.Popen] = []
+        self.readers: list[threading.Thread] = []
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)}
 
     def start_epmd(self) -> subprocess.Popen:
-        """The system's epmd on our port, in the foreground (``-d`` says when it listens)."""
-        process = subprocess.Popen([require("epmd"), "-d", "-port", str(self.epmd_port)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True)
+        """The system's epmd on our port, in the foreground, once it listens.
+
+        Its debug output says when it enters its select loop; a thread keeps reading that
+        output so that the daemon never blocks on a full pipe.
+        """
+        process = subprocess.Popen([require("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.processes.append(process)
-        line = process.stdout.readline()
-        if "epmd running" not in line:
-            raise AssertionError(f"epmd did not start: {line!r}")
+        listening = threading.Event()
+        output: list[str] = []
+
+        def drain() -> None:
+            for line in process.stdout:
+                output.append(line)
+                if "entering the main select() loop" in line:
+                    listening.set()
+            listening.set()  # ended: the check below reports it
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        self.readers.append(reader)
+        listening.wait(timeout=30)  # a guard only: the daemon is up within milliseconds
+        if process.poll() is not None or not any("select() loop" in line for line in output):
+            raise AssertionError(f"epmd did not start: {output}")
         return process
 
     def epmd_names(self) -> str:
@@ -129,15 +149,21 @@ class Cluster:
             erl_flags += f" -kernel net_ticktime {ticktime}"
         command = [require("elixir"), "--name" if long else "--sname", name, "--cookie", cookie,
                    "--erl", erl_flags, "-e", script]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=self.env(), start_new_session=True)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=self.env(), start_new_session=True)
         self.processes.append(process)
         full_name = name if "@" in name else f"{name}@{HOST}"
         return ErlangNode(full_name, process)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
-            _stop(process)
+            _kill(process)
+        for reader in self.readers:
+            reader.join()
+        for process in self.processes:
+            for stream in (process.stdout, process.stderr, process.stdin):
+                if stream is not None:
+                    stream.close()
 
 
 @pytest.fixture
