@@ -126,6 +126,7 @@ def first_difference(a: list[str], b: list[str]) -> int | None:
 def run(seeds: list[int]) -> Report:
     """Both runtimes on every seed; the seeds whose traces differ."""
     start = time.perf_counter()
+    seeds = list(dict.fromkeys(seeds))  # each seed once: one `def s(seed)` clause per seed
     scenarios = [generate(s) for s in seeds]
     beam = ElixirRun(scenarios)
     py_start = time.perf_counter()

@@ -6,7 +6,10 @@ import pytest
 from difftest import harness
 from difftest.scenario import generate
 
-SEEDS = range(0, 300)
+# 300 consecutive seeds (41 showed a divergence once), plus later seeds that did (python -m difftest --seed N
+# --show prints what each one does; they name scenarios of this generator version).
+REGRESSION_SEEDS = [526, 676, 776, 2118, 6081, 6122, 7768, 8932, 9715, 9991]
+SEEDS = [*range(300), *REGRESSION_SEEDS]
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +18,7 @@ def report():
         if harness.in_ci():
             pytest.fail("CI=true but elixir is not on PATH: the differential test cannot run")
         pytest.skip("elixir is not on PATH (apt-get install -y erlang-nox elixir)")
-    return harness.run(list(SEEDS))
+    return harness.run(SEEDS)
 
 
 def _explain(report) -> str:
@@ -28,7 +31,8 @@ def _explain(report) -> str:
 
 
 def test_beamlet_traces_match_the_beam(report):
-    assert not report.divergences, _explain(report)
+    if report.divergences:
+        pytest.fail(_explain(report), pytrace=False)
 
 
 def test_the_beam_side_ran_every_scenario_to_its_end(report):
