@@ -1,6 +1,8 @@
 """Kernel benchmarks (issue 2), one workload per run, each printing one JSON line.
 
-    python bench/kernel/kernel_bench.py spawn|skynet|pingpong|pingpong_timeout|oneway|ring|selective [--quick]
+    python bench/kernel/kernel_bench.py WORKLOAD [--quick]
+
+WORKLOAD is one of spawn, skynet, pingpong, pingpong_timeout, oneway, ring, selective.
 
 The same workloads for the BEAM are in kernel.exs; run.py runs both and compares.
 """

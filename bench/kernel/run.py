@@ -20,7 +20,8 @@ ORDER = ["spawn", "skynet", "pingpong", "pingpong_timeout", "oneway", "ring", "s
 
 
 def beamlet_run(w, quick):
-    cmd = [sys.executable, os.path.join(HERE, "kernel_bench.py"), w] + (["--quick"] if quick else [])
+    cmd = [sys.executable, os.path.join(HERE, "kernel_bench.py"), w]
+    cmd += ["--quick"] if quick else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -76,7 +77,8 @@ def main(quick, workloads):
     print(f"{'workload':{w0}}  {'beamlet':>12}  {'BEAM':>12}  {'ratio':>6}  {'target':>14}")
     for label, b, e, ratio, target, ok in rows:
         r = f"{ratio:.2f}" if ratio is not None else "-"
-        print(f"{label:{w0}}  {b:>12}  {e or '-':>12}  {r:>6}  {target:>14}  {'PASS' if ok else 'FAIL'}")
+        verdict = "PASS" if ok else "FAIL"
+        print(f"{label:{w0}}  {b:>12}  {e or '-':>12}  {r:>6}  {target:>14}  {verdict}")
 
 
 if __name__ == "__main__":

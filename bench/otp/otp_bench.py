@@ -72,7 +72,7 @@ async def stream_main(n):
 
     t = time.perf_counter()
     count = 0
-    async for item in Task.async_stream(range(n), lambda x: x * 2, max_concurrency=100):
+    async for _item in Task.async_stream(range(n), lambda x: x * 2, max_concurrency=100):
         count += 1
     assert count == n
     return {"n": n, "per_second": n / (time.perf_counter() - t)}

@@ -38,7 +38,8 @@ def main(quick):
         b = pb[k]
         e = pe[k] if pe else None
         ok = b["p50_ms"] <= 1 and b["p99_ms"] <= 10
-        rows.append((f"priority {k}: high proc p50 / p99 ms", f"{b['p50_ms']:.3f} / {b['p99_ms']:.3f}",
+        rows.append((f"priority {k}: high proc p50 / p99 ms",
+                     f"{b['p50_ms']:.3f} / {b['p99_ms']:.3f}",
                      f"{e['p50_ms']:.3f} / {e['p99_ms']:.3f}" if e else "-", "p50<=1, p99<=10", ok))
     fb = py(os.path.join(HERE, "sched_bench.py"), "flood", "--messages", msgs)
     fe = beam("flood.exs", msgs)

@@ -44,10 +44,10 @@ from .otp import (  # after the kernel: it uses it
 
 __all__ = [
     "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",
-    "Pid", "Process", "ProcessExit", "Ref", "Supervisor", "Task", "TaskSupervised", "TaskSupervisor",
-    "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref", "monitor", "node",
-    "receive", "register", "registered", "run", "schedulers_online", "self_pid", "send",
-    "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink", "unregister",
-    "whereis", "yield_turn",
+    "Pid", "Process", "ProcessExit", "Ref", "Supervisor", "Task", "TaskSupervised",
+    "TaskSupervisor", "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref",
+    "monitor", "node", "receive", "register", "registered", "run", "schedulers_online",
+    "self_pid", "send", "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink",
+    "unregister", "whereis", "yield_turn",
 ]
 __version__ = "0.1.0"

@@ -120,7 +120,8 @@ async def await_(aw: Awaitable, timeout: float | None = None) -> Any:
     and `TimeoutError` raised if it has not finished in time.
     """
     if not hasattr(aw, "__await__"):
-        raise TypeError(f"aio.await_ takes an awaitable (a coroutine, a task, a future), got {aw!r}")
+        raise TypeError(
+            f"aio.await_ takes an awaitable (a coroutine, a task, a future), got {aw!r}")
     me = _k.self_pid()
     ref = _k.make_ref()
     node = _k.node_state()

@@ -189,7 +189,8 @@ def test_e12_link_to_dead_process_without_trapping_raises():
             link(dead)
             send(parent, ("link_returned", "no error"))
         except NoProc as e:
-            send(parent, ("link_returned", ("raised", type(e).__name__, isinstance(e, LookupError))))
+            raised = ("raised", type(e).__name__, isinstance(e, LookupError))
+            send(parent, ("link_returned", raised))
         send(parent, "survived")
 
     async def uncaught(dead, parent):

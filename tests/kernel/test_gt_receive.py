@@ -1,4 +1,5 @@
-"""Ground truth r01-r11: mailbox order, selective receive, timeouts, sends to the dead and to names."""
+"""Ground truth r01-r11: mailbox order, selective receive, timeouts, sends to the dead and to
+names."""
 
 import time
 

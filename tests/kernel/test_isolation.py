@@ -160,7 +160,7 @@ def same_shape(original: Any, copy: Any) -> None:
         return
     if isinstance(original, (set, frozenset)):
         return  # no order to pair elements by; equality is checked by the caller
-    for a, b in zip(children(original), children(copy)):
+    for a, b in zip(children(original), children(copy), strict=True):
         same_shape(a, b)
 
 
@@ -280,7 +280,7 @@ def sharing(original: Any, copy: Any) -> list:
     """Which nodes of the copy are the original's own, in a walk of both side by side."""
     shared = [copy is original]
     if not isinstance(original, (set, frozenset)):
-        for a, b in zip(children(original), children(copy)):
+        for a, b in zip(children(original), children(copy), strict=True):
             shared.extend(sharing(a, b))
     return shared
 
@@ -372,7 +372,7 @@ def test_each_mutable_builtin_is_a_new_object(iso):
     message = ("tag", [1], {"k": 2}, {3}, bytearray(b"4"))
     copy = iso(message)
     assert copy == message and type(copy) is tuple
-    for original, copied in zip(message[1:], copy[1:]):
+    for original, copied in zip(message[1:], copy[1:], strict=True):
         assert copied is not original and type(copied) is type(original)
 
 

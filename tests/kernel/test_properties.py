@@ -42,7 +42,8 @@ def test_per_sender_order_is_kept(counts, yields, order):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.one_of(st.integers(), st.text(max_size=3), st.tuples(st.integers(), st.integers())),
+@given(st.lists(st.one_of(st.integers(), st.text(max_size=3),
+                          st.tuples(st.integers(), st.integers())),
                 max_size=30),
        st.integers(0, 5))
 def test_selective_receive_takes_first_match_and_keeps_the_rest(msgs, pick):

@@ -65,7 +65,7 @@ def test_u01_u02_strategies(strategy, after_crash, changed, caplog):
         after = [await pid_of(sup, i) for i in "abcd"]
         beamlet.unlink(sup)
         r = await Supervisor.stop(sup)
-        return ok, initial, crash, [x != y for x, y in zip(before, after)], r, flush()
+        return ok, initial, crash, [x != y for x, y in zip(before, after, strict=True)], r, flush()
 
     with caplog.at_level(logging.INFO, logger="beamlet"):
         ok, initial, crash, pid_changed, r, on_stop = run(main)

@@ -471,7 +471,7 @@ def test_async_stream_peak_concurrency_counted_by_the_tasks():
         for mc in (1, 4, 7):
             c = spawn(_counter)
 
-            async def f(x):
+            async def f(x, c=c):
                 send(c, "in")
                 for _ in range(x % 3 + 1):
                     await sleep(0)   # tasks that suspend a few times: under test

@@ -79,7 +79,8 @@ def test_aiohttp_client_in_parallel_processes(http_server):
             spawn(getter, self_pid(), f"/p{i}")
         return sorted([await receive(("page", ANY, ANY)) for _ in range(5)])
 
-    assert beamlet.run(main) == [("page", f"/p{i}", (200, f"you asked for /p{i}")) for i in range(5)]
+    pages = [("page", f"/p{i}", (200, f"you asked for /p{i}")) for i in range(5)]
+    assert beamlet.run(main) == pages
 
 
 def test_other_processes_run_while_one_waits_on_asyncio():

@@ -83,7 +83,8 @@ def test_timers_fire_while_a_process_spins():
         spinner = spawn(spin_forever, self_pid())
         await receive(("spinning", spinner))
         Process.send_after(self_pid(), "tick", 0.01)
-        await beamlet.sleep(0.01)  # a sleep's timer must fire too while the spinner spins: under test
+        # a sleep's timer must fire too while the spinner spins: under test
+        await beamlet.sleep(0.01)
         return await receive("tick")
 
     assert beamlet.run(main) == "tick"

@@ -296,8 +296,9 @@ class DynamicSupervisor:
     async def start_child(sup: Server, child: Any) -> Any:
         """Start a child under ``sup``: ``("ok", pid)`` | ``("ok", pid, info)`` | ``"ignore"``
         | ``("error", "max_children")`` | ``("error", reason)`` (a raise in its start function
-        gives ``("error", exception)``, an exit ``("error", reason)``, as in Elixir) | ``("error", reason)`` for a spec OTP
-        refuses: ``("invalid_child_spec", spec)`` without a "start", ``("invalid_mfa", start)``,
+        gives ``("error", exception)``, an exit ``("error", reason)``, as in Elixir)
+        | ``("error", reason)`` for a spec OTP refuses: ``("invalid_child_spec", spec)``
+        without a "start", ``("invalid_mfa", start)``,
         ``("invalid_restart_type", r)``, ... (checked before ``sup`` is asked)."""
         spec = spec_dict(child)
         if "start" not in spec:

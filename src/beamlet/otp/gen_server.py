@@ -69,7 +69,7 @@ from __future__ import annotations
 import inspect
 import logging
 import types
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from beamlet import (
     ANY,
@@ -96,9 +96,9 @@ __all__ = ["GenServer", "StartResult", "Server"]
 
 log = logging.getLogger("beamlet")
 
-StartResult = Union[tuple, str]
+StartResult: TypeAlias = tuple[Any, ...] | str
 """What a start function returns: ``("ok", pid)`` | ``"ignore"`` | ``("error", reason)``."""
-Server = Union[Pid, str, tuple]
+Server: TypeAlias = Pid | str | tuple[Any, ...]
 """How a server is named: its pid, a registered name, or ``(name, node)``."""
 
 _CALL = "$gen_call"

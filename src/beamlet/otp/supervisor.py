@@ -561,7 +561,8 @@ class Supervisor:
 
         List form: ``Supervisor.start_link(children, strategy="one_for_one", max_restarts=3,
         max_seconds=5, name=None)``. Module form: ``Module.start_link(arg, name=None)`` (or
-        ``Supervisor.start_link(Module, arg)``) runs ``Module().init(arg)``. Returns ``("ok", pid)``, ``"ignore"`` or ``("error", reason)``.
+        ``Supervisor.start_link(Module, arg)``) runs ``Module().init(arg)``. Returns
+        ``("ok", pid)``, ``"ignore"`` or ``("error", reason)``.
         """
         return await GenServer.start_link(_SupervisorServer, _how(cls, args, flags),
                                           name=name, timeout=timeout, priority=priority)

@@ -38,8 +38,9 @@ Exit reasons
 ------------
 They mirror Elixir's ``{reason, {Task, :await, [task, timeout]}}``, the atom becoming a str (as
 GenServer.call's reasons do): ``("timeout", (Task, "await", [task, timeout]))``,
-``(reason, (Task, "await_many", [tasks, timeout]))``, and for a stream ``("timeout", (TaskSupervised, "stream", [timeout]))``
-where `TaskSupervised` stands for Elixir's ``Task.Supervised`` module.
+``(reason, (Task, "await_many", [tasks, timeout]))``, and for a stream
+``("timeout", (TaskSupervised, "stream", [timeout]))`` where `TaskSupervised` stands for
+Elixir's ``Task.Supervised`` module.
 
 `start` / `start_link` run fire-and-forget side effects (prefer `TaskSupervisor.start_child`
 in production, so that they are supervised).

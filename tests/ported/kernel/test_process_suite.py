@@ -385,7 +385,7 @@ def test_process_info_lock_reschedule2():
         me = self_pid()
         procs = [spawn_link(asker, me) for _ in range(6)]
         names = [f"process_info_lock_reschedule2_{i}" for i in range(1, 7)]
-        for p, n in zip(procs, names):
+        for p, n in zip(procs, names, strict=True):
             Process.register(p, n)
         for i, j in [(0, 1), (1, 0), (2, 0), (3, 0), (4, 5), (5, 4)]:
             send(procs[i], ("go", names[j], procs[j]))
@@ -724,7 +724,8 @@ def low_prio_proportion(client: str) -> float:
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        raise AssertionError(f"the low_prio node with {client} clients did not finish in 15 s")
+        raise AssertionError(
+            f"the low_prio node with {client} clients did not finish in 15 s") from None
     assert proc.returncode == 0, err
     return float(out.split()[-1])
 
@@ -788,7 +789,8 @@ def test_spawn_huge_arglist():
 
     async def main():
         head = [make_ref(), ["a"] * 1_000_000, bytes(1_048_576), Process.list(), ("hej", "hopp"),
-                bytes([17]) * 1_048_576, ["x"] * 3_000_000, {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}]
+                bytes([17]) * 1_048_576, ["x"] * 3_000_000,
+                {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}]
         arglist = head + list(range(1, 255 - len(head) + 1))
         out = []
         pid2, r2 = spawn_monitor(huge_arglist_child, *arglist)

@@ -40,7 +40,8 @@ def test_dictionary_get_keys_by_value():
 
 
 def test_doctest_get_put_delete():
-    """process_test.exs: ``doctest Process`` (the examples of get/3, get_keys/0, put/2, delete/1)."""
+    """process_test.exs: ``doctest Process`` (the examples of get/3, get_keys/0, put/2,
+    delete/1)."""
     async def main():
         out = [Process.get("locale", "pt"), Process.put("locale", "fr"),
                Process.get("locale", "pt")]

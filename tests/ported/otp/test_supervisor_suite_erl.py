@@ -781,8 +781,9 @@ def test_tree():
         rows = await Supervisor.which_children(top)
         out.append([r[0] for r in rows])
         n2, n1 = rows[0][1], rows[1][1]
-        out += [n1 != s1 and n2 != s2, await counts(top), [r[0] for r in await Supervisor.which_children(n1)],
-                await counts(n1), await Supervisor.which_children(n2), await counts(n2)]
+        out += [n1 != s1 and n2 != s2, await counts(top),
+                [r[0] for r in await Supervisor.which_children(n1)], await counts(n1),
+                await Supervisor.which_children(n2), await counts(n2)]
         return out
 
     two = [2, 2, 0, 2]
