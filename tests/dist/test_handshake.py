@@ -497,3 +497,64 @@ def test_python_node_name_must_be_registered_to_be_reached(cluster: Cluster) -> 
     with pytest.raises(hs.HandshakeError, match="not registered"):
         asyncio.run(hs.connect(f"nobody@{HOST}", name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port))
 
+
+
+def test_elixir_answers_alive_to_a_second_connection_and_drops_the_first(cluster: Cluster) -> None:  # noqa: F811
+    cluster.start_epmd()
+    elixir = cluster.elixir("exalive", 'IO.puts("ready"); Process.sleep(:infinity)')
+
+    async def scenario() -> None:
+        await elixir.expect("ready")
+        first = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port)
+        assert first.status == "ok"
+        asked = []
+        second = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port,
+                                  alive_answer=lambda peer: asked.append(peer) or True)
+        assert second.status == "alive" and asked == [elixir.name]
+        await _count_ticks(first)  # returns once Elixir closed the old connection
+        assert first.writer.is_closing() and not second.writer.is_closing()
+        await second.close()
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("elixir_alive", ["aaa", "zzz"])
+def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -> None:  # noqa: F811
+    """Elixir connects to us while we connect to it: the greater name's attempt survives.
+
+    Elixir's attempt is held unanswered (its socket unread) while ours runs, so both are
+    pending at once, deterministically.
+    """
+    cluster.start_epmd()
+    me = f"py@{HOST}"
+
+    async def scenario() -> None:
+        incoming: asyncio.Queue = asyncio.Queue()
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await incoming.put((reader, writer))
+        listener = await asyncio.start_server(hold, "0.0.0.0", 0)
+        registration = await epmd.register("py", listener.sockets[0].getsockname()[1], epmd=cluster.epmd_port)
+        elixir = cluster.elixir(elixir_alive, f'IO.puts("ready"); '
+                                f'spawn(fn -> IO.puts("connect #{{Node.connect(:"{me}")}}") end); '
+                                'Process.sleep(:infinity)')
+        await elixir.expect("ready")
+        reader, writer = await incoming.get()  # Elixir's attempt is now pending on both sides
+        ours_wins = me > elixir.name
+        try:
+            ours = await hs.connect(elixir.name, name=me, cookie=COOKIE, epmd=cluster.epmd_port,
+                                    creation=registration.creation)
+            assert ours_wins and ours.status == "ok_simultaneous"
+        except hs.SimultaneousConnect:
+            assert not ours_wins
+        decide = lambda peer: hs.status_for(me, peer, pending=True)  # noqa: E731
+        try:
+            theirs = await hs.accept(reader, writer, name=me, cookie=COOKIE, creation=registration.creation,
+                                     decide=decide)
+            assert not ours_wins and theirs.status == "ok_simultaneous"
+        except hs.SimultaneousConnect:
+            assert ours_wins
+        assert await elixir.expect("connect") == "connect true"
+        await registration.close()
+        listener.close()
+        await listener.wait_closed()
+    asyncio.run(scenario())
