@@ -43,7 +43,9 @@ def require(program: str) -> str:
     path = shutil.which(program)
     if path is None:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{program} is required under CI=true (apt-get install -y erlang-nox elixir)")
+            pytest.fail(
+                f"{program} is required under CI=true (apt-get install -y erlang-nox elixir)"
+            )
         pytest.skip(f"{program} is not installed: no real Erlang node to talk to")
     return path
 
@@ -86,7 +88,9 @@ class ErlangNode:
         while True:
             line = await loop.run_in_executor(None, self.process.stdout.readline)
             if not line:
-                raise AssertionError(f"{self.name} ended before printing {what!r}; output {self.lines}")
+                raise AssertionError(
+                    f"{self.name} ended before printing {what!r}; output {self.lines}"
+                )
             line = line.rstrip("\n")
             self.lines.append(line)
             if wanted(line):
@@ -114,9 +118,14 @@ class Cluster:
         Its debug output says when it enters its select loop; a thread keeps reading that
         output so that the daemon never blocks on a full pipe.
         """
-        process = subprocess.Popen([require("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            [require("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.processes.append(process)
         listening = threading.Event()
         output: list[str] = []
@@ -127,6 +136,7 @@ class Cluster:
                 if "entering the main select() loop" in line:
                     listening.set()
             listening.set()  # ended: the check below reports it
+
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
         self.readers.append(reader)
@@ -137,20 +147,47 @@ class Cluster:
 
     def epmd_names(self) -> str:
         """What ``epmd -names`` prints for our port."""
-        result = subprocess.run([require("epmd"), "-port", str(self.epmd_port), "-names"],
-                                capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [require("epmd"), "-port", str(self.epmd_port), "-names"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return result.stdout
 
-    def elixir(self, name: str, script: str, *, cookie: str = COOKIE, long: bool = False,
-               ticktime: int | None = None) -> ErlangNode:
+    def elixir(
+        self,
+        name: str,
+        script: str,
+        *,
+        cookie: str = COOKIE,
+        long: bool = False,
+        ticktime: int | None = None,
+    ) -> ErlangNode:
         """Start ``elixir --sname name`` (``--name`` when ``long``) running ``script``."""
         erl_flags = "-start_epmd false"
         if ticktime is not None:
             erl_flags += f" -kernel net_ticktime {ticktime}"
-        command = [require("elixir"), "--name" if long else "--sname", name, "--cookie", cookie,
-                   "--erl", erl_flags, "-e", script]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, env=self.env(), start_new_session=True)
+        command = [
+            require("elixir"),
+            "--name" if long else "--sname",
+            name,
+            "--cookie",
+            cookie,
+            "--erl",
+            erl_flags,
+            "-e",
+            script,
+        ]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env(),
+            start_new_session=True,
+        )
         self.processes.append(process)
         full_name = name if "@" in name else f"{name}@{HOST}"
         return ErlangNode(full_name, process)
@@ -178,6 +215,7 @@ def cluster() -> Iterator[Cluster]:
 
 
 # --- the little a test needs of the distribution protocol above the handshake -----------------
+
 
 def pass_through(control: tuple, message: object = None, *, has_message: bool = True) -> bytes:
     """A frame body: 'p', the control term, then the message (each with its 131 byte)."""
@@ -215,7 +253,13 @@ async def answer_net_kernel(connection: Connection) -> list[tuple]:
             continue
         control, message = split_frame(body)
         seen.append(control)
-        if control[0] == REG_SEND and control[3] == "net_kernel" and isinstance(message, tuple) \
-                and message[0] == "$gen_call":
+        if (
+            control[0] == REG_SEND
+            and control[3] == "net_kernel"
+            and isinstance(message, tuple)
+            and message[0] == "$gen_call"
+        ):
             (caller, tag) = message[1]
-            await connection.send_frame(pass_through((SEND_SENDER, our_pid(connection), caller), (tag, "yes")))
+            await connection.send_frame(
+                pass_through((SEND_SENDER, our_pid(connection), caller), (tag, "yes"))
+            )

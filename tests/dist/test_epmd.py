@@ -7,22 +7,27 @@ through ``ERL_EPMD_PORT``.
 import asyncio
 import struct
 
+import erlang_nodes
 import pytest
-from erlang_nodes import Cluster, cluster, free_port  # noqa: F401  (cluster is a fixture)
-from hypothesis import given
-from hypothesis import strategies as st
+from erlang_nodes import Cluster, free_port
+from hypothesis import given, strategies as st
 
 from beamlet.dist import epmd
+
+cluster = erlang_nodes.cluster  # the fixture: real nodes on an EPMD port of the test's own
 
 names_strategy = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=40)
 
 
 # --- sans-IO: bytes as the protocol document lays them out ------------------------------------
 
+
 def test_alive2_request_layout() -> None:
     request = epmd.build_alive2_request("py", 4242)
     # u16 length, 120, port, 'M' (normal), 0 (tcp), highest 6, lowest 6, "py", no extra
-    assert request == bytes([0, 15, 120, 0x10, 0x92, 77, 0, 0, 6, 0, 6, 0, 2]) + b"py" + bytes([0, 0])
+    assert request == bytes([0, 15, 120, 0x10, 0x92, 77, 0, 0, 6, 0, 6, 0, 2]) + b"py" + bytes(
+        [0, 0]
+    )
     assert epmd.build_alive2_request("py", 4242, hidden=True)[5] == 72
 
 
@@ -50,10 +55,14 @@ def test_port2_response() -> None:
 
 def test_names_response() -> None:
     text = b"name ex1 at port 4000\nname py at port 51234\n"
-    assert epmd.parse_names_response(struct.pack(">I", 4369) + text) == (4369, [("ex1", 4000), ("py", 51234)])
+    assert epmd.parse_names_response(struct.pack(">I", 4369) + text) == (
+        4369,
+        [("ex1", 4000), ("py", 51234)],
+    )
 
 
 # --- sans-IO: the server's table --------------------------------------------------------------
+
 
 def test_registry_refuses_a_duplicate_and_forgets_on_close() -> None:
     registry = epmd.EpmdRegistry()
@@ -72,22 +81,33 @@ def test_registry_gives_a_new_creation_to_a_restarted_name() -> None:
         _, entry = registry.alive2(epmd.build_alive2_request("py", 5000)[2:])
         creations.append(entry.creation)
         registry.unregister(entry)
-    assert all(earlier != later for earlier, later in zip(creations, creations[1:]))
+    assert all(earlier != later for earlier, later in zip(creations, creations[1:], strict=False))
 
 
-@given(names=st.lists(names_strategy, unique=True, max_size=8),
-       ports=st.lists(st.integers(1, 65535), min_size=8, max_size=8), hidden=st.booleans())
-def test_registry_answers_what_was_registered(names: list[str], ports: list[int], hidden: bool) -> None:
+@given(
+    names=st.lists(names_strategy, unique=True, max_size=8),
+    ports=st.lists(st.integers(1, 65535), min_size=8, max_size=8),
+    hidden=st.booleans(),
+)
+def test_registry_answers_what_was_registered(
+    names: list[str], ports: list[int], hidden: bool
+) -> None:
     registry = epmd.EpmdRegistry()
-    for name, port in zip(names, ports):
+    for name, port in zip(names, ports, strict=False):
         registry.alive2(epmd.build_alive2_request(name, port, hidden=hidden)[2:])
-    for name, port in zip(names, ports):
-        entry = epmd.parse_port2_response(registry.port_please2(epmd.build_port_please2_request(name)[2:]))
+    for name, port in zip(names, ports, strict=False):
+        entry = epmd.parse_port2_response(
+            registry.port_please2(epmd.build_port_please2_request(name)[2:])
+        )
         assert (entry.name, entry.port, entry.hidden) == (name, port, hidden)
-    assert epmd.parse_names_response(registry.names(4369)) == (4369, list(zip(names, ports)))
+    assert epmd.parse_names_response(registry.names(4369)) == (
+        4369,
+        list(zip(names, ports, strict=False)),
+    )
 
 
 # --- the built-in server, through our client --------------------------------------------------
+
 
 def test_builtin_server_serves_the_client() -> None:
     async def scenario() -> None:
@@ -106,6 +126,7 @@ def test_builtin_server_serves_the_client() -> None:
             again = await epmd.register("py", 4323, epmd=server.port)
             assert again.creation != registration.creation
             await again.close()
+
     asyncio.run(scenario())
 
 
@@ -117,6 +138,7 @@ def test_registration_ends_when_the_server_stops() -> None:
         assert await registration.reader.read() == b""
         assert not registration.alive
         await registration.close()
+
     asyncio.run(scenario())
 
 
@@ -127,6 +149,7 @@ def test_ensure_epmd_starts_one_only_when_none_answers() -> None:
         assert ours is not None and ours.port == port
         assert await epmd.ensure_epmd(port, "127.0.0.1") is None
         await ours.stop()
+
     asyncio.run(scenario())
 
 
@@ -137,7 +160,8 @@ def test_the_client_refuses_a_missing_epmd() -> None:
 
 # --- against the real epmd and real Elixir nodes ----------------------------------------------
 
-def test_client_against_the_system_epmd(cluster: Cluster) -> None:  # noqa: F811
+
+def test_client_against_the_system_epmd(cluster: Cluster) -> None:
     cluster.start_epmd()
 
     async def scenario() -> None:
@@ -145,7 +169,12 @@ def test_client_against_the_system_epmd(cluster: Cluster) -> None:  # noqa: F811
         assert registration.creation != 0
         assert "name pyreal at port 4545" in cluster.epmd_names()
         entry = await epmd.port_please("pyreal", epmd=cluster.epmd_port)
-        assert (entry.port, entry.node_type, entry.highest_version, entry.lowest_version) == (4545, 77, 6, 6)
+        assert (entry.port, entry.node_type, entry.highest_version, entry.lowest_version) == (
+            4545,
+            77,
+            6,
+            6,
+        )
         with pytest.raises(epmd.EpmdError, match="taken"):
             await epmd.register("pyreal", 4546, epmd=cluster.epmd_port)
         own_port, found = await epmd.names(epmd=cluster.epmd_port)
@@ -156,16 +185,21 @@ def test_client_against_the_system_epmd(cluster: Cluster) -> None:  # noqa: F811
             if await epmd.port_please("pyreal", epmd=cluster.epmd_port) is None:
                 break
         assert await epmd.port_please("pyreal", epmd=cluster.epmd_port) is None
+
     asyncio.run(scenario())
 
 
 def _same_answers(port: int) -> list[bytes]:
     """The raw answers of one request sequence (creations blanked), to compare two daemons."""
+
     async def sequence() -> list[bytes]:
         answers = []
         first = await epmd.register("twin", 7000, epmd=port)
-        for request in (epmd.build_port_please2_request("twin"), epmd.build_port_please2_request("none"),
-                        epmd.build_alive2_request("twin", 7001)):
+        for request in (
+            epmd.build_port_please2_request("twin"),
+            epmd.build_port_please2_request("none"),
+            epmd.build_alive2_request("twin", 7001),
+        ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             answer = await reader.read(64)
@@ -173,21 +207,26 @@ def _same_answers(port: int) -> list[bytes]:
             writer.close()
         await first.close()
         return answers
+
     return asyncio.run(sequence())
 
 
-def test_builtin_server_answers_as_the_system_epmd(cluster: Cluster) -> None:  # noqa: F811
+def test_builtin_server_answers_as_the_system_epmd(cluster: Cluster) -> None:
     cluster.start_epmd()
     real = _same_answers(cluster.epmd_port)
 
     async def ours() -> list[bytes]:
         async with epmd.EpmdServer(0, "127.0.0.1") as server:
-            return await asyncio.get_running_loop().run_in_executor(None, _same_answers, server.port)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, _same_answers, server.port
+            )
+
     assert asyncio.run(ours()) == real
 
 
-def test_elixir_registers_in_the_builtin_server(cluster: Cluster) -> None:  # noqa: F811
+def test_elixir_registers_in_the_builtin_server(cluster: Cluster) -> None:
     """Only our EPMD runs: an Elixir node registers in it, and `epmd -names` reads it."""
+
     async def scenario() -> None:
         async with epmd.EpmdServer(cluster.epmd_port, "127.0.0.1") as server:
             node = cluster.elixir("exreg", 'IO.puts("up #{node()}"); Process.sleep(:infinity)')
@@ -200,4 +239,5 @@ def test_elixir_registers_in_the_builtin_server(cluster: Cluster) -> None:  # no
             assert entry.node_type == 77 and entry.lowest_version <= 6 == entry.highest_version
             node.process.kill()  # ends the registering socket: the name goes away
             await server.wait_registered("exreg", registered=False)
+
     asyncio.run(scenario())

@@ -11,24 +11,24 @@ import os
 import signal
 import struct
 
+import erlang_nodes
 import pytest
-from erlang_nodes import (  # noqa: F401  (cluster is a fixture)
+from erlang_nodes import (
     COOKIE,
     HOST,
     REG_SEND,
     SEND_SENDER,
     Cluster,
     answer_net_kernel,
-    cluster,
     our_pid,
     pass_through,
     split_frame,
 )
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from beamlet.dist import epmd
-from beamlet.dist import handshake as hs
+from beamlet.dist import epmd, handshake as hs
+
+cluster = erlang_nodes.cluster  # the fixture: real nodes on an EPMD port of the test's own
 
 A = f"alpha@{HOST}"
 B = f"beta@{HOST}"
@@ -36,8 +36,10 @@ B = f"beta@{HOST}"
 
 # --- sans-IO: two cores wired together --------------------------------------------------------
 
-def pump(initiator: hs.InitiatorHandshake, acceptor: hs.AcceptorHandshake,
-         cut: list[int] | None = None) -> None:
+
+def pump(
+    initiator: hs.InitiatorHandshake, acceptor: hs.AcceptorHandshake, cut: list[int] | None = None
+) -> None:
     """Carry bytes both ways until neither has anything to say; ``cut`` splits every write."""
     while True:
         moved = False
@@ -58,7 +60,7 @@ def _pieces(data: bytes, cut: list[int] | None) -> list[bytes]:
     for size in cut:
         if start >= len(data):
             break
-        pieces.append(data[start:start + size])
+        pieces.append(data[start : start + size])
         start += size
     if start < len(data):
         pieces.append(data[start:])
@@ -100,6 +102,7 @@ def test_status_and_challenge_in_one_read_and_a_frame_after_the_ack() -> None:
 def test_digest_is_md5_of_cookie_then_decimal_challenge() -> None:
     # erlang:md5("c" ++ "4294967295") computed by hand with the digest's definition
     import hashlib
+
     assert hs.digest(4294967295, "c") == hashlib.md5(b"c4294967295").digest()
     assert hs.digest(7, "c") != hs.digest(7, "d")
 
@@ -107,10 +110,16 @@ def test_digest_is_md5_of_cookie_then_decimal_challenge() -> None:
 def test_wrong_cookie_is_refused_by_the_acceptor(caplog: pytest.LogCaptureFixture) -> None:
     initiator = hs.InitiatorHandshake(A, "right", peer_name=B)
     acceptor = hs.AcceptorHandshake(B, "wrong")
-    with caplog.at_level(logging.ERROR, "beamlet.dist"), pytest.raises(hs.HandshakeError, match="cookie"):
+    with (
+        caplog.at_level(logging.ERROR, "beamlet.dist"),
+        pytest.raises(hs.HandshakeError, match="cookie"),
+    ):
         pump(initiator, acceptor)
     assert not initiator.done and initiator.state == "ack"
-    assert any("Invalid challenge reply" in record.message and A in record.message for record in caplog.records)
+    assert any(
+        "Invalid challenge reply" in record.message and A in record.message
+        for record in caplog.records
+    )
 
 
 def test_wrong_cookie_is_refused_by_the_initiator(caplog: pytest.LogCaptureFixture) -> None:
@@ -121,16 +130,23 @@ def test_wrong_cookie_is_refused_by_the_initiator(caplog: pytest.LogCaptureFixtu
     acceptor.feed(initiator.data_to_send())
     genuine_ack = acceptor.data_to_send()
     forged_ack = genuine_ack[:3] + bytes(16)
-    with caplog.at_level(logging.ERROR, "beamlet.dist"), pytest.raises(hs.HandshakeError, match="cookie"):
+    with (
+        caplog.at_level(logging.ERROR, "beamlet.dist"),
+        pytest.raises(hs.HandshakeError, match="cookie"),
+    ):
         initiator.feed(forged_ack)
     assert any("invalid challenge ack" in record.message for record in caplog.records)
 
 
 def test_a_missing_mandatory_flag_is_refused_unless_the_digest_bit_stands_for_it(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     without_maps = hs.DEFAULT_FLAGS & ~hs.MAP_TAG & ~hs.MANDATORY_25_DIGEST
     initiator = hs.InitiatorHandshake(A, "c", peer_name=B, flags=without_maps)
-    with caplog.at_level(logging.ERROR, "beamlet.dist"), pytest.raises(hs.HandshakeError, match="MAP_TAG"):
+    with (
+        caplog.at_level(logging.ERROR, "beamlet.dist"),
+        pytest.raises(hs.HandshakeError, match="MAP_TAG"),
+    ):
         pump(initiator, hs.AcceptorHandshake(B, "c"))
     assert any("cannot handle ['MAP_TAG']" in record.message for record in caplog.records)
 
@@ -141,7 +157,9 @@ def test_a_missing_mandatory_flag_is_refused_unless_the_digest_bit_stands_for_it
     assert acceptor.done
 
     initiator = hs.InitiatorHandshake(A, "c", peer_name=B)
-    old_acceptor = hs.AcceptorHandshake(B, "c", flags=hs.DEFAULT_FLAGS & ~hs.HANDSHAKE_23 & ~hs.MANDATORY_25_DIGEST)
+    old_acceptor = hs.AcceptorHandshake(
+        B, "c", flags=hs.DEFAULT_FLAGS & ~hs.HANDSHAKE_23 & ~hs.MANDATORY_25_DIGEST
+    )
     with pytest.raises(hs.HandshakeError, match="HANDSHAKE_23"):
         pump(initiator, old_acceptor)
 
@@ -157,7 +175,7 @@ def test_old_send_name_and_complement_are_accepted() -> None:
     acceptor.feed(_frame(b"n" + struct.pack(">HI", 5, low) + A.encode()))
     answer = acceptor.data_to_send()
     assert answer.startswith(_frame(b"sok"))
-    challenge_frame = answer[len(_frame(b"sok")):]
+    challenge_frame = answer[len(_frame(b"sok")) :]
     (challenge,) = struct.unpack_from(">I", challenge_frame, 2 + 1 + 8)
     acceptor.feed(_frame(b"c" + struct.pack(">II", high, 4242)))
     acceptor.feed(_frame(b"r" + struct.pack(">I", 99) + hs.digest(challenge, "c")))
@@ -169,7 +187,9 @@ def test_old_send_name_and_complement_are_accepted() -> None:
 def test_old_send_name_without_handshake_23_is_refused() -> None:
     acceptor = hs.AcceptorHandshake(B, "c")
     with pytest.raises(hs.HandshakeError, match="version 5"):
-        acceptor.feed(_frame(b"n" + struct.pack(">HI", 5, hs.MANDATORY_25 & ~hs.HANDSHAKE_23) + A.encode()))
+        acceptor.feed(
+            _frame(b"n" + struct.pack(">HI", 5, hs.MANDATORY_25 & ~hs.HANDSHAKE_23) + A.encode())
+        )
 
 
 def test_status_rule_of_net_kernel() -> None:
@@ -179,14 +199,19 @@ def test_status_rule_of_net_kernel() -> None:
     assert hs.status_for(A, B, pending=True) == "ok_simultaneous"
 
 
-@given(first=st.from_regex(r"[a-z]{1,8}", fullmatch=True), second=st.from_regex(r"[a-z]{1,8}", fullmatch=True))
+@given(
+    first=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    second=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+)
 def test_simultaneous_connect_keeps_exactly_one_connection(first: str, second: str) -> None:
     """Each node connects to the other while the other does the same: one attempt survives."""
     names = (f"{first}@h", f"{first}{second}z@h")
     survivors = []
     for us, them in (names, names[::-1]):
         initiator = hs.InitiatorHandshake(us, "c", peer_name=them)
-        acceptor = hs.AcceptorHandshake(them, "c", decide=lambda peer, me=them: hs.status_for(me, peer, pending=True))
+        acceptor = hs.AcceptorHandshake(
+            them, "c", decide=lambda peer, me=them: hs.status_for(me, peer, pending=True)
+        )
         try:
             pump(initiator, acceptor)
         except hs.SimultaneousConnect:
@@ -235,7 +260,9 @@ def test_names_and_garbage_are_refused() -> None:
     with pytest.raises(hs.HandshakeError, match="unexpected handshake message"):
         hs.AcceptorHandshake(B, "c").feed(_frame(b"r" + bytes(20)))
     with pytest.raises(hs.HandshakeError, match="bad node name"):
-        hs.AcceptorHandshake(B, "c").feed(_frame(b"N" + struct.pack(">QIH", hs.DEFAULT_FLAGS, 1, 3) + b"xyz"))
+        hs.AcceptorHandshake(B, "c").feed(
+            _frame(b"N" + struct.pack(">QIH", hs.DEFAULT_FLAGS, 1, 3) + b"xyz")
+        )
 
 
 def test_connection_frames_over_a_socket_pair() -> None:
@@ -244,11 +271,17 @@ def test_connection_frames_over_a_socket_pair() -> None:
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             accepted.set_result(await hs.accept(reader, writer, name=B, cookie="c", creation=5))
+
         server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         ours = await hs.connect(B, name=A, cookie="c", address="127.0.0.1", port=port, creation=6)
         theirs = await accepted
-        assert (ours.peer_name, ours.peer_creation, theirs.peer_name, theirs.peer_creation) == (B, 5, A, 6)
+        assert (ours.peer_name, ours.peer_creation, theirs.peer_name, theirs.peer_creation) == (
+            B,
+            5,
+            A,
+            6,
+        )
         await ours.send_tick()
         await ours.send_frame(b"p\x83j")
         assert await theirs.read_frame() == b""
@@ -259,6 +292,7 @@ def test_connection_frames_over_a_socket_pair() -> None:
         await theirs.close()
         server.close()
         await server.wait_closed()
+
     asyncio.run(scenario())
 
 
@@ -268,8 +302,11 @@ def test_the_ticker_gives_up_on_a_silent_peer() -> None:
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             accepted.set_result(await hs.accept(reader, writer, name=B, cookie="c"))
+
         server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-        ours = await hs.connect(B, name=A, cookie="c", address="127.0.0.1", port=server.sockets[0].getsockname()[1])
+        ours = await hs.connect(
+            B, name=A, cookie="c", address="127.0.0.1", port=server.sockets[0].getsockname()[1]
+        )
         silent = await accepted  # never reads, never ticks
         ticks_seen = asyncio.create_task(_count_ticks(silent))
         await ours.run_ticker(net_ticktime=0.2)  # returns once the peer has said nothing for 0.2 s
@@ -277,6 +314,7 @@ def test_the_ticker_gives_up_on_a_silent_peer() -> None:
         assert await ticks_seen >= 1
         server.close()
         await server.wait_closed()
+
     asyncio.run(scenario())
 
 
@@ -293,6 +331,7 @@ async def _count_ticks(connection: hs.Connection) -> int:
 
 # --- against real Elixir nodes ----------------------------------------------------------------
 
+
 class PythonNode:
     """A Python acceptor: listening, registered in EPMD, answering net_kernel for Node.ping."""
 
@@ -307,13 +346,20 @@ class PythonNode:
     async def start(self, epmd_port: int) -> "PythonNode":
         self.server = await asyncio.start_server(self._on_connect, "0.0.0.0", 0)
         port = self.server.sockets[0].getsockname()[1]
-        self.registration = await epmd.register(hs.split_node_name(self.name)[0], port, epmd=epmd_port)
+        self.registration = await epmd.register(
+            hs.split_node_name(self.name)[0], port, epmd=epmd_port
+        )
         return self
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            connection = await hs.accept(reader, writer, name=self.name, cookie=self.cookie,
-                                         creation=self.registration.creation)
+            connection = await hs.accept(
+                reader,
+                writer,
+                name=self.name,
+                cookie=self.cookie,
+                creation=self.registration.creation,
+            )
         except hs.HandshakeError as error:
             await self.failures.put(error)
             return
@@ -326,7 +372,7 @@ class PythonNode:
         await self.server.wait_closed()
 
 
-async def _with_python_node(cluster: Cluster, name: str, body, *, cookie: str = COOKIE):  # noqa: F811
+async def _with_python_node(cluster: Cluster, name: str, body, *, cookie: str = COOKIE):
     node = await PythonNode(name, cookie).start(cluster.epmd_port)
     try:
         return await body(node)
@@ -335,7 +381,7 @@ async def _with_python_node(cluster: Cluster, name: str, body, *, cookie: str = 
 
 
 @pytest.mark.parametrize("epmd_kind", ["system", "builtin"])
-def test_elixir_pings_a_python_acceptor(cluster: Cluster, epmd_kind: str) -> None:  # noqa: F811
+def test_elixir_pings_a_python_acceptor(cluster: Cluster, epmd_kind: str) -> None:
     async def scenario() -> None:
         builtin = None
         if epmd_kind == "system":
@@ -344,8 +390,11 @@ def test_elixir_pings_a_python_acceptor(cluster: Cluster, epmd_kind: str) -> Non
             builtin = await epmd.EpmdServer(cluster.epmd_port, "127.0.0.1").start()
 
         async def body(python: PythonNode) -> None:
-            elixir = cluster.elixir("exping", f'IO.puts("ping #{{inspect(Node.ping(:"py@{HOST}"))}}"); '
-                                              'IO.puts("list #{inspect(Node.list())}")')
+            elixir = cluster.elixir(
+                "exping",
+                f'IO.puts("ping #{{inspect(Node.ping(:"py@{HOST}"))}}"); '
+                'IO.puts("list #{inspect(Node.list())}")',
+            )
             assert await elixir.expect("ping") == "ping :pong"
             assert await elixir.expect("list") == f"list [:py@{HOST}]"
             connection = await python.connections.get()
@@ -353,28 +402,34 @@ def test_elixir_pings_a_python_acceptor(cluster: Cluster, epmd_kind: str) -> Non
             assert connection.flags & hs.SPAWN and connection.flags & hs.ALIAS
             assert not connection.flags & hs.DIST_HDR_ATOM_CACHE  # so OTP sends plain frames
             assert await elixir.finished() == 0
+
         try:
             await _with_python_node(cluster, f"py@{HOST}", body)
         finally:
             if builtin is not None:
                 await builtin.stop()
+
     asyncio.run(scenario())
 
 
-def test_elixir_pings_a_python_acceptor_with_long_names(cluster: Cluster) -> None:  # noqa: F811
+def test_elixir_pings_a_python_acceptor_with_long_names(cluster: Cluster) -> None:
     cluster.start_epmd()
 
     async def body(python: PythonNode) -> None:
-        elixir = cluster.elixir("exlong@127.0.0.1", 'IO.puts("ping #{inspect(Node.ping(:"py@127.0.0.1"))}")',
-                                long=True)
+        elixir = cluster.elixir(
+            "exlong@127.0.0.1", 'IO.puts("ping #{inspect(Node.ping(:"py@127.0.0.1"))}")', long=True
+        )
         assert await elixir.expect("ping") == "ping :pong"
         assert (await python.connections.get()).peer_name == "exlong@127.0.0.1"
+
     asyncio.run(_with_python_node(cluster, "py@127.0.0.1", body))
 
 
-LISTENER = ('Process.register(self(), :listener); IO.puts("ready"); '
-            'receive do {:hello, from} -> send(from, {:world, node(), from}) end; '
-            'IO.puts("replied"); Process.sleep(:infinity)')
+LISTENER = (
+    'Process.register(self(), :listener); IO.puts("ready"); '
+    "receive do {:hello, from} -> send(from, {:world, node(), from}) end; "
+    'IO.puts("replied"); Process.sleep(:infinity)'
+)
 
 
 async def _hello(connection: hs.Connection) -> tuple:
@@ -390,7 +445,7 @@ async def _hello(connection: hs.Connection) -> tuple:
 
 
 @pytest.mark.parametrize("long", [False, True])
-def test_python_connects_to_elixir(cluster: Cluster, long: bool) -> None:  # noqa: F811
+def test_python_connects_to_elixir(cluster: Cluster, long: bool) -> None:
     cluster.start_epmd()
     elixir = cluster.elixir("exhello@127.0.0.1" if long else "exhello", LISTENER, long=long)
     ours = "py@127.0.0.1" if long else f"py@{HOST}"
@@ -405,6 +460,7 @@ def test_python_connects_to_elixir(cluster: Cluster, long: bool) -> None:  # noq
         assert pid == our_pid(connection)  # our pid came back byte-exact
         await elixir.expect("replied")
         await connection.close()
+
     asyncio.run(scenario())
 
 
@@ -412,22 +468,31 @@ def missing_none(flags: int) -> bool:
     return hs.missing_mandatory(flags & ~hs.MANDATORY_25_DIGEST) == []
 
 
-def test_elixir_with_a_wrong_cookie_is_refused(cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+def test_elixir_with_a_wrong_cookie_is_refused(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
     cluster.start_epmd()
 
     async def body(python: PythonNode) -> None:
-        elixir = cluster.elixir("exbad", f'IO.puts("ping #{{inspect(Node.ping(:"py@{HOST}"))}}")', cookie="wrong")
+        elixir = cluster.elixir(
+            "exbad", f'IO.puts("ping #{{inspect(Node.ping(:"py@{HOST}"))}}")', cookie="wrong"
+        )
         assert await elixir.expect("ping") == "ping :pang"
         failure = await python.failures.get()
         assert "cookie" in str(failure)
         assert python.connections.empty()
+
     with caplog.at_level(logging.ERROR, "beamlet.dist"):
         asyncio.run(_with_python_node(cluster, f"py@{HOST}", body))
-    assert any("exbad@" in record.message and "Invalid challenge reply" in record.message
-               for record in caplog.records)
+    assert any(
+        "exbad@" in record.message and "Invalid challenge reply" in record.message
+        for record in caplog.records
+    )
 
 
-def test_python_with_a_wrong_cookie_is_refused(cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+def test_python_with_a_wrong_cookie_is_refused(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
     cluster.start_epmd()
     elixir = cluster.elixir("exstrict", LISTENER)
 
@@ -437,19 +502,22 @@ def test_python_with_a_wrong_cookie_is_refused(cluster: Cluster, caplog: pytest.
             await hs.connect(elixir.name, name=f"py@{HOST}", cookie="wrong", epmd=cluster.epmd_port)
         # Elixir's side of the story, from its log
         await elixir.expect_any("Invalid challenge reply")
+
     with caplog.at_level(logging.ERROR, "beamlet.dist"):
         asyncio.run(scenario())
     assert any("wrong cookie" in record.message for record in caplog.records)
 
 
-TICK_WATCH = (':ok = :net_kernel.monitor_nodes(true); IO.puts("ready"); '
-              'receive do {:nodeup, n} -> IO.puts("nodeup #{n}") end; '
-              'receive do {:nodedown, n} -> IO.puts("verdict nodedown #{n}") '
-              'after 3000 -> IO.puts("verdict still up #{inspect(Node.list())}") end')
+TICK_WATCH = (
+    ':ok = :net_kernel.monitor_nodes(true); IO.puts("ready"); '
+    'receive do {:nodeup, n} -> IO.puts("nodeup #{n}") end; '
+    'receive do {:nodedown, n} -> IO.puts("verdict nodedown #{n}") '
+    'after 3000 -> IO.puts("verdict still up #{inspect(Node.list())}") end'
+)
 
 
 @pytest.mark.parametrize("ticking", [True, False])
-def test_ticks_keep_the_connection_up(cluster: Cluster, ticking: bool) -> None:  # noqa: F811
+def test_ticks_keep_the_connection_up(cluster: Cluster, ticking: bool) -> None:
     """With net_ticktime 1 Elixir drops a silent peer after about a second; ticks keep it.
 
     The 3 s are Elixir's own wait for a nodedown (three tick times); the test waits for its verdict.
@@ -459,7 +527,9 @@ def test_ticks_keep_the_connection_up(cluster: Cluster, ticking: bool) -> None: 
 
     async def scenario() -> None:
         await elixir.expect("ready")
-        connection = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port)
+        connection = await hs.connect(
+            elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port
+        )
         reading = asyncio.create_task(_count_ticks(connection))
         ticker = asyncio.create_task(connection.run_ticker(net_ticktime=1)) if ticking else None
         verdict = await elixir.expect("verdict")
@@ -470,16 +540,19 @@ def test_ticks_keep_the_connection_up(cluster: Cluster, ticking: bool) -> None: 
         assert await reading >= 1  # Elixir ticked us as well
         if ticker is not None:
             ticker.cancel()
+
     asyncio.run(scenario())
 
 
-def test_python_notices_a_silent_elixir_node(cluster: Cluster) -> None:  # noqa: F811
+def test_python_notices_a_silent_elixir_node(cluster: Cluster) -> None:
     cluster.start_epmd()
     elixir = cluster.elixir("exstop", 'IO.puts("ready"); Process.sleep(:infinity)')
 
     async def scenario() -> None:
         await elixir.expect("ready")
-        connection = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port)
+        connection = await hs.connect(
+            elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port
+        )
         reading = asyncio.create_task(_count_ticks(connection))
         os.kill(elixir.process.pid, signal.SIGSTOP)
         try:
@@ -489,36 +562,46 @@ def test_python_notices_a_silent_elixir_node(cluster: Cluster) -> None:  # noqa:
             os.kill(elixir.process.pid, signal.SIGCONT)
         assert connection.writer.is_closing()
         await reading
+
     asyncio.run(scenario())
 
 
-def test_python_node_name_must_be_registered_to_be_reached(cluster: Cluster) -> None:  # noqa: F811
+def test_python_node_name_must_be_registered_to_be_reached(cluster: Cluster) -> None:
     cluster.start_epmd()
     with pytest.raises(hs.HandshakeError, match="not registered"):
-        asyncio.run(hs.connect(f"nobody@{HOST}", name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port))
+        asyncio.run(
+            hs.connect(f"nobody@{HOST}", name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port)
+        )
 
 
-
-def test_elixir_answers_alive_to_a_second_connection_and_drops_the_first(cluster: Cluster) -> None:  # noqa: F811
+def test_elixir_answers_alive_to_a_second_connection_and_drops_the_first(cluster: Cluster) -> None:
     cluster.start_epmd()
     elixir = cluster.elixir("exalive", 'IO.puts("ready"); Process.sleep(:infinity)')
 
     async def scenario() -> None:
         await elixir.expect("ready")
-        first = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port)
+        first = await hs.connect(
+            elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port
+        )
         assert first.status == "ok"
         asked = []
-        second = await hs.connect(elixir.name, name=f"py@{HOST}", cookie=COOKIE, epmd=cluster.epmd_port,
-                                  alive_answer=lambda peer: asked.append(peer) or True)
+        second = await hs.connect(
+            elixir.name,
+            name=f"py@{HOST}",
+            cookie=COOKIE,
+            epmd=cluster.epmd_port,
+            alive_answer=lambda peer: asked.append(peer) or True,
+        )
         assert second.status == "alive" and asked == [elixir.name]
         await _count_ticks(first)  # returns once Elixir closed the old connection
         assert first.writer.is_closing() and not second.writer.is_closing()
         await second.close()
+
     asyncio.run(scenario())
 
 
 @pytest.mark.parametrize("elixir_alive", ["aaa", "zzz"])
-def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -> None:  # noqa: F811
+def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -> None:
     """Elixir connects to us while we connect to it: the greater name's attempt survives.
 
     Elixir's attempt is held unanswered (its socket unread) while ours runs, so both are
@@ -532,24 +615,41 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
 
         async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await incoming.put((reader, writer))
+
         listener = await asyncio.start_server(hold, "0.0.0.0", 0)
-        registration = await epmd.register("py", listener.sockets[0].getsockname()[1], epmd=cluster.epmd_port)
-        elixir = cluster.elixir(elixir_alive, f'IO.puts("ready"); '
-                                f'spawn(fn -> IO.puts("connect #{{Node.connect(:"{me}")}}") end); '
-                                'Process.sleep(:infinity)')
+        registration = await epmd.register(
+            "py", listener.sockets[0].getsockname()[1], epmd=cluster.epmd_port
+        )
+        elixir = cluster.elixir(
+            elixir_alive,
+            f'IO.puts("ready"); '
+            f'spawn(fn -> IO.puts("connect #{{Node.connect(:"{me}")}}") end); '
+            "Process.sleep(:infinity)",
+        )
         await elixir.expect("ready")
         reader, writer = await incoming.get()  # Elixir's attempt is now pending on both sides
         ours_wins = me > elixir.name
         try:
-            ours = await hs.connect(elixir.name, name=me, cookie=COOKIE, epmd=cluster.epmd_port,
-                                    creation=registration.creation)
+            ours = await hs.connect(
+                elixir.name,
+                name=me,
+                cookie=COOKIE,
+                epmd=cluster.epmd_port,
+                creation=registration.creation,
+            )
             assert ours_wins and ours.status == "ok_simultaneous"
         except hs.SimultaneousConnect:
             assert not ours_wins
         decide = lambda peer: hs.status_for(me, peer, pending=True)  # noqa: E731
         try:
-            theirs = await hs.accept(reader, writer, name=me, cookie=COOKIE, creation=registration.creation,
-                                     decide=decide)
+            theirs = await hs.accept(
+                reader,
+                writer,
+                name=me,
+                cookie=COOKIE,
+                creation=registration.creation,
+                decide=decide,
+            )
             assert not ours_wins and theirs.status == "ok_simultaneous"
         except hs.SimultaneousConnect:
             assert ours_wins
@@ -557,4 +657,5 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
         await registration.close()
         listener.close()
         await listener.wait_closed()
+
     asyncio.run(scenario())

@@ -94,6 +94,7 @@ class NodeEntry:
 
 # --- sans-IO: the bytes of each request and answer ---------------------------------------------
 
+
 def _framed(body: bytes) -> bytes:
     """A request as EPMD reads it: u16 length, then the body."""
     return struct.pack(">H", len(body)) + body
@@ -109,12 +110,22 @@ def _name_bytes(name: str) -> bytes:
     return data
 
 
-def build_alive2_request(name: str, port: int, *, hidden: bool = False, extra: bytes = b"") -> bytes:
+def build_alive2_request(
+    name: str, port: int, *, hidden: bool = False, extra: bytes = b""
+) -> bytes:
     """ALIVE2_REQ registering ``name`` (the alive part) at ``port``, version 6 only."""
     encoded = _name_bytes(name)
     node_type = NODE_TYPE_HIDDEN if hidden else NODE_TYPE_NORMAL
-    body = struct.pack(">BHBBHHH", ALIVE2_REQ, port, node_type, PROTOCOL_TCP_IPV4,
-                       HANDSHAKE_VERSION, HANDSHAKE_VERSION, len(encoded))
+    body = struct.pack(
+        ">BHBBHHH",
+        ALIVE2_REQ,
+        port,
+        node_type,
+        PROTOCOL_TCP_IPV4,
+        HANDSHAKE_VERSION,
+        HANDSHAKE_VERSION,
+        len(encoded),
+    )
     return _framed(body + encoded + struct.pack(">H", len(extra)) + extra)
 
 
@@ -127,10 +138,10 @@ def parse_alive2_response(data: bytes) -> int:
     if data[0] == ALIVE2_X_RESP:
         if len(data) < 6:
             raise EpmdError("ALIVE2_X_RESP cut short")
-        return struct.unpack_from(">I", data, 2)[0]
+        return int.from_bytes(data[2:6], "big")
     if len(data) < 4:
         raise EpmdError("ALIVE2_RESP cut short")
-    return struct.unpack_from(">H", data, 2)[0]
+    return int.from_bytes(data[2:4], "big")
 
 
 def build_port_please2_request(name: str) -> bytes:
@@ -145,13 +156,15 @@ def parse_port2_response(data: bytes) -> NodeEntry | None:
     if data[1] != 0:
         return None
     try:
-        port, node_type, protocol, highest, lowest, name_length = struct.unpack_from(">HBBHHH", data, 2)
+        port, node_type, protocol, highest, lowest, name_length = struct.unpack_from(
+            ">HBBHHH", data, 2
+        )
         name_end = 12 + name_length
         name = data[12:name_end].decode("utf-8")
         (extra_length,) = struct.unpack_from(">H", data, name_end)
     except (struct.error, UnicodeDecodeError) as error:
         raise EpmdError(f"malformed PORT2_RESP: {error}") from None
-    extra = data[name_end + 2:name_end + 2 + extra_length]
+    extra = data[name_end + 2 : name_end + 2 + extra_length]
     return NodeEntry(name, port, node_type, protocol, highest, lowest, bytes(extra))
 
 
@@ -176,6 +189,7 @@ def parse_names_response(data: bytes) -> tuple[int, list[tuple[str, int]]]:
 
 # --- sans-IO: the server's table ---------------------------------------------------------------
 
+
 @dataclass
 class EpmdRegistry:
     """The names a server holds and the answer to each request, without any socket.
@@ -191,10 +205,12 @@ class EpmdRegistry:
     def alive2(self, body: bytes) -> tuple[bytes, NodeEntry | None]:
         """The answer to an ALIVE2_REQ body and the entry registered (None when refused)."""
         try:
-            port, node_type, protocol, highest, lowest, name_length = struct.unpack_from(">HBBHHH", body, 1)
-            name = body[11:11 + name_length].decode("utf-8")
+            port, node_type, protocol, highest, lowest, name_length = struct.unpack_from(
+                ">HBBHHH", body, 1
+            )
+            name = body[11 : 11 + name_length].decode("utf-8")
             (extra_length,) = struct.unpack_from(">H", body, 11 + name_length)
-            extra = bytes(body[13 + name_length:13 + name_length + extra_length])
+            extra = bytes(body[13 + name_length : 13 + name_length + extra_length])
         except (struct.error, UnicodeDecodeError):
             return bytes([ALIVE2_X_RESP, 1]) + bytes(4), None
         answer_tag = ALIVE2_X_RESP if highest >= HANDSHAKE_VERSION else ALIVE2_RESP
@@ -227,17 +243,33 @@ class EpmdRegistry:
         if entry is None:
             return bytes([PORT2_RESP, 1])
         name = entry.name.encode("utf-8")
-        return (struct.pack(">BBHBBHHH", PORT2_RESP, 0, entry.port, entry.node_type, entry.protocol,
-                            entry.highest_version, entry.lowest_version, len(name))
-                + name + struct.pack(">H", len(entry.extra)) + entry.extra)
+        return (
+            struct.pack(
+                ">BBHBBHHH",
+                PORT2_RESP,
+                0,
+                entry.port,
+                entry.node_type,
+                entry.protocol,
+                entry.highest_version,
+                entry.lowest_version,
+                len(name),
+            )
+            + name
+            + struct.pack(">H", len(entry.extra))
+            + entry.extra
+        )
 
     def names(self, own_port: int) -> bytes:
         """The NAMES answer: our port, then one line per node, as ``epmd -names`` prints them."""
-        lines = "".join(f"name {entry.name} at port {entry.port}\n" for entry in self.nodes.values())
+        lines = "".join(
+            f"name {entry.name} at port {entry.port}\n" for entry in self.nodes.values()
+        )
         return struct.pack(">I", own_port) + lines.encode("utf-8")
 
 
 # --- asyncio client ----------------------------------------------------------------------------
+
 
 async def _request(request: bytes, host: str, port: int) -> bytes:
     """Send one request on a fresh connection and read the answer until EPMD closes it."""
@@ -283,8 +315,9 @@ class Registration:
         await _closed(self.writer)
 
 
-async def register(name: str, port: int, *, hidden: bool = False, host: str = "127.0.0.1",
-                   epmd: int | None = None) -> Registration:
+async def register(
+    name: str, port: int, *, hidden: bool = False, host: str = "127.0.0.1", epmd: int | None = None
+) -> Registration:
     """Register ``name`` (the alive part) at ``port`` with the EPMD on ``host``.
 
     The returned `Registration` holds the socket open; the creation in it is the one the node
@@ -308,23 +341,30 @@ async def register(name: str, port: int, *, hidden: bool = False, host: str = "1
         if isinstance(error, EpmdError):
             raise
         raise EpmdError(f"EPMD at {host}:{epmd} closed the registration of {name!r}") from None
-    log.debug("registered %s at port %d in EPMD %s:%d, creation %d", name, port, host, epmd, creation)
+    log.debug(
+        "registered %s at port %d in EPMD %s:%d, creation %d", name, port, host, epmd, creation
+    )
     return Registration(name, port, creation, reader, writer)
 
 
-async def port_please(name: str, host: str = "127.0.0.1", *, epmd: int | None = None) -> NodeEntry | None:
+async def port_please(
+    name: str, host: str = "127.0.0.1", *, epmd: int | None = None
+) -> NodeEntry | None:
     """The entry of ``name`` (the alive part) in the EPMD on ``host``, or None if unknown."""
     epmd = epmd_port() if epmd is None else epmd
     return parse_port2_response(await _request(build_port_please2_request(name), host, epmd))
 
 
-async def names(host: str = "127.0.0.1", *, epmd: int | None = None) -> tuple[int, list[tuple[str, int]]]:
+async def names(
+    host: str = "127.0.0.1", *, epmd: int | None = None
+) -> tuple[int, list[tuple[str, int]]]:
     """EPMD's port and the ``(name, port)`` pairs registered on ``host``."""
     epmd = epmd_port() if epmd is None else epmd
     return parse_names_response(await _request(build_names_request(), host, epmd))
 
 
 # --- asyncio server ----------------------------------------------------------------------------
+
 
 class EpmdServer:
     """An EPMD of our own, for hosts where no ``epmd`` runs; Erlang nodes can use it too.
@@ -341,13 +381,15 @@ class EpmdServer:
         self.registry = EpmdRegistry()
         self._server: asyncio.AbstractServer | None = None
         self._registrations: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._changed: asyncio.Condition | None = None
 
     async def start(self) -> EpmdServer:
         """Start listening (port 0 picks a free port, then stored in ``port``)."""
         self._changed = asyncio.Condition()
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("EPMD of our own listening on %s:%d", self.host, self.port)
         return self
@@ -384,6 +426,7 @@ class EpmdServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client connection: read one request, answer it."""
         handler = asyncio.current_task()
+        assert handler is not None, "asyncio runs each connection in a task"
         self._handlers.add(handler)
         handler.add_done_callback(self._handlers.discard)
         try:
@@ -407,8 +450,9 @@ class EpmdServer:
         finally:
             writer.close()
 
-    async def _hold_registration(self, body: bytes, reader: asyncio.StreamReader,
-                                 writer: asyncio.StreamWriter) -> None:
+    async def _hold_registration(
+        self, body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         """Register, answer, and keep the name until the registering socket closes."""
         answer, entry = self.registry.alive2(body)
         writer.write(answer)

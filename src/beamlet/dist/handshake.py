@@ -97,18 +97,43 @@ NAME_ME = 1 << 33
 V4_NC = 1 << 34
 ALIAS = 1 << 35
 
-_FLAG_NAMES = {value: name for name, value in list(globals().items())
-               if name.isupper() and isinstance(value, int) and value and not value & (value - 1)}
+_FLAG_NAMES = {
+    value: name
+    for name, value in list(globals().items())
+    if name.isupper() and isinstance(value, int) and value and not value & (value - 1)
+}
 
 # What OTP 25 refuses a connection without (MANDATORY_25_DIGEST stands for all of them).
-MANDATORY_25 = (EXTENDED_REFERENCES | FUN_TAGS | NEW_FUN_TAGS | EXTENDED_PIDS_PORTS | EXPORT_PTR_TAG
-                | BIT_BINARIES | NEW_FLOATS | UTF8_ATOMS | MAP_TAG | BIG_CREATION | HANDSHAKE_23)
+MANDATORY_25 = (
+    EXTENDED_REFERENCES
+    | FUN_TAGS
+    | NEW_FUN_TAGS
+    | EXTENDED_PIDS_PORTS
+    | EXPORT_PTR_TAG
+    | BIT_BINARIES
+    | NEW_FLOATS
+    | UTF8_ATOMS
+    | MAP_TAG
+    | BIG_CREATION
+    | HANDSHAKE_23
+)
 
 # Ours: the mandatory set and its digest bit, monitors, the new link protocol, 32-bit pid
 # fields, payload exits, spawn requests and aliases. No atom cache and no fragments: then OTP
 # sends plain pass-through frames and never fragments what it sends us.
-DEFAULT_FLAGS = (MANDATORY_25 | MANDATORY_25_DIGEST | PUBLISHED | DIST_MONITOR | DIST_MONITOR_NAME
-                 | UNLINK_ID | V4_NC | SEND_SENDER | EXIT_PAYLOAD | SPAWN | ALIAS)
+DEFAULT_FLAGS = (
+    MANDATORY_25
+    | MANDATORY_25_DIGEST
+    | PUBLISHED
+    | DIST_MONITOR
+    | DIST_MONITOR_NAME
+    | UNLINK_ID
+    | V4_NC
+    | SEND_SENDER
+    | EXIT_PAYLOAD
+    | SPAWN
+    | ALIAS
+)
 
 HANDSHAKE_VERSION = 6
 # Statuses an acceptor may answer to a send_name.
@@ -163,7 +188,9 @@ def short_host_name() -> str:
     return socket.gethostname().split(".")[0]
 
 
-def status_for(our_name: str, peer_name: str, *, pending: bool = False, connected: bool = False) -> str:
+def status_for(
+    our_name: str, peer_name: str, *, pending: bool = False, connected: bool = False
+) -> str:
     """The status an acceptor answers, as net_kernel decides it.
 
     ``connected``: a connection to the peer is already up (``alive``: the initiator says
@@ -190,6 +217,7 @@ class PeerInfo:
 
 # --- sans-IO core ------------------------------------------------------------------------------
 
+
 class _Frames:
     """A byte stream cut into u16-length handshake frames, keeping whatever follows them."""
 
@@ -206,8 +234,8 @@ class _Frames:
         (length,) = struct.unpack_from(">H", self.buffer, 0)
         if len(self.buffer) < 2 + length:
             return None
-        body = bytes(self.buffer[2:2 + length])
-        del self.buffer[:2 + length]
+        body = bytes(self.buffer[2 : 2 + length])
+        del self.buffer[: 2 + length]
         return body
 
 
@@ -225,12 +253,12 @@ def _new_creation() -> int:
 
 
 def _parse_name(body: bytes, offset: int, what: str) -> str:
-    """The u16-length-prefixed node name at ``offset`` (trailing bytes ignored, as the spec says)."""
+    """The u16-length-prefixed node name at ``offset``; bytes after it are ignored (the spec)."""
     try:
         (length,) = struct.unpack_from(">H", body, offset)
     except struct.error:
         raise HandshakeError(f"{what} cut short") from None
-    raw = body[offset + 2:offset + 2 + length]
+    raw = body[offset + 2 : offset + 2 + length]
     if len(raw) != length:
         raise HandshakeError(f"{what} cut short")
     try:
@@ -299,8 +327,12 @@ class _Handshake:
         """Refuse a peer that lacks a mandatory flag, as OTP does (and logged as OTP logs it)."""
         missing = missing_mandatory(peer_flags)
         if missing:
-            log.error("** Connection attempt %s node %s aborted since it cannot handle %s **",
-                      ours_is, peer_name, missing)
+            log.error(
+                "** Connection attempt %s node %s aborted since it cannot handle %s **",
+                ours_is,
+                peer_name,
+                missing,
+            )
             raise HandshakeError(f"{peer_name} cannot handle {missing}")
 
     def _check_name_kind(self, peer_name: str) -> None:
@@ -318,9 +350,16 @@ class InitiatorHandshake(_Handshake):
     peer drops the old connection; False to give up.
     """
 
-    def __init__(self, name: str, cookie: str, *, peer_name: str | None = None,
-                 flags: int = DEFAULT_FLAGS, creation: int | None = None,
-                 alive_answer: Callable[[str], bool] = lambda peer: True) -> None:
+    def __init__(
+        self,
+        name: str,
+        cookie: str,
+        *,
+        peer_name: str | None = None,
+        flags: int = DEFAULT_FLAGS,
+        creation: int | None = None,
+        alive_answer: Callable[[str], bool] = lambda peer: True,
+    ) -> None:
         super().__init__(name, cookie, flags, creation)
         if peer_name is not None:
             self._check_name_kind(peer_name)
@@ -340,7 +379,9 @@ class InitiatorHandshake(_Handshake):
         elif self._state == "ack" and tag == b"a":
             self._on_ack(body)
         else:
-            raise HandshakeError(f"unexpected handshake message {tag!r} while waiting for {self._state}")
+            raise HandshakeError(
+                f"unexpected handshake message {tag!r} while waiting for {self._state}"
+            )
 
     def _on_status(self, status: str) -> None:
         target = self.peer_name or "the peer"
@@ -355,7 +396,9 @@ class InitiatorHandshake(_Handshake):
             self._status = status
             self._state = "challenge"
         elif status == "nok":
-            raise SimultaneousConnect(f"{target} is connecting to {self.name} as well; its attempt wins")
+            raise SimultaneousConnect(
+                f"{target} is connecting to {self.name} as well; its attempt wins"
+            )
         elif status == "not_allowed":
             log.error("** Connection attempt to node %s not allowed **", target)
             raise HandshakeError(f"{target} does not allow a connection from {self.name}")
@@ -378,8 +421,10 @@ class InitiatorHandshake(_Handshake):
     def _on_ack(self, body: bytes) -> None:
         assert self.peer is not None
         if body[1:17] != digest(self.challenge, self.cookie):
-            log.error("** Connection attempt to node %s aborted: invalid challenge ack (wrong cookie) **",
-                      self.peer.name)
+            log.error(
+                "** Connection attempt to node %s aborted: invalid challenge ack (wrong cookie) **",
+                self.peer.name,
+            )
             raise HandshakeError(f"{self.peer.name} does not share our cookie (bad challenge ack)")
         self._state = "done"
 
@@ -391,9 +436,15 @@ class AcceptorHandshake(_Handshake):
     "nok" and "not_allowed" end the handshake once that status is sent.
     """
 
-    def __init__(self, name: str, cookie: str, *, flags: int = DEFAULT_FLAGS,
-                 creation: int | None = None,
-                 decide: Callable[[str], str] = lambda peer: "ok") -> None:
+    def __init__(
+        self,
+        name: str,
+        cookie: str,
+        *,
+        flags: int = DEFAULT_FLAGS,
+        creation: int | None = None,
+        decide: Callable[[str], str] = lambda peer: "ok",
+    ) -> None:
         super().__init__(name, cookie, flags, creation)
         self._decide = decide
         self._peer_name = ""
@@ -414,7 +465,9 @@ class AcceptorHandshake(_Handshake):
         elif self._state == "reply" and tag == b"r":
             self._on_reply(body)
         else:
-            raise HandshakeError(f"unexpected handshake message {tag!r} while waiting for {self._state}")
+            raise HandshakeError(
+                f"unexpected handshake message {tag!r} while waiting for {self._state}"
+            )
 
     def _on_name(self, body: bytes) -> None:
         if body[:1] == b"N":
@@ -434,7 +487,10 @@ class AcceptorHandshake(_Handshake):
                 raise HandshakeError("old send_name malformed") from None
             creation = 0
             if not flags & HANDSHAKE_23:
-                log.error("** Connection attempt from node %s rejected: it speaks only handshake 5 **", name)
+                log.error(
+                    "** Connection attempt from node %s rejected: it speaks only handshake 5 **",
+                    name,
+                )
                 raise HandshakeError(f"{name} speaks only handshake version 5")
             needs_complement = True
         self._check_flags(name, flags, "from")
@@ -458,13 +514,18 @@ class AcceptorHandshake(_Handshake):
 
     def _on_alive_answer(self, answer: bytes) -> None:
         if answer != b"true":
-            raise HandshakeError(f"{self._peer_name} keeps its old connection (answered {answer!r})")
+            raise HandshakeError(
+                f"{self._peer_name} keeps its old connection (answered {answer!r})"
+            )
         self._send_challenge()
 
     def _send_challenge(self) -> None:
         encoded = self.name.encode("utf-8")
-        self._send(b"N" + struct.pack(">QIIH", self.flags, self.challenge, self.creation, len(encoded))
-                   + encoded)
+        self._send(
+            b"N"
+            + struct.pack(">QIIH", self.flags, self.challenge, self.creation, len(encoded))
+            + encoded
+        )
         self._state = "complement" if self._needs_complement else "reply"
 
     def _on_complement(self, body: bytes) -> None:
@@ -481,15 +542,20 @@ class AcceptorHandshake(_Handshake):
             raise HandshakeError("challenge reply cut short")
         (their_challenge,) = struct.unpack_from(">I", body, 1)
         if body[5:21] != digest(self.challenge, self.cookie):
-            log.error("** Connection attempt from node %s rejected. Invalid challenge reply (wrong cookie). **",
-                      self._peer_name)
-            raise HandshakeError(f"{self._peer_name} does not share our cookie (bad challenge reply)")
+            log.error(
+                "** Connection attempt from node %s rejected. Invalid challenge reply. **",
+                self._peer_name,
+            )
+            raise HandshakeError(
+                f"{self._peer_name} does not share our cookie (bad challenge reply)"
+            )
         self._send(b"a" + digest(their_challenge, self.cookie))
         self.peer = PeerInfo(self._peer_name, self._peer_flags, self._peer_creation, self._status)
         self._state = "done"
 
 
 # --- asyncio transport -------------------------------------------------------------------------
+
 
 class Connection:
     """An authenticated link to one node: u32-length frames, an empty one being a tick.
@@ -499,8 +565,16 @@ class Connection:
     the tick rule (`run_ticker`).
     """
 
-    def __init__(self, name: str, peer: PeerInfo, our_flags: int, creation: int,
-                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter, leftover: bytes = b"") -> None:
+    def __init__(
+        self,
+        name: str,
+        peer: PeerInfo,
+        our_flags: int,
+        creation: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        leftover: bytes = b"",
+    ) -> None:
         self.name = name
         self.peer_name = peer.name
         self.peer_flags = peer.flags
@@ -536,12 +610,12 @@ class Connection:
             self.last_received = asyncio.get_running_loop().time()
 
     async def read_frame(self) -> bytes:
-        """The next frame's body; ``b""`` is a tick. Raises ConnectionError when the peer is gone."""
+        """The next frame's body, ``b""`` for a tick; ConnectionError once the peer is gone."""
         await self._fill(4)
         (length,) = struct.unpack_from(">I", self._buffer, 0)
         await self._fill(4 + length)
-        body = bytes(self._buffer[4:4 + length])
-        del self._buffer[:4 + length]
+        body = bytes(self._buffer[4 : 4 + length])
+        del self._buffer[: 4 + length]
         return body
 
     async def run_ticker(self, net_ticktime: float = DEFAULT_NET_TICKTIME) -> None:
@@ -557,7 +631,10 @@ class Connection:
             await asyncio.sleep(interval)
             now = loop.time()
             if now - self.last_received > net_ticktime:
-                log.warning("** Node %s not responding ** ** Removing (timedout) connection **", self.peer_name)
+                log.warning(
+                    "** Node %s not responding ** ** Removing (timedout) connection **",
+                    self.peer_name,
+                )
                 await self.close()
                 return
             if now - self.last_sent >= interval * 0.9:
@@ -575,8 +652,9 @@ class Connection:
             pass
 
 
-async def _run_handshake(core: _Handshake, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         peer: str) -> None:
+async def _run_handshake(
+    core: _Handshake, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+) -> None:
     """Drive a sans-IO handshake over the streams until done; the refusal is sent before raising."""
     try:
         while True:
@@ -600,10 +678,17 @@ async def _run_handshake(core: _Handshake, reader: asyncio.StreamReader, writer:
                 pass
         raise
     if core.state == "ack":
-        log.error("** Connection attempt to node %s aborted: it closed after our challenge reply "
-                  "(wrong cookie?) **", peer)
-        raise HandshakeError(f"{peer} closed the connection after our challenge reply: wrong cookie?")
-    raise HandshakeError(f"{peer} closed the connection during the handshake (waiting for {core.state})")
+        log.error(
+            "** Connection attempt to node %s aborted: it closed after our challenge reply "
+            "(wrong cookie?) **",
+            peer,
+        )
+        raise HandshakeError(
+            f"{peer} closed the connection after our challenge reply: wrong cookie?"
+        )
+    raise HandshakeError(
+        f"{peer} closed the connection during the handshake (waiting for {core.state})"
+    )
 
 
 async def _closing(writer: asyncio.StreamWriter) -> None:
@@ -614,18 +699,28 @@ async def _closing(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def connect(peer: str, *, name: str, cookie: str, flags: int = DEFAULT_FLAGS,
-                  creation: int | None = None, epmd: int | None = None, address: str | None = None,
-                  port: int | None = None, setup_time: float = DEFAULT_SETUP_TIME,
-                  alive_answer: Callable[[str], bool] = lambda peer: True) -> Connection:
+async def connect(
+    peer: str,
+    *,
+    name: str,
+    cookie: str,
+    flags: int = DEFAULT_FLAGS,
+    creation: int | None = None,
+    epmd: int | None = None,
+    address: str | None = None,
+    port: int | None = None,
+    setup_time: float = DEFAULT_SETUP_TIME,
+    alive_answer: Callable[[str], bool] = lambda peer: True,
+) -> Connection:
     """Connect to node ``peer`` as node ``name``: EPMD lookup, TCP, handshake 6.
 
     ``address`` overrides the peer's host for the TCP connection and the EPMD lookup; ``port``
     skips EPMD. Raises `HandshakeError` (`SimultaneousConnect` on ``nok``) or OSError.
     """
     alive, host = split_node_name(peer)
-    core = InitiatorHandshake(name, cookie, peer_name=peer, flags=flags, creation=creation,
-                              alive_answer=alive_answer)
+    core = InitiatorHandshake(
+        name, cookie, peer_name=peer, flags=flags, creation=creation, alive_answer=alive_answer
+    )
     address = address or host
     async with asyncio.timeout(setup_time):
         if port is None:
@@ -633,8 +728,10 @@ async def connect(peer: str, *, name: str, cookie: str, flags: int = DEFAULT_FLA
             if entry is None:
                 raise HandshakeError(f"{peer} is not registered in EPMD on {address}")
             if not entry.lowest_version <= HANDSHAKE_VERSION <= entry.highest_version:
-                raise HandshakeError(f"{peer} does not speak handshake version 6 "
-                                     f"({entry.lowest_version}..{entry.highest_version})")
+                raise HandshakeError(
+                    f"{peer} does not speak handshake version 6 "
+                    f"({entry.lowest_version}..{entry.highest_version})"
+                )
             port = entry.port
         reader, writer = await asyncio.open_connection(address, port)
         try:
@@ -647,10 +744,17 @@ async def connect(peer: str, *, name: str, cookie: str, flags: int = DEFAULT_FLA
     return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())
 
 
-async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, name: str, cookie: str,
-                 flags: int = DEFAULT_FLAGS, creation: int | None = None,
-                 setup_time: float = DEFAULT_SETUP_TIME,
-                 decide: Callable[[str], str] = lambda peer: "ok") -> Connection:
+async def accept(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    name: str,
+    cookie: str,
+    flags: int = DEFAULT_FLAGS,
+    creation: int | None = None,
+    setup_time: float = DEFAULT_SETUP_TIME,
+    decide: Callable[[str], str] = lambda peer: "ok",
+) -> Connection:
     """Run the acceptor side on a socket our listener got; closes it when the handshake fails.
 
     ``decide(peer_name)`` picks the status (`status_for` gives net_kernel's rule);
@@ -664,5 +768,7 @@ async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, 
         await _closing(writer)
         raise
     assert core.peer is not None
-    log.debug("accepted %s (flags %#x, creation %d)", core.peer.name, core.peer.flags, core.peer.creation)
+    log.debug(
+        "accepted %s (flags %#x, creation %d)", core.peer.name, core.peer.flags, core.peer.creation
+    )
     return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())
