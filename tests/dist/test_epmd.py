@@ -241,3 +241,9 @@ def test_elixir_registers_in_the_builtin_server(cluster: Cluster) -> None:
             await server.wait_registered("exreg", registered=False)
 
     asyncio.run(scenario())
+
+
+def test_ensure_epmd_leaves_a_running_system_epmd_alone(cluster: Cluster) -> None:
+    daemon = cluster.start_epmd()
+    assert asyncio.run(epmd.ensure_epmd(cluster.epmd_port, "127.0.0.1")) is None
+    assert daemon.poll() is None and "up and running" in cluster.epmd_names()

@@ -335,20 +335,20 @@ async def _count_ticks(connection: hs.Connection) -> int:
 class PythonNode:
     """A Python acceptor: listening, registered in EPMD, answering net_kernel for Node.ping."""
 
-    def __init__(self, name: str, cookie: str = COOKIE) -> None:
+    def __init__(self, name: str, cookie: str = COOKIE, flags: int = hs.DEFAULT_FLAGS) -> None:
         self.name = name
         self.cookie = cookie
+        self.flags = flags
         self.connections: asyncio.Queue = asyncio.Queue()
         self.failures: asyncio.Queue = asyncio.Queue()
         self.registration: epmd.Registration | None = None
-        self.served: list[asyncio.Task] = []
 
     async def start(self, epmd_port: int) -> "PythonNode":
         self.server = await asyncio.start_server(self._on_connect, "0.0.0.0", 0)
         port = self.server.sockets[0].getsockname()[1]
-        self.registration = await epmd.register(
-            hs.split_node_name(self.name)[0], port, epmd=epmd_port
-        )
+        alive = hs.split_node_name(self.name)[0]
+        hidden = not self.flags & hs.PUBLISHED
+        self.registration = await epmd.register(alive, port, hidden=hidden, epmd=epmd_port)
         return self
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -358,6 +358,7 @@ class PythonNode:
                 writer,
                 name=self.name,
                 cookie=self.cookie,
+                flags=self.flags,
                 creation=self.registration.creation,
             )
         except hs.HandshakeError as error:
@@ -372,8 +373,10 @@ class PythonNode:
         await self.server.wait_closed()
 
 
-async def _with_python_node(cluster: Cluster, name: str, body, *, cookie: str = COOKIE):
-    node = await PythonNode(name, cookie).start(cluster.epmd_port)
+async def _with_python_node(
+    cluster: Cluster, name: str, body, *, cookie: str = COOKIE, flags: int = hs.DEFAULT_FLAGS
+):
+    node = await PythonNode(name, cookie, flags).start(cluster.epmd_port)
     try:
         return await body(node)
     finally:
@@ -659,3 +662,34 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
         await listener.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_a_python_node_without_published_is_hidden_to_elixir(cluster: Cluster) -> None:
+    cluster.start_epmd()
+
+    async def body(python: PythonNode) -> None:
+        elixir = cluster.elixir(
+            "exhid",
+            f'IO.puts("connect #{{Node.connect(:"py@{HOST}")}}"); '
+            'IO.puts("lists #{inspect({Node.list(), Node.list(:hidden)})}")',
+        )
+        assert await elixir.expect("connect") == "connect true"
+        assert await elixir.expect("lists") == f"lists {{[], [:py@{HOST}]}}"
+
+    asyncio.run(
+        _with_python_node(cluster, f"py@{HOST}", body, flags=hs.DEFAULT_FLAGS & ~hs.PUBLISHED)
+    )
+
+
+def test_elixir_refuses_a_python_node_missing_a_mandatory_flag(cluster: Cluster) -> None:
+    """MAP_TAG and the digest bit that stands for it both cleared: OTP 25 aborts, and says why."""
+    cluster.start_epmd()
+    lacking = hs.DEFAULT_FLAGS & ~hs.MAP_TAG & ~hs.MANDATORY_25_DIGEST
+
+    async def body(python: PythonNode) -> None:
+        elixir = cluster.elixir("exflags", f'IO.puts("connect #{{Node.connect(:"py@{HOST}")}}")')
+        await elixir.expect_any("cannot handle ['MAP_TAG']")
+        assert await elixir.expect("connect") == "connect false"
+        assert python.connections.empty()
+
+    asyncio.run(_with_python_node(cluster, f"py@{HOST}", body, flags=lacking))
