@@ -39,6 +39,7 @@ def test_i02_message_queue_len_and_messages():
         empty = Process.info(pid, "message_queue_len")
         for i in range(1, 4):
             send(pid, ("m", i))
+        await settle()  # the case sleeps 10 ms: the target looks at its messages meanwhile
         return (empty, Process.info(pid, "message_queue_len"), Process.info(pid, "messages"),
                 Process.info(pid, ["message_queue_len", "status"]))
 

@@ -92,6 +92,11 @@ def wait_contended(patterns: tuple, timeout: float | None, deadline: float | Non
                 raise Terminated()
         else:
             p = k.current()
+        x = p.ext
+        if x is not None and x.pending is not None and not detached:
+            from .signals import AT_PARK, handle_pending
+
+            handle_pending(p, AT_PARK)  # contended: what it sent itself arrives at once
         if not sleeping:
             found, msg = k.take_queued(p, patterns)
             if found:

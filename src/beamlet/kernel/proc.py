@@ -78,7 +78,8 @@ class Proc:
 class Ext:
     """What only some processes need: links, monitors, a name, flags, a dictionary, aliases."""
 
-    __slots__ = ("links", "monitors", "monitored_by", "trap", "name", "dict", "aliases", "late")
+    __slots__ = ("links", "monitors", "monitored_by", "trap", "name", "dict", "aliases", "late",
+                 "pending")
 
     def __init__(self) -> None:
         self.links: set = set()          # Pids this process is linked to
@@ -90,4 +91,10 @@ class Ext:
         self.aliases: set | None = None
         # Links (peer Pids) and monitors (refs) made while this process was DOOMED: on the
         # BEAM their requests queue behind the fatal signal, so they end in "noproc".
-        self.late: set | None = None
+        self.late: list | None = None   # [("link", peer pid) | ("monitor", ref), ...]
+        # Signals the process sent itself that it has not handled yet, in order (see
+        # `signals.handle_pending`): ("exit", from, reason) for an exit signal it traps,
+        # ("link", message) for the Exit of a link to a dead process, ("later", message) for
+        # the Down of a monitor of a dead process, ("msg", message) for a message it sent
+        # itself after those.
+        self.pending: list | None = None

@@ -9,8 +9,8 @@ from typing import Any, Callable
 from . import registry, scheduler as k, signals, timers
 from .node import queues
 from .ownership import entry
-from .traps import RESCAN, TIMEOUT
-from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, Proc
+from .traps import RESCAN, TIMEOUT, UNREAD
+from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, WAITING, Proc
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 from .terms import Pid
@@ -64,6 +64,15 @@ def _in_flight(p: Proc) -> list:
     return []
 
 
+def _status(p: Proc) -> str:
+    """What the BEAM answers: a process that has messages it has not looked at yet handles
+    them — and the question, which queues behind them — so it is seen "running"."""
+    state = p.state
+    if (state == WAITING and p.resume is UNREAD) or (state == RUNNABLE and _in_flight(p)):
+        return "running"
+    return STATUS_NAMES.get(state, "exiting")
+
+
 def _memory(p: Proc) -> int:
     """Bytes held by the process: control block, coroutine frame, mailbox and dictionary."""
     size = sys.getsizeof(p)
@@ -82,7 +91,7 @@ def _memory(p: Proc) -> int:
 def _item(p: Proc, key: str) -> Any:
     x = p.ext
     if key == "status":
-        return STATUS_NAMES.get(p.state, "exiting")
+        return _status(p)
     if key == "message_queue_len":
         return (len(p.mbox) if p.mbox else 0) + len(_in_flight(p))
     if key == "messages":
@@ -172,7 +181,9 @@ class Process:
         monitored_by, trap_exit, priority, reductions, registered_name, memory,
         current_function, initial_call, dictionary.
         """
-        k.current()
+        me = k.current()
+        if pid is me.pid and me.ext is not None and me.ext.pending is not None:
+            signals.handle_pending(me, signals.AT_INFO)  # it looks at its signals first
         p = _proc_of(pid)
         if isinstance(key, (list, tuple)):
             for one in key:

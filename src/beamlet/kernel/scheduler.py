@@ -67,7 +67,7 @@ from .terms import NoProc, Pid, ProcessExit, Ref
 from .timer_wheel import SendTimer
 from .timer_wheel import coarse_order as _coarse_order
 from .timer_wheel import fine_order as _fine_order
-from .traps import RESCAN, TIMEOUT, WAIT, YIELD, MainDone, Terminated
+from .traps import RESCAN, TIMEOUT, UNREAD, WAIT, YIELD, MainDone, Terminated
 
 log = logging.getLogger("beamlet")
 
@@ -268,6 +268,9 @@ def send(dest: Any, msg: Any) -> Any:
             if pats:
                 _offer(p, pats, copy)
                 return msg
+        if p is me and me.ext is not None:
+            _queue(p, copy)  # to itself: behind any signals it sent itself
+            return msg
         mb = p.mbox
         if mb is None:
             mb = p.mbox = deque()
@@ -292,9 +295,23 @@ def _offer(p: Proc, pats: tuple, msg: Any) -> None:
         _wake(p, msg)
     else:
         _queue(p, msg)
+        if p.resume is not UNREAD:
+            # On the BEAM it would be scheduled to look at the message and go on waiting:
+            # until its turn comes, a question about it finds it running.
+            p.resume = UNREAD
+            p.rq.append(p)
 
 
 def _queue(p: Proc, msg: Any) -> None:
+    x = p.ext
+    if x is not None and x.pending is not None and p.state == RUNNING:
+        signals.pend(p, ("msg", msg))  # behind the signals it sent itself
+        return
+    queue_now(p, msg)
+
+
+def queue_now(p: Proc, msg: Any) -> None:
+    """Append ``msg`` to the mailbox of ``p`` (not WAITING), ahead of any pending signals."""
     mb = p.mbox
     if mb is None:
         mb = p.mbox = deque()
@@ -303,11 +320,14 @@ def _queue(p: Proc, msg: Any) -> None:
 
 
 def _wake(p: Proc, value: Any) -> None:
-    """Make a waiting process runnable, resuming it with ``value``."""
+    """Make a waiting process runnable, resuming it with ``value``. One marked UNREAD is in
+    its run queue already (see `_offer`): that place serves."""
+    queued = p.resume is UNREAD
     p.resume = value
     p.state = RUNNABLE
     p.timer = None
-    p.rq.append(p)
+    if not queued:
+        p.rq.append(p)
 
 
 def deliver(p: Proc, msg: Any) -> None:
@@ -322,6 +342,8 @@ def deliver(p: Proc, msg: Any) -> None:
             _offer(p, pats, msg)
             return
     _queue(p, msg)
+
+
 
 
 def isolated(msg: Any) -> Any:
@@ -439,6 +461,9 @@ def receive(*patterns: Any, timeout: float | None = None,
             p = _current
             if p is None:
                 raise outside_process()
+            x = p.ext
+            if x is not None and x.pending is not None:
+                signals.handle_pending(p, 1)  # AT_RECEIVE
             mb = p.mbox
             if mb:
                 if not patterns:
@@ -469,6 +494,9 @@ def receive(*patterns: Any, timeout: float | None = None,
                     if left <= 0:
                         break
                     p.timer = timer_wheel.arm_at(p, deadline, left)
+            if x is not None and x.pending is not None:
+                signals.handle_pending(p, 2)  # AT_PARK: what arrives only once it waits
+                continue
             p.pats = patterns or None
             p.state = WAITING
             msg = yield WAIT
@@ -638,9 +666,7 @@ def _fire_timers(now: float) -> None:
             p = key
             p.timer = None
             if p.state == WAITING:
-                p.resume = TIMEOUT
-                p.state = RUNNABLE
-                p.rq.append(p)
+                _wake(p, TIMEOUT)
 
 
 def _fire_send_timer(dest: Any, msg: Any) -> None:
@@ -843,6 +869,8 @@ def _run_batch(q: deque, n: int, me: int, node: NodeState, successor: Proc | Non
         if p.state != RUNNABLE:
             if p.state == DOOMED:
                 signals.die_doomed(p)
+            elif p.resume is UNREAD and p.state == WAITING:
+                p.resume = None  # it has looked at what arrived (see `_offer`)
             continue
         _current = p
         p.state = RUNNING

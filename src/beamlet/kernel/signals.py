@@ -27,7 +27,7 @@ from .ownership import entry
 from .patterns import first_match
 from .proc import DEAD, DOOMED, EXITING, RUNNABLE, RUNNING, WAITING, Proc
 from .terms import Down, Exit, NoProc, Pid, Ref
-from .traps import Terminated
+from .traps import UNREAD, Terminated
 
 _draining = False   # a death is being announced; deaths it causes queue up in `dying`
 
@@ -91,28 +91,29 @@ def _announce(p: Proc) -> None:
             for a in x.aliases:
                 aliases.pop(a, None)
         for ref, (target, _) in x.monitors.items():
-            q = target._proc
+            q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
         pid = p.pid
         late = x.late
-        # Exit signals to links go out before the monitors' Down messages, as on the BEAM.
+        why = reason if reason.__class__ is str else k.isolated(reason)
+        made_late = {key for _, key in late} if late else ()
+        # Exit signals to links go out before the monitors' Down messages, as on the BEAM...
         for other in x.links:
-            q = other._proc
-            if q is not None:
-                q.ext.links.discard(pid)
-                why = "noproc" if late and other in late else reason
-                exit_signal(q, pid, why if why.__class__ is str else k.isolated(why), True)
+            if other not in made_late:
+                _tell_link(pid, other, why)
         for ref, watcher in x.monitored_by.items():
-            q = watcher._proc
-            if q is not None:
-                qx = q.ext
-                shown = qx.monitors.pop(ref, (None, pid))[1] if qx is not None else pid
-                if qx is not None and qx.aliases and ref in qx.aliases:
-                    qx.aliases.discard(ref)   # a monitor's alias ends with it
-                    aliases.pop(ref, None)
-                why = "noproc" if late and ref in late else reason
-                k.deliver(q, Down(ref, shown, why if why.__class__ is str else k.isolated(why)))
+            if ref not in made_late:
+                _tell_monitor(pid, ref, watcher, why)
+        # ...and the links and monitors made while it was doomed hear "noproc" last, in the
+        # order they were made: on the BEAM their requests came after the fatal signal.
+        if late:
+            for kind, key in late:
+                if kind == "link":
+                    if key in x.links:
+                        _tell_link(pid, key, "noproc")
+                elif key in x.monitored_by:
+                    _tell_monitor(pid, key, x.monitored_by[key], "noproc")
         x.links = set()
         x.monitors = {}
         x.monitored_by = {}
@@ -120,6 +121,28 @@ def _announce(p: Proc) -> None:
     node = node_mod.current
     if node is not None and p is node.main:
         node.main_reason = reason
+
+
+def _tell_link(pid: Pid, other: Pid, reason: Any) -> None:
+    """The dead ``pid``'s exit signal through its link to ``other``. A peer that unlinked
+    meanwhile (its side of the link is gone) ignores it, as the BEAM's unlink protocol does."""
+    q = other._proc
+    if q is not None and q.ext is not None and pid in q.ext.links:
+        q.ext.links.discard(pid)
+        exit_signal(q, pid, reason, True)
+
+
+def _tell_monitor(pid: Pid, ref: Any, watcher: Pid, reason: Any) -> None:
+    """The ``Down`` message of the monitor ``ref`` that ``watcher`` had on the dead ``pid``."""
+    q = watcher._proc
+    if q is None:
+        return
+    qx = q.ext
+    shown = qx.monitors.pop(ref, (None, pid))[1] if qx is not None else pid
+    if qx is not None and qx.aliases and ref in qx.aliases:
+        qx.aliases.discard(ref)   # a monitor's alias ends with it
+        aliases.pop(ref, None)
+    k.deliver(q, Down(ref, shown, reason))
 
 
 def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
@@ -143,7 +166,10 @@ def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
         return
     x = q.ext
     if x is not None and x.trap:
-        k.deliver(q, Exit(from_pid, reason))
+        if from_pid is q.pid and not linked:
+            pend(q, ("exit", from_pid, reason))  # to itself: handled at its next receive
+        else:
+            k.deliver(q, Exit(from_pid, reason))
         return
     if is_str and reason == "normal":
         if not linked and from_pid is q.pid:
@@ -168,7 +194,7 @@ def _doom(q: Proc, reason: Any) -> None:
     exit signal is; queries that go through its signal queue on the BEAM (`Process.alive`,
     `Process.info`) already see it dead. New links and monitors to it end in "noproc".
     """
-    waiting = q.state == WAITING
+    waiting = q.state == WAITING and q.resume is not UNREAD  # UNREAD: queued already
     q.state = DOOMED
     q.reason = reason
     k.drop_timer(q)
@@ -180,6 +206,57 @@ def die_doomed(p: Proc) -> None:
     """The loop picked a DOOMED process: it handles its fatal signal now, and dies."""
     p.state = RUNNABLE
     kill(p, p.reason)
+
+
+def pend(p: Proc, signal: tuple) -> None:
+    """Queue a signal ``p`` sent itself (see `Ext.pending`)."""
+    x = p.x()
+    if x.pending is None:
+        x.pending = [signal]
+    else:
+        x.pending.append(signal)
+
+
+AT_INFO, AT_RECEIVE, AT_PARK = 0, 1, 2
+
+
+def handle_pending(p: Proc, point: int) -> None:
+    """``p`` (the caller) handles the signals it sent itself, in order, as far as ``point``
+    lets it — what OTP 25 was seen to do (difftest):
+
+    - asking about itself (`AT_INFO`) handles the exit signals and messages it sent itself:
+      a trapped exit becomes an ``Exit`` message, or ends it if it stopped trapping meanwhile;
+    - a `receive` (`AT_RECEIVE`) also takes in the Exit of a link made to a dead process (which
+      a question about itself does not wait for);
+    - only when it suspends (`AT_PARK`) does the Down of a monitor of a dead process arrive,
+      after the messages it sent itself meanwhile.
+    """
+    x = p.ext
+    signals = x.pending
+    keep: list = []
+    x.pending = None
+    for i, signal in enumerate(signals):
+        kind = signal[0]
+        if kind == "later" and point != AT_PARK:
+            keep.append(signal)  # not there yet; it does not hold up what comes after it
+        elif kind == "link" and point == AT_INFO:
+            keep.extend(signals[i:])
+            break
+        elif kind == "exit":
+            _, from_pid, reason = signal
+            if x.trap:
+                k.queue_now(p, Exit(from_pid, reason))
+            elif not (type(reason) is str and reason == "normal" and from_pid is not p.pid):
+                kill(p, reason)
+                raise Terminated()
+        elif kind == "later":
+            down = signal[1]
+            if x.monitors.pop(down.ref, None) is not None:  # not demonitored meanwhile
+                k.queue_now(p, down)
+        else:
+            k.queue_now(p, signal[1])
+    if keep:
+        x.pending = keep
 
 
 def flush_signals(p: Proc) -> None:
@@ -230,22 +307,22 @@ def link(pid: Pid) -> bool:
     if q is None:
         x = me.ext
         if x is not None and x.trap:
-            k.deliver(me, Exit(pid, "noproc"))
+            pend(me, ("link", Exit(pid, "noproc")))
             return True
         raise NoProc(f"cannot link to {pid!r}: no such process (noproc)")
     me.x().links.add(pid)
     qx = q.x()
+    if q.state == DOOMED and me.pid not in qx.links:
+        _add_late(qx, "link", me.pid)  # a new link, queued behind the fatal signal on the BEAM
     qx.links.add(me.pid)
-    if q.state == DOOMED:
-        _add_late(qx, me.pid)
     return True
 
 
-def _add_late(x: Any, key: Any) -> None:
+def _add_late(x: Any, kind: str, key: Any) -> None:
     """A link or monitor made to a DOOMED process: its death will report "noproc" to it."""
     if x.late is None:
-        x.late = set()
-    x.late.add(key)
+        x.late = []
+    x.late.append((kind, key))
 
 
 @entry
@@ -258,8 +335,8 @@ def unlink(pid: Pid) -> bool:
     q = _live(pid, "unlink")
     if me.ext is not None:
         me.ext.links.discard(pid)
-    if q is not None and q.ext is not None:
-        q.ext.links.discard(me.pid)
+    if q is not None and q.ext is not None and q.state != DOOMED:
+        q.ext.links.discard(me.pid)  # a doomed one dies before it would handle the unlink
     return True
 
 
@@ -297,7 +374,9 @@ def monitor(target: Any, alias: bool = False) -> Ref:
         q, shown = _resolve_target(target)
     ref = k.make_ref()
     if q is None:
-        k.deliver(me, Down(ref, shown, "noproc"))
+        # On the BEAM the monitor stands (in `Process.info`) until its DOWN arrives.
+        me.x().monitors[ref] = (target if isinstance(target, Pid) else None, shown)
+        pend(me, ("later", Down(ref, shown, "noproc")))
         return ref
     if q is me:  # allowed, and never fires: a dead process reads no mail (not listed in info)
         return ref
@@ -306,7 +385,7 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     qx = q.x()
     qx.monitored_by[ref] = me.pid
     if q.state == DOOMED:
-        _add_late(qx, ref)
+        _add_late(qx, "monitor", ref)
     if alias:
         if x.aliases is None:
             x.aliases = set()
@@ -332,9 +411,11 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
         entry = x.monitors.pop(ref, None)
         if entry is not None:
             found = True
-            q = entry[0]._proc
+            q = entry[0]._proc if entry[0] is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
+    if flush and x is not None and x.pending is not None:
+        handle_pending(me, AT_RECEIVE)
     if flush and not found and me.mbox:  # a live monitor has no Down queued: nothing to scan
         mb = me.mbox
         keep = [m for m in mb if not (type(m) is Down and m.ref is ref)]
@@ -443,6 +524,8 @@ def flush(*patterns: Any) -> list:
     """Remove and return the queued messages of the caller, in order (IEx's ``flush``); with
     patterns, only those matching one of them (the others stay, in order). Never waits."""
     me = k.current()
+    if me.ext is not None and me.ext.pending is not None:
+        handle_pending(me, AT_RECEIVE)
     mb = me.mbox
     if not mb:
         return []

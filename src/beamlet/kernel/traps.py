@@ -19,6 +19,12 @@ What the kernel resumes a process with, besides a message handed straight to it:
 - `TIMEOUT`: the receive (or sleep) timer ran out.
 - `RESCAN`: look at the mailbox again (a pattern raised while a sender matched it, or a
   process parked on a detached thread needs its receive redone on the owner thread).
+
+And one mark the kernel leaves in a waiting process's resume slot, never sent into it:
+
+- `UNREAD`: messages have arrived that the process, parked in `receive`, did not match and has
+  not looked at since. A BEAM process in that state has signals to handle, so a question about
+  it (`Process.info(pid, "status")`) finds it running them.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ WAIT = Trap("WAIT")
 YIELD = Trap("YIELD")
 TIMEOUT = Trap("TIMEOUT")
 RESCAN = Trap("RESCAN")
+UNREAD = Trap("UNREAD")
 
 
 @types.coroutine
