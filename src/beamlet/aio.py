@@ -93,13 +93,13 @@ def loop() -> asyncio.AbstractEventLoop:
     return _bridge().loop
 
 
-async def _run(aw: Awaitable) -> Any:
+async def _run(aw: Awaitable[Any]) -> Any:
     return await aw
 
 
-def run_in_loop(fn: Callable[[], Any]) -> concurrent.futures.Future:
+def run_in_loop(fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
     """Call ``fn()`` on the bridge's loop thread (for loop-bound setup); a future of its result."""
-    fut: concurrent.futures.Future = concurrent.futures.Future()
+    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
     lp = loop()
 
     def call() -> None:
@@ -112,7 +112,7 @@ def run_in_loop(fn: Callable[[], Any]) -> concurrent.futures.Future:
     return fut
 
 
-async def await_(aw: Awaitable, timeout: float | None = None) -> Any:
+async def await_(aw: Awaitable[Any], timeout: float | None = None) -> Any:
     """Await the asyncio awaitable ``aw`` on the node's asyncio loop; return its result.
 
     The calling process waits as in `receive` (other processes run meanwhile); an exception
@@ -125,16 +125,17 @@ async def await_(aw: Awaitable, timeout: float | None = None) -> Any:
     me = _k.self_pid()
     ref = _k.make_ref()
     node = _k.node_state()
+    assert node is not None  # self_pid() above: we are a process, on a running node
     fut = asyncio.run_coroutine_threadsafe(_run(aw), loop())
     node.external += 1
 
-    def done(f: concurrent.futures.Future) -> None:
+    def done(f: concurrent.futures.Future[Any]) -> None:
         def deliver() -> None:
             p = me._proc
             if p is None:
                 return
             if f.cancelled():
-                outcome: tuple = (ref, "error", asyncio.CancelledError())
+                outcome: tuple[Any, ...] = (ref, "error", asyncio.CancelledError())
             elif f.exception() is not None:
                 outcome = (ref, "error", f.exception())
             else:

@@ -38,7 +38,7 @@ __all__ = ["Agent"]
 _COROUTINE = types.CoroutineType
 
 
-def _bind(fn: Callable, args: tuple) -> Callable:
+def _bind(fn: Callable[..., Any], args: tuple[Any, ...]) -> Callable[..., Any]:
     if not callable(fn):
         raise TypeError(f"an Agent function must be callable, got {fn!r}")
     if not args:
@@ -50,7 +50,7 @@ class _AgentServer(GenServer):
     """The GenServer an agent runs: requests are ``("get" | "update" | "get_and_update", fn)``
     calls and ``("cast", fn)`` casts."""
 
-    def init(self, fn_args: tuple) -> Any:
+    def init(self, fn_args: tuple[Any, ...]) -> Any:
         fn, args = fn_args
         if not callable(fn):
             raise TypeError(f"an Agent function must be callable, got {fn!r}")
@@ -64,7 +64,7 @@ class _AgentServer(GenServer):
     async def _ainit(self, aw: Any) -> Any:
         return ("ok", await aw)
 
-    def handle_call(self, request: Any, from_: tuple, state: Any) -> Any:
+    def handle_call(self, request: Any, from_: tuple[Any, ...], state: Any) -> Any:
         op, fn = request
         r = fn(state)
         if r.__class__ is _COROUTINE or inspect.isawaitable(r):
@@ -102,7 +102,7 @@ class Agent:
         raise TypeError("Agent is a namespace; use Agent.start_link(fn)")
 
     @classmethod
-    async def start_link(cls, fn: Callable, *args: Any, name: str | None = None,
+    async def start_link(cls, fn: Callable[..., Any], *args: Any, name: str | None = None,
                          timeout: float | None = None, priority: str = "normal") -> StartResult:
         """Start an agent linked to the caller, with ``fn(*args)`` as its initial state.
 
@@ -113,38 +113,40 @@ class Agent:
                                           priority=priority)
 
     @classmethod
-    async def start(cls, fn: Callable, *args: Any, name: str | None = None,
+    async def start(cls, fn: Callable[..., Any], *args: Any, name: str | None = None,
                     timeout: float | None = None, priority: str = "normal") -> StartResult:
         """Same as `start_link`, without the link."""
         return await GenServer.start(_AgentServer, (fn, args), name=name, timeout=timeout,
                                      priority=priority)
 
     @staticmethod
-    def child_spec(fn: Callable) -> dict:
+    def child_spec(fn: Callable[..., Any]) -> dict[Any, Any]:
         """The spec a supervisor uses to run ``Agent.start_link(fn)``."""
         return {"id": Agent, "start": (Agent.start_link, (fn,)), "restart": "permanent",
                 "shutdown": 5.0, "type": "worker"}
 
     @staticmethod
-    async def get(agent: Server, fn: Callable, *args: Any, timeout: float | None = 5.0) -> Any:
+    async def get(agent: Server, fn: Callable[..., Any], *args: Any,
+                  timeout: float | None = 5.0) -> Any:
         """``fn(state, *args)``, computed in the agent; the state is unchanged."""
         return await GenServer.call(agent, ("get", _bind(fn, args)), timeout)
 
     @staticmethod
-    async def update(agent: Server, fn: Callable, *args: Any,
+    async def update(agent: Server, fn: Callable[..., Any], *args: Any,
                      timeout: float | None = 5.0) -> str:
         """Replace the state with ``fn(state, *args)``; "ok" once it is done."""
-        return await GenServer.call(agent, ("update", _bind(fn, args)), timeout)
+        ok: str = await GenServer.call(agent, ("update", _bind(fn, args)), timeout)
+        return ok
 
     @staticmethod
-    async def get_and_update(agent: Server, fn: Callable, *args: Any,
+    async def get_and_update(agent: Server, fn: Callable[..., Any], *args: Any,
                              timeout: float | None = 5.0) -> Any:
         """``fn(state, *args)`` returns ``(reply, new_state)``: store the new state, return
         the reply, in one step."""
         return await GenServer.call(agent, ("get_and_update", _bind(fn, args)), timeout)
 
     @staticmethod
-    def cast(agent: Server, fn: Callable, *args: Any) -> str:
+    def cast(agent: Server, fn: Callable[..., Any], *args: Any) -> str:
         """Replace the state with ``fn(state, *args)`` without waiting; always "ok", even
         when the agent does not exist."""
         return GenServer.cast(agent, ("cast", _bind(fn, args)))

@@ -61,7 +61,7 @@ _COROUTINE = types.CoroutineType
 class _DChild:
     __slots__ = ("pid", "start", "restart", "shutdown", "type", "modules")
 
-    def __init__(self, spec: dict, extra: tuple) -> None:
+    def __init__(self, spec: dict[Any, Any], extra: tuple[Any, ...]) -> None:
         start = spec["start"]
         if extra:
             start = (start[0], (*extra, *start[1]), *start[2:])
@@ -76,7 +76,7 @@ class _DChild:
 class _DState:
     __slots__ = ("name", "intensity", "max_children", "extra", "children")
 
-    def __init__(self, name: Any, flags: dict) -> None:
+    def __init__(self, name: Any, flags: dict[Any, Any]) -> None:
         self.name = name
         self.intensity = RestartIntensity(flags["max_restarts"], flags["max_seconds"])
         self.max_children = flags["max_children"]
@@ -89,7 +89,7 @@ class _DState:
 class _DynamicSupervisorServer(GenServer):
     """The GenServer a DynamicSupervisor runs."""
 
-    async def init(self, how: tuple) -> Any:
+    async def init(self, how: tuple[Any, ...]) -> Any:
         r = await module_init(how)
         if r == "ignore":
             return "ignore"
@@ -103,7 +103,7 @@ class _DynamicSupervisorServer(GenServer):
         name = Process.info(self_pid(), "registered_name") or None
         return ("ok", _DState(name, flags))
 
-    async def handle_call(self, req: Any, from_: tuple, st: _DState) -> Any:
+    async def handle_call(self, req: Any, from_: tuple[Any, ...], st: _DState) -> Any:
         op = req[0] if type(req) is tuple else req
         if op == "start_child":
             mc = st.max_children
@@ -117,13 +117,13 @@ class _DynamicSupervisorServer(GenServer):
             return ("reply", r, st)
         if op == "terminate_child":
             pid = req[1]
-            c = st.children.pop(pid, None) if isinstance(pid, Pid) else None
-            if c is None:
+            gone = st.children.pop(pid, None) if isinstance(pid, Pid) else None
+            if gone is None:
                 return ("reply", ("error", "not_found"), st)
-            if isinstance(c.pid, Pid):
-                r = await _shutdown_one(c)
+            if isinstance(gone.pid, Pid):
+                r = await _shutdown_one(gone)
                 if r != "ok":
-                    _report_shutdown(st, c, r)
+                    _report_shutdown(st, gone, r)
             return ("reply", "ok", st)
         if op == "which_children":
             return ("reply", [(None, c.pid, c.type, c.modules) for c in st.children.values()], st)
@@ -206,7 +206,7 @@ class _DynamicSupervisorServer(GenServer):
                 Process.exit(pid, "shutdown")
                 waiting[mref] = (c, None if c.shutdown == "infinity" else now + c.shutdown)
         st.children.clear()
-        killed: set = set()
+        killed: set[Any] = set()
         while waiting:
             deadlines = [d for (_, d) in waiting.values() if d is not None]
             t = None
@@ -268,7 +268,7 @@ class DynamicSupervisor:
     @staticmethod
     def init(*, strategy: str = "one_for_one", max_children: int | None = None,
              max_restarts: int = 3, max_seconds: float = 5,
-             extra_arguments: Iterable[Any] = ()) -> tuple:
+             extra_arguments: Iterable[Any] = ()) -> tuple[Any, ...]:
         """What a module-form ``init`` returns: ``("ok", flags)``.
 
         As in Elixir the values are checked when the supervisor starts: a bad one makes its
@@ -279,7 +279,7 @@ class DynamicSupervisor:
                        if isinstance(extra_arguments, (list, tuple)) else extra_arguments})
 
     @classmethod
-    def child_spec(cls, arg: Any = None, **overrides: Any) -> dict:
+    def child_spec(cls, arg: Any = None, **overrides: Any) -> dict[Any, Any]:
         """The spec to run this (module-form) dynamic supervisor under another supervisor.
 
         ``DynamicSupervisor.child_spec({"max_children": 10, "name": "jobs"})`` gives the spec
@@ -315,14 +315,16 @@ class DynamicSupervisor:
         return await GenServer.call(sup, ("terminate_child", pid), None)
 
     @staticmethod
-    async def which_children(sup: Server) -> list[tuple]:
+    async def which_children(sup: Server) -> list[tuple[Any, ...]]:
         """``[(None, pid | "restarting", type, modules)]``, in start order."""
-        return await GenServer.call(sup, "which_children", None)
+        children: list[tuple[Any, ...]] = await GenServer.call(sup, "which_children", None)
+        return children
 
     @staticmethod
-    async def count_children(sup: Server) -> dict:
+    async def count_children(sup: Server) -> dict[Any, Any]:
         """``{"specs", "active", "supervisors", "workers"}`` counts."""
-        return await GenServer.call(sup, "count_children", None)
+        counts: dict[Any, Any] = await GenServer.call(sup, "count_children", None)
+        return counts
 
     @staticmethod
     async def stop(sup: Server, reason: Any = "normal", timeout: float | None = None) -> str:
@@ -337,7 +339,7 @@ def _with_id(child: Any) -> Any:
     return child
 
 
-def _how(cls: type, args: tuple, flags: dict) -> tuple:
+def _how(cls: type, args: tuple[Any, ...], flags: dict[Any, Any]) -> tuple[Any, ...]:
     if cls is DynamicSupervisor and args and isinstance(args[0], type) \
             and issubclass(args[0], DynamicSupervisor):
         # DynamicSupervisor.start_link(Module, arg), as Elixir's start_link/3

@@ -69,7 +69,7 @@ from __future__ import annotations
 import inspect
 import logging
 import types
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from beamlet import (
     ANY,
@@ -144,7 +144,8 @@ def _remote_node(server: Any) -> str | None:
     """The node of a ``(name, node)`` server on another node, else None."""
     if type(server) is tuple and len(server) == 2 and type(server[0]) is str \
             and server[1] != node():
-        return server[1]
+        remote: str = server[1]
+        return remote
     return None
 
 
@@ -159,7 +160,7 @@ def _is_timeout(x: Any) -> bool:
     return (type(x) is int or type(x) is float) and x >= 0
 
 
-def _module_arg(cls: type, args: tuple, what: str) -> tuple[type, Any]:
+def _module_arg(cls: type, args: tuple[Any, ...], what: str) -> tuple[type, Any]:
     """(module, init argument) for ``GenServer.start_link(Module, arg)`` or
     ``Module.start_link(arg)``."""
     if cls is GenServer:
@@ -197,7 +198,7 @@ class GenServer:
         """Set up the state. The default keeps ``arg`` as the state."""
         return ("ok", arg)
 
-    def handle_call(self, request: Any, from_: tuple, state: Any) -> Any:
+    def handle_call(self, request: Any, from_: tuple[Any, ...], state: Any) -> Any:
         """Answer a `call`. The default crashes the server, as Elixir's does."""
         raise RuntimeError(
             f"attempted to call GenServer {self_pid()!r} but no handle_call/3 clause was provided")
@@ -251,7 +252,7 @@ class GenServer:
         return await _start(module, arg, name, False, timeout, priority)
 
     @classmethod
-    def child_spec(cls, arg: Any = None) -> dict:
+    def child_spec(cls, arg: Any = None) -> dict[Any, Any]:
         """The spec a supervisor uses to start this module with ``arg``:
         ``{"id": Module, "start": (Module.start_link, (arg,)), "restart": "permanent",
         "shutdown": 5.0, "type": "worker"}`` (``restart`` / ``shutdown`` from the class)."""
@@ -301,7 +302,7 @@ class GenServer:
         return "ok"
 
     @staticmethod
-    def reply(from_: tuple, reply: Any) -> str:
+    def reply(from_: tuple[Any, ...], reply: Any) -> str:
         """Answer the call identified by ``from_`` (from ``handle_call``), from any process."""
         tag = from_[1]
         send(tag, (tag, reply))
@@ -341,11 +342,11 @@ class GenServer:
         raise ProcessExit((r, where))
 
     @staticmethod
-    def whereis(server: Server) -> Pid | tuple | None:
+    def whereis(server: Server) -> Pid | tuple[Any, ...] | None:
         """The pid of ``server`` (a pid, a name or ``(name, node)``) or None; a ``(name,
         node)`` on another node is returned as it is, as Elixir does."""
         if _remote_node(server) is not None:
-            return server
+            return cast("tuple[Any, ...]", server)   # _remote_node found a (name, node)
         return _resolve(server)
 
 
@@ -368,7 +369,8 @@ async def _start(module: Any, arg: Any, name: Any, link: bool,
     msg = await receive((_ACK, tag, ANY), Down(mref, pid, ANY), timeout=timeout, default=None)
     if msg.__class__ is tuple:
         demonitor(mref, flush=True)
-        return msg[2]
+        started: StartResult = msg[2]
+        return started
     if msg is None:  # init took too long: kill it, and forget the exit it causes
         if link:
             unlink(pid)
@@ -380,7 +382,7 @@ async def _start(module: Any, arg: Any, name: Any, link: bool,
 
 
 async def _init_it(module: type, arg: Any, name: str | None, starter: Pid, tag: Any,
-                   parent: Pid | None, ancestors: list) -> None:
+                   parent: Pid | None, ancestors: list[Any]) -> None:
     """The body of a GenServer process: register, run ``init``, tell the starter, serve."""
     me = self_pid()
     # As proc_lib does: who started this process, and how (Process.info "dictionary").

@@ -70,7 +70,7 @@ import types
 from collections import deque
 from collections.abc import Callable, Iterable
 from time import monotonic
-from typing import Any
+from typing import Any, Protocol
 
 from beamlet import (
     ANY,
@@ -113,7 +113,7 @@ def _is_seconds(x: Any) -> bool:
     return (type(x) is int or type(x) is float) and x >= 0
 
 
-def _default_modules(fn: Callable) -> list:
+def _default_modules(fn: Callable[..., Any]) -> list[Any]:
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
         return [owner]
@@ -122,7 +122,7 @@ def _default_modules(fn: Callable) -> list:
     return [fn]
 
 
-def spec_dict(child: Any) -> dict:
+def spec_dict(child: Any) -> dict[Any, Any]:
     """The spec dict of any accepted child form, not checked yet: a module gives its
     ``child_spec(None)``, ``(module, arg)`` its ``child_spec(arg)``, a dict itself.
 
@@ -144,7 +144,7 @@ def _valid_start(start: Any) -> bool:
             and (len(start) == 2 or isinstance(start[2], dict)))
 
 
-def check_spec(spec: dict) -> dict:
+def check_spec(spec: dict[Any, Any]) -> dict[Any, Any]:
     """The full child spec (every key filled in) of a spec dict, or `SpecError` with OTP's
     reason for the first thing wrong in it (``supervisor:check_childspec``)."""
     # Keys OTP does not know are ignored, as OTP ignores them.
@@ -173,13 +173,13 @@ def check_spec(spec: dict) -> dict:
             "type": ctype, "modules": list(modules) if modules != "dynamic" else modules}
 
 
-def normalize_spec(child: Any) -> dict:
+def normalize_spec(child: Any) -> dict[Any, Any]:
     """A full child spec dict from any accepted child form: TypeError for a value that is no
     child form, `SpecError` for a spec that OTP would refuse."""
     return check_spec(spec_dict(child))
 
 
-def check_flags(flags: dict, defaults: dict) -> dict:
+def check_flags(flags: dict[Any, Any], defaults: dict[Any, Any]) -> dict[Any, Any]:
     """Supervisor flags with defaults filled in, or `SpecError` with OTP's
     ``("supervisor_data", ...)`` reason for the first bad one."""
     full = {**defaults, **flags}
@@ -204,7 +204,7 @@ def check_flags(flags: dict, defaults: dict) -> dict:
     return full
 
 
-def _module_spec(module: type, arg: Any) -> dict:
+def _module_spec(module: type, arg: Any) -> dict[Any, Any]:
     cs = getattr(module, "child_spec", None)
     if cs is None:
         raise TypeError(f"{module!r} has no child_spec(arg): give a spec dict instead")
@@ -214,7 +214,7 @@ def _module_spec(module: type, arg: Any) -> dict:
     return spec
 
 
-async def start_child_fn(start: tuple, wrap: bool = True) -> Any:
+async def start_child_fn(start: tuple[Any, ...], wrap: bool = True) -> Any:
     """Run a child's start function: ("ok", pid) | ("ok", pid, info) | "ignore" |
     ("error", reason), with a raise or an exit turned into ("error", ("EXIT", reason)) as
     OTP's supervisor does, or with ``wrap=False`` into ("error", reason) as Elixir's
@@ -272,7 +272,7 @@ class RestartIntensity:
     def __init__(self, max_restarts: int, max_seconds: float) -> None:
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
-        self.times: deque = deque()
+        self.times: deque[Any] = deque()
 
     def add(self) -> bool:
         """Count one restart; False when that exceeds the limit (time to give up)."""
@@ -292,7 +292,7 @@ def who(name: Any) -> str:
 class _Child:
     __slots__ = ("id", "pid", "start", "restart", "shutdown", "type", "modules", "spec")
 
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict[Any, Any]) -> None:
         self.id = spec["id"]
         self.pid: Any = None          # Pid | None | "restarting"
         self.start = spec["start"]
@@ -302,7 +302,7 @@ class _Child:
         self.modules = spec["modules"]
         self.spec = spec
 
-    def row(self) -> tuple:
+    def row(self) -> tuple[Any, ...]:
         return (self.id, self.pid, self.type, self.modules)
 
 
@@ -323,7 +323,7 @@ class _State:
         return None
 
 
-def _not_stopped(c: Any) -> tuple | None:
+def _not_stopped(c: Any) -> tuple[Any, ...] | None:
     """The error for restart_child / delete_child on a child that is not a stopped one."""
     if c is None:
         return ("error", "not_found")
@@ -334,7 +334,7 @@ def _not_stopped(c: Any) -> tuple | None:
     return None
 
 
-async def module_init(how: tuple) -> Any:
+async def module_init(how: tuple[Any, ...]) -> Any:
     """In a supervisor process: trap exits, then get its flags and children, from the list
     form (``("list", result, None)``) or by calling the module form's ``init(arg)``."""
     Process.flag("trap_exit", True)
@@ -353,7 +353,7 @@ async def module_init(how: tuple) -> Any:
 class _SupervisorServer(GenServer):
     """The GenServer a supervisor runs (OTP's ``supervisor`` behaviour)."""
 
-    async def init(self, how: tuple) -> Any:
+    async def init(self, how: tuple[Any, ...]) -> Any:
         r = await module_init(how)
         if r == "ignore":
             return "ignore"
@@ -484,7 +484,7 @@ class _SupervisorServer(GenServer):
         return ("noreply", st)
 
     # ---------------------------------------------------------------------- API calls
-    async def handle_call(self, req: Any, from_: tuple, st: _State) -> Any:
+    async def handle_call(self, req: Any, from_: tuple[Any, ...], st: _State) -> Any:
         op = req[0] if type(req) is tuple else req
         if op == "which_children":
             return ("reply", [c.row() for c in reversed(st.children)], st)
@@ -505,6 +505,7 @@ class _SupervisorServer(GenServer):
             err = _not_stopped(c)
             if err is not None:
                 return ("reply", err, st)
+            assert c is not None  # _not_stopped answers "not_found" for a missing child
             r = await self._start(st, c)
             if r == ("ok", None):
                 return ("reply", ("ok", None), st)
@@ -513,11 +514,12 @@ class _SupervisorServer(GenServer):
             err = _not_stopped(c)
             if err is not None:
                 return ("reply", err, st)
+            assert c is not None  # _not_stopped answers "not_found" for a missing child
             st.children.remove(c)
             return ("reply", "ok", st)
         return ("reply", ("error", ("unknown_call", req)), st)
 
-    async def _start_child(self, st: _State, spec: dict) -> Any:
+    async def _start_child(self, st: _State, spec: dict[Any, Any]) -> Any:
         c = st.find(spec["id"])
         if c is not None:
             if isinstance(c.pid, Pid):
@@ -536,7 +538,14 @@ class _SupervisorServer(GenServer):
         await self._terminate_children(st, list(st.children))
 
 
-def _count(children: Iterable[_Child]) -> dict:
+class _Counted(Protocol):
+    """What `_count` reads of a child, whether a Supervisor's or a DynamicSupervisor's."""
+
+    pid: Any
+    type: str
+
+
+def _count(children: Iterable[_Counted]) -> dict[Any, Any]:
     specs = active = sups = workers = 0
     for c in children:
         specs += 1
@@ -576,7 +585,7 @@ class Supervisor:
 
     @staticmethod
     def init(children: Iterable[Any], *, strategy: str = "one_for_one", max_restarts: int = 3,
-             max_seconds: float = 5) -> tuple:
+             max_seconds: float = 5) -> tuple[Any, ...]:
         """What a module-form ``init`` returns: ``("ok", (flags, child_specs))``.
 
         As in Elixir, only the shape of each child is checked here (TypeError for a value
@@ -588,7 +597,7 @@ class Supervisor:
                         "max_seconds": max_seconds}, specs))
 
     @classmethod
-    def child_spec(cls, *args: Any, **overrides: Any) -> dict:
+    def child_spec(cls, *args: Any, **overrides: Any) -> dict[Any, Any]:
         """``Supervisor.child_spec(child, **overrides)``: the full spec of any child form,
         with keys replaced (``Supervisor.child_spec((Agent, fn), id="cache")``).
         ``Module.child_spec(arg)`` of a module-form supervisor: its spec as a child."""
@@ -607,14 +616,16 @@ class Supervisor:
         return spec
 
     @staticmethod
-    async def which_children(sup: Server) -> list[tuple]:
+    async def which_children(sup: Server) -> list[tuple[Any, ...]]:
         """``[(id, pid | "restarting" | None, type, modules)]``, newest child first."""
-        return await GenServer.call(sup, "which_children", None)
+        children: list[tuple[Any, ...]] = await GenServer.call(sup, "which_children", None)
+        return children
 
     @staticmethod
-    async def count_children(sup: Server) -> dict:
+    async def count_children(sup: Server) -> dict[Any, Any]:
         """``{"specs", "active", "supervisors", "workers"}`` counts."""
-        return await GenServer.call(sup, "count_children", None)
+        counts: dict[Any, Any] = await GenServer.call(sup, "count_children", None)
+        return counts
 
     @staticmethod
     async def start_child(sup: Server, child: Any) -> Any:
@@ -651,7 +662,7 @@ class Supervisor:
         return await GenServer.stop(sup, reason, timeout)
 
 
-def _how(cls: type, args: tuple, flags: dict) -> tuple:
+def _how(cls: type, args: tuple[Any, ...], flags: dict[Any, Any]) -> tuple[Any, ...]:
     if cls is Supervisor and args and isinstance(args[0], type) \
             and issubclass(args[0], Supervisor):
         # Supervisor.start_link(Module, arg), as Elixir's start_link/3

@@ -52,7 +52,7 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from beamlet import (
     ANY,
@@ -89,13 +89,15 @@ class TaskSupervised:
 # ---------------------------------------------------------------------------------------------
 # Task bodies (shared with TaskSupervisor)
 # ---------------------------------------------------------------------------------------------
-def _set_info(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
+def _set_info(fn: Callable[..., Any], args: tuple[Any, ...], cs: list[Any],
+              ancestors: list[Any]) -> None:
     Process.put("$callers", cs)
     Process.put("$ancestors", ancestors)
     Process.put("$initial_call", (fn, len(args)))
 
 
-async def task_body(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
+async def task_body(fn: Callable[..., Any], args: tuple[Any, ...], cs: list[Any],
+                    ancestors: list[Any]) -> None:
     """The body of a task that replies: wait for the monitor ref from the owner, run
     ``fn(*args)``, send ``(ref, result)`` to that ref (an alias of the owner).
 
@@ -109,7 +111,8 @@ async def task_body(fn: Callable, args: tuple, cs: list, ancestors: list) -> Non
     send(ref, (ref, result))
 
 
-async def run_body(fn: Callable, args: tuple, cs: list, ancestors: list) -> None:
+async def run_body(fn: Callable[..., Any], args: tuple[Any, ...], cs: list[Any],
+                   ancestors: list[Any]) -> None:
     """The body of a fire-and-forget task."""
     _set_info(fn, args, cs, ancestors)
     result = fn(*args)
@@ -130,12 +133,12 @@ def attach(pid: Pid) -> Task:
     return Task(self_pid(), pid, hand_ref(pid))
 
 
-def callers() -> list:
+def callers() -> list[Any]:
     """``$callers`` for a task started for the caller: the caller, then its own callers."""
     return [self_pid(), *Process.get("$callers", [])]
 
 
-def ancestors() -> list:
+def ancestors() -> list[Any]:
     """``$ancestors`` for a process the caller spawns: the caller, then its own ancestors."""
     return [self_pid(), *Process.get("$ancestors", [])]
 
@@ -229,7 +232,7 @@ class Task:
         return ("ok", msg[1])
 
     @staticmethod
-    async def yield_many(tasks: list[Task], timeout: float | None = 5.0) -> list[tuple]:
+    async def yield_many(tasks: list[Task], timeout: float | None = 5.0) -> list[tuple[Any, ...]]:
         """Yield to several tasks within one ``timeout``: ``[(task, result)]`` in the order
         of ``tasks``, ``result`` being what `yield_` gives (``("ok", v)``, ``("exit", r)``
         or None for a task still running once the time is up)."""
@@ -237,7 +240,7 @@ class Task:
         for t in tasks:
             _check_owner(t, "yield_many")
         deadline = None if timeout is None else monotonic() + timeout
-        out: list[tuple] = []
+        out: list[tuple[Any, ...]] = []
         for t in tasks:
             left = None if deadline is None else max(0.0, deadline - monotonic())
             ref = t.ref
@@ -263,7 +266,7 @@ class Task:
         return Task(me, None, ref)  # type: ignore[arg-type]
 
     @classmethod
-    def child_spec(cls, arg: Any = None) -> dict:
+    def child_spec(cls, arg: Any = None) -> dict[Any, Any]:
         """The spec to run a task under a supervisor: ``Task.child_spec(fn)`` (or ``(fn,
         arg, ...)``) runs ``Task.start_link(fn, ...)``, temporary as in Elixir. A subclass
         that defines ``start_link(arg)`` (Elixir's ``use Task``) gets ``{"id": cls, "start":
@@ -293,7 +296,7 @@ class Task:
             _check_owner(t, "await_many")
         deadline = None if timeout is None else monotonic() + timeout
         pending = {t.ref: i for i, t in enumerate(tasks)}
-        results: list = [None] * len(tasks)
+        results: list[Any] = [None] * len(tasks)
 
         def ours(m: Any) -> bool:
             return _reply_or_down_of(m, pending)
@@ -361,7 +364,8 @@ class Task:
         unlink(pid)
         Process.exit(pid, "kill" if brutal else "shutdown")
         stopped = "killed" if brutal else "shutdown"   # the reason of a task we stopped
-        wait = None if brutal or timeout == "infinity" else timeout
+        # past the check above, a timeout that is not None, "infinity" or "brutal_kill" is seconds
+        wait = None if brutal or timeout == "infinity" else cast("float | None", timeout)
         d = await receive(Down(mon, ANY, ANY), timeout=wait, default=None)
         if d is None:
             Process.exit(pid, "kill")
@@ -370,7 +374,7 @@ class Task:
         if ended.__class__ is Down:
             _exit_on_noconnection(ended, where)
             return ("exit", ended.reason)
-        return ended
+        return cast("tuple[str, Any] | None", ended)
 
     @staticmethod
     def async_stream(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[[Any], Any],
@@ -404,7 +408,8 @@ class Task:
                       max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit)
 
 
-def _linked_starter(fn: Callable, cs: list, an: list) -> Callable[[Any], tuple[Pid, Ref]]:
+def _linked_starter(fn: Callable[..., Any], cs: list[Any], an: list[Any]) -> Callable[[Any],
+                    tuple[Pid, Ref]]:
     def start(x: Any) -> tuple[Pid, Ref]:
         pid = spawn_link(task_body, fn, (x,), cs, an)
         return pid, hand_ref(pid)
@@ -443,7 +448,8 @@ async def _how_it_ended(ref: Ref, down: Down, stopped: str) -> Any:
 def _down_node(down: Down) -> str:
     where = down.pid
     if type(where) is tuple and len(where) == 2:
-        return where[1]
+        node_name: str = where[1]   # a (name, node) monitor: the node's name
+        return node_name
     return node()
 
 
@@ -455,12 +461,12 @@ def _down_reason(down: Down) -> Any:
     return down.reason
 
 
-def _exit_on_noconnection(down: Down, where: tuple) -> None:
+def _exit_on_noconnection(down: Down, where: tuple[Any, ...]) -> None:
     if down.reason == "noconnection":
         raise ProcessExit((("nodedown", _down_node(down)), where))
 
 
-def _reply_or_down_of(m: Any, refs: dict) -> bool:
+def _reply_or_down_of(m: Any, refs: dict[Any, Any]) -> bool:
     c = m.__class__
     if c is tuple:
         return len(m) == 2 and m[0].__class__ is Ref and m[0] in refs
@@ -472,7 +478,7 @@ def _reply_or_down_of(m: Any, refs: dict) -> bool:
 # ---------------------------------------------------------------------------------------------
 def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
            start: Callable[[Any], tuple[Pid, Ref] | Awaitable[tuple[Pid, Ref]]],
-           max_concurrency: int | None, ordered: bool, timeout: float | None,
+           max_concurrency: int | None, ordered: bool, timeout: float | str | None,
            on_timeout: str, zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
     """Check the options, then return the async iterator of a stream: ``start(item)`` starts
     the `task_body` for one item and returns ``(pid, ref)`` (or an awaitable of it), ``ref``
@@ -496,7 +502,7 @@ def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
                    bool(zip_input_on_exit))
 
 
-async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordered: bool,
+async def _stream(enumerable: Any, start: Callable[..., Any], max_concurrency: int, ordered: bool,
                   timeout: float | None, on_timeout: str,
                   zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
     if hasattr(enumerable, "__aiter__"):
@@ -509,8 +515,8 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
     # ref -> [index, pid, deadline, replied, item]; insertion order is start order, so the first
     # entry that has not replied has the nearest deadline. An entry stays until its Down
     # comes: a slot is free only once its task is dead.
-    running: dict[Ref, list] = {}
-    done: dict[int, tuple] = {}        # ordered: results that came before their turn
+    running: dict[Ref, list[Any]] = {}
+    done: dict[int, tuple[Any, ...]] = {}        # ordered: results that came before their turn
     next_in = 0
     next_out = 0
     exhausted = False
@@ -587,7 +593,7 @@ async def _stream(enumerable: Any, start: Callable, max_concurrency: int, ordere
             _stop_stream(me, running, ours)
 
 
-def _stop_stream(me: Pid, running: dict, ours: Callable[[Any], bool]) -> None:
+def _stop_stream(me: Pid, running: dict[Any, Any], ours: Callable[[Any], bool]) -> None:
     """Left early, or ended by an exit: kill what still runs and leave nothing behind."""
     try:
         here = self_pid() == me

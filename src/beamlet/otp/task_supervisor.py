@@ -37,18 +37,21 @@ __all__ = ["TaskSupervisor"]
 _Shutdown = float | str
 
 
-def _start_task(body: Callable, fn: Callable, args: tuple, cs: list) -> tuple[str, Pid]:
+def _start_task(body: Callable[..., Any], fn: Callable[..., Any], args: tuple[Any, ...],
+                cs: list[Any]) -> tuple[str, Pid]:
     # Runs in the supervisor: the task is linked to it, as every supervised child is, and has
     # it as its first ancestor.
     return ("ok", spawn_link(body, fn, args, cs, ancestors()))
 
 
-def _spec(body: Callable, fn: Callable, args: tuple, restart: str, shutdown: _Shutdown) -> dict:
+def _spec(body: Callable[..., Any], fn: Callable[..., Any], args: tuple[Any, ...], restart: str,
+          shutdown: _Shutdown) -> dict[Any, Any]:
     return {"start": (_start_task, (body, fn, args, callers())), "restart": restart,
             "shutdown": shutdown, "type": "worker"}
 
 
-async def _start_replying(sup: Server, fn: Callable, args: tuple, shutdown: _Shutdown) -> Pid:
+async def _start_replying(sup: Server, fn: Callable[..., Any], args: tuple[Any, ...],
+                          shutdown: _Shutdown) -> Pid:
     r = await DynamicSupervisor.start_child(sup, _spec(task_body, fn, args, "temporary",
                                                        shutdown))
     if r == ("error", "max_children"):
@@ -59,7 +62,8 @@ async def _start_replying(sup: Server, fn: Callable, args: tuple, shutdown: _Shu
     if not (r.__class__ is tuple and r[0] == "ok"):
         # Elixir fails a match on {:ok, pid} here (a MatchError)
         raise RuntimeError(f"TaskSupervisor {sup!r} could not start a task: {r!r}")
-    return r[1]
+    pid: Pid = r[1]
+    return pid
 
 
 class TaskSupervisor:
@@ -79,7 +83,7 @@ class TaskSupervisor:
             max_seconds=max_seconds, name=name, priority=priority)
 
     @staticmethod
-    def child_spec(opts: dict | None = None) -> dict:
+    def child_spec(opts: dict[Any, Any] | None = None) -> dict[Any, Any]:
         """The spec to run a task supervisor under a `Supervisor`; ``opts`` holds the keyword
         arguments of `start_link` (as Elixir's ``{Task.Supervisor, name: ...}``)."""
         opts = dict(opts or {})
