@@ -48,9 +48,9 @@ defmodule DT do
   def actor(ctl, old \\ 0) do
     receive do
       {:"$cmd", fun, env} ->
-        before = queue_len()
+        before = messages()
         result = fun.(env)
-        old = old - max(before - queue_len(), 0)
+        old = kept(messages(), Enum.take(before, old))
         if result != :"$return" do
           send(ctl, {:"$done", self(), result})
           actor(ctl, old)
@@ -65,7 +65,17 @@ defmodule DT do
     end
   end
 
-  defp queue_len, do: elem(Process.info(self(), :message_queue_len), 1)
+  defp messages, do: elem(Process.info(self(), :messages), 1)
+
+  # How many leading messages of `now` are earlier messages still queued: the longest prefix of
+  # `now` that is a subsequence of `earlier` (a step only removes messages, or appends).
+  defp kept([m | now], earlier) do
+    case Enum.drop_while(earlier, &(&1 !== m)) do
+      [_ | rest] -> 1 + kept(now, rest)
+      [] -> 0
+    end
+  end
+  defp kept([], _), do: 0
 
   defp canonicalize(old, labels) do
     {:messages, msgs} = Process.info(self(), :messages)

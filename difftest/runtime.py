@@ -81,9 +81,9 @@ async def actor(ctl: Pid) -> None:
     while True:
         msg = await receive(("$cmd", ANY, ANY), ("$sync", ctl), ("$commit", ctl, ANY))
         if msg[0] == "$cmd":
-            before = Process.info(me, "message_queue_len")
+            before = Process.info(me, "messages")
             result = await msg[1](msg[2])
-            old -= max(before - Process.info(me, "message_queue_len"), 0)
+            old = kept(Process.info(me, "messages"), before[:old])
             if result == RETURN:
                 return
             send(ctl, ("$done", me, result))
@@ -92,6 +92,23 @@ async def actor(ctl: Pid) -> None:
         else:
             old = _canonicalize(me, old, msg[2])
             send(ctl, ("$ack", me))
+
+
+def kept(now: list, earlier: list) -> int:
+    """How many leading messages of ``now`` are earlier messages still queued: the longest
+    prefix of ``now`` that is a subsequence of ``earlier`` (a step only removes messages, or
+    appends). Equal terms count as the same message, as they do on the Elixir side."""
+    n, rest = 0, iter(earlier)
+    for m in now:
+        if not any(_same(m, e) for e in rest):
+            return n
+        n += 1
+    return n
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Elixir's ``===``: equal and of the same types throughout (1 is not 1.0 nor True)."""
+    return type(a) is type(b) and a == b
 
 
 def _canonicalize(me: Pid, old: int, labels: dict) -> int:

@@ -417,7 +417,9 @@ class _Gen:
               may_exit: bool) -> tuple[str, str, str, list, bool]:
         """One call of `a_calls`: (Elixir, Python, description, binds, sends an exit)."""
         kind = self.rng.choices(["exit", "link", "unlink", "monitor", "demonitor", "send",
-                                 "trap"], [8 if may_exit else 0, 4, 3, 3, 2, 3, 2])[0]
+                                 "trap", "registry"], [8 if may_exit else 0, 4, 3, 3, 2, 3, 2, 3])[0]
+        if kind == "registry":
+            return (*self._registry_call(t), [], False)
         if kind == "exit":
             r = self.reason()
             self.signal(me, t, r)
@@ -452,6 +454,73 @@ class _Gen:
         return (f"send({t.ex()}, {{:m, self(), {n}}})", f"send({t.py()}, ('m', self_pid(), {n}))",
                 f"send({t}, m{n})", [], False)
 
+    def _registry_call(self, t: Target) -> tuple[str, str, str]:
+        """A registry call in a multi-call step: the name may be held by a process the step
+        has just doomed (it is not unregistered before it has exited). Rescued, so that an
+        unregistered name is a result, not a second death."""
+        name = self.rng.choice(REG_NAMES)
+        n = self.step_no * 10 + 9
+        ex, py, desc = self.rng.choice([
+            (f"send(:{name}, {{:m, self(), {n}}})", f"named_send({name!r}, ('m', self_pid(), {n}))",
+             f"send({name}, m{n})"),
+            (f"Process.register({t.ex()}, :{name})", f"Process.register({t.py()}, {name!r})",
+             f"register({t}, {name})"),
+            (f"Process.unregister(:{name})", f"Process.unregister({name!r})",
+             f"unregister({name})"),
+            (f"Process.whereis(:{name})", f"Process.whereis({name!r})", f"whereis({name})"),
+            (f"Process.monitor(:{name})", f"monitor({name!r})", f"monitor({name})"),
+        ])
+        return f"DT.guard(fn -> {ex} end)", f"guard(lambda: {py})", f"guarded {desc}"
+
+    def a_self_calls(self, me: str) -> Action:
+        """Calls aimed only at the caller, then a receive or a look at its own mailbox. Nothing
+        here involves another process, so a receive may follow signals: a signal to oneself
+        (``Process.exit(self(), r)`` while trapping, say) is handled when the BEAM next looks
+        at the caller's signal queue, and which flags hold by then is the caller's business."""
+        ex_lines, py_lines, descs = [], [], []
+        for i in range(self.rng.randint(2, 4)):
+            kind = self.rng.choices(["send", "exit", "trap", "monitor", "link", "receive",
+                                     "info"], [4, 4, 4, 1, 1, 3, 2])[0]
+            if kind == "send":
+                n = self.step_no * 10 + i
+                ex, py, desc = (f"send(self(), {{:m, self(), {n}}})",
+                                f"send(self_pid(), ('m', self_pid(), {n}))", f"send(self, m{n})")
+            elif kind == "exit":
+                r = self.rng.choice(["normal", "kill", "boom", ("shutdown", "bye"), "killed"])
+                self.signal(me, Target("self"), r)
+                ex, py, desc = (f"Process.exit(self(), {ex_literal(r)})",
+                                f"Process.exit(self_pid(), {r!r})",
+                                f"Process.exit(self, {show(r)})")
+            elif kind == "trap":
+                on = self.rng.random() < 0.5
+                (self.trapping.add if on else self.trapping.discard)(me)
+                ex, py, desc = (f"Process.flag(:trap_exit, {ex_literal(on)})",
+                                f"Process.flag('trap_exit', {on})", f"trap_exit({show(on)})")
+            elif kind == "monitor":
+                ex, py, desc = "Process.monitor(self())", "monitor(self_pid())", "monitor(self)"
+            elif kind == "link":
+                ex, py, desc = "Process.link(self())", "link(self_pid())", "link(self)"
+            elif kind == "receive":
+                ex_pat, py_pat, desc = self.rng.choice([
+                    ("m", "", "any"), ("{:EXIT, _, _} = m", "Exit, ", "{EXIT,_,_}"),
+                    ("{:m, _, _} = m", "('m', ANY, ANY), ", "{m,_,_}")])
+                ex = f"receive do\n  {ex_pat} -> {{:got, m}}\nafter\n  0 -> :timeout\nend"
+                py = (f"await receive({py_pat}timeout=0, default=NOTHING)\n"
+                      f"a{i} = 'timeout' if a{i} is NOTHING else ('got', a{i})")
+                desc = f"receive {desc} after 0"
+            else:
+                key = self.rng.choice(["message_queue_len", "messages", "trap_exit"])
+                ex = f"with {{_, v}} <- Process.info(self(), :{key}), do: v"
+                py = f"Process.info(self_pid(), {key!r})"
+                desc = f"Process.info(self, {key})"
+            ex_lines.append(f"a{i} = {ex}")
+            py_lines.append(f"a{i} = {py}")
+            descs.append(desc)
+        names = ", ".join(f"a{i}" for i in range(len(ex_lines)))
+        ex_lines.append(f"{{{names}}}")
+        py_lines.append(f"return ({names})")
+        return Action("; ".join(descs), "\n".join(ex_lines), "\n".join(py_lines))
+
     def a_info(self, me: str) -> Action:
         t = self.target(me)
         key = self.rng.choice(INFO_KEYS)
@@ -473,7 +542,7 @@ _ACTIONS: list[tuple[Callable[[_Gen, str], Action], int, int]] = [
     (_Gen.a_return, 1, 2), (_Gen.a_exit_signal, 3, 14), (_Gen.a_register, 5, 3),
     (_Gen.a_unregister, 1, 2), (_Gen.a_whereis, 1, 2), (_Gen.a_send, 5, 8),
     (_Gen.a_receive, 2, 10), (_Gen.a_info, 3, 7), (_Gen.a_alive, 1, 3),
-    (_Gen.a_calls, 3, 10),
+    (_Gen.a_calls, 3, 10), (_Gen.a_self_calls, 2, 4),
 ]
 
 
