@@ -416,8 +416,9 @@ class _Gen:
     def _call(self, me: str, t: Target, i: int,
               may_exit: bool) -> tuple[str, str, str, list, bool]:
         """One call of `a_calls`: (Elixir, Python, description, binds, sends an exit)."""
-        kind = self.rng.choices(["exit", "link", "unlink", "monitor", "demonitor", "send",
-                                 "trap", "registry"], [8 if may_exit else 0, 4, 3, 3, 2, 3, 2, 3])[0]
+        kind = self.rng.choices(
+            ["exit", "link", "unlink", "monitor", "demonitor", "send", "trap", "registry"],
+            [8 if may_exit else 0, 4, 3, 3, 2, 3, 2, 3])[0]
         if kind == "registry":
             return (*self._registry_call(t), [], False)
         if kind == "exit":
