@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
-async def run_sync(fn: Callable, args: tuple) -> Any:
+async def run_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """The body of a process spawned from a plain callable: call it, and await what it returns
     when that is awaitable (a lambda wrapping an async call, a partial of an async function)."""
     r = fn(*args)
@@ -21,7 +22,7 @@ async def run_sync(fn: Callable, args: tuple) -> Any:
     return r
 
 
-async def call_and_report(fn: Callable, args: tuple, fut: Any) -> None:
+async def call_and_report(fn: Callable[..., Any], args: tuple[Any, ...], fut: Any) -> None:
     """The body `Node.call` runs: ``fn(*args)``, its outcome put into a concurrent Future."""
     try:
         r = fn(*args)

@@ -16,8 +16,9 @@ it, the way Go hands off its P when a goroutine blocks in a system call:
    step finally ends, the thread hands the process back to the owner's run queue and ends.
    If instead its process turns out to be busy making kernel calls (it was slowed down, say
    by page faults while the heap grew, not stuck), the owner gives the kernel back to that
-   thread and ends itself, so the busy process is on the fast path again. With no thread detached, the kernel is uncontended again and the
-   common path is back to one flag check per kernel call.
+   thread and ends itself, so the busy process is on the fast path again. With no thread
+   detached, the kernel is uncontended again and the common path is back to one flag check
+   per kernel call.
 
 Killing a process that runs on a detached thread raises `_Terminated` in that thread
 (``PyThreadState_SetAsyncExc``): a pure-Python loop stops at once; a blocking C call (a sleep, a
@@ -41,6 +42,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 from . import node as node_mod, scheduler as k
 from .node import NodeState
@@ -120,7 +122,7 @@ class Watchdog:
         self.saved_interval = sys.getswitchinterval()
         self.collections = 0   # cyclic GC runs started: a long one is not a stuck process
 
-    def _gc_phase(self, phase: str, info: dict) -> None:
+    def _gc_phase(self, phase: str, info: dict[Any, Any]) -> None:
         self.collections += 1
 
     def start(self) -> None:

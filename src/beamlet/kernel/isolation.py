@@ -77,7 +77,8 @@ def copy_special(obj: Any, copier: Any) -> Any:
     return _copy_dataclass(obj, copier)
 
 
-def rebuild_tuple(original: tuple, items: tuple, copier: Any) -> tuple:
+def rebuild_tuple(original: tuple[Any, ...], items: tuple[Any, ...],
+                  copier: Any) -> tuple[Any, ...]:
     """A tuple subclass instance of ``original``'s type around already isolated ``items``."""
     rebuilt = tuple.__new__(type(original), items)
     attributes = getattr(original, "__dict__", None)
@@ -222,7 +223,7 @@ class _Copier:
             return copy_special(obj, self)
         return obj
 
-    def _tuple(self, obj: tuple) -> tuple:
+    def _tuple(self, obj: tuple[Any, ...]) -> tuple[Any, ...]:
         items = [item if type(item) in SHARED_TYPES else self(item) for item in obj]
         for copy, item in zip(items, obj):
             if copy is not item:
@@ -230,14 +231,15 @@ class _Copier:
         else:
             self.remember(obj, obj)  # a DAG of shared tuples is walked once per node
             return obj
-        known = self.recall(obj)  # met again through a cycle while its elements were copied
+        # met again through a cycle while its elements were copied
+        known: tuple[Any, ...] | None = self.recall(obj)
         if known is not None:
             return known
         rebuilt = tuple(items) if type(obj) is tuple else rebuild_tuple(obj, tuple(items), self)
         self.remember(obj, rebuilt)
         return rebuilt
 
-    def _list(self, obj: list) -> list:
+    def _list(self, obj: list[Any]) -> list[Any]:
         if _only_shared(obj):
             copy = obj[:]
             self.remember(obj, copy)
@@ -247,7 +249,7 @@ class _Copier:
         copy.extend([item if type(item) in SHARED_TYPES else self(item) for item in obj])
         return copy
 
-    def _dict(self, obj: dict) -> dict:
+    def _dict(self, obj: dict[Any, Any]) -> dict[Any, Any]:
         if _only_shared(obj.values()) and _only_shared(obj):
             copy = obj.copy()
             self.remember(obj, copy)
@@ -261,8 +263,8 @@ class _Copier:
             copy[key] = value if type(value) in shared else self(value)
         return copy
 
-    def _set(self, obj: set) -> set:
-        copy: set = set()
+    def _set(self, obj: set[Any]) -> set[Any]:
+        copy: set[Any] = set()
         self.remember(obj, copy)
         copy.update([item if type(item) in SHARED_TYPES else self(item) for item in obj])
         return copy
@@ -282,12 +284,12 @@ _EXACT_COPIERS: dict[type, Callable[[_Copier, Any], Any]] = {
 }
 
 
-def _only_shared(items: Iterable) -> bool:
+def _only_shared(items: Iterable[Any]) -> bool:
     """Whether every item is of a shared type (one pass in C: the set of their types)."""
     return set(map(type, items)) <= SHARED_TYPES
 
 
-def _plainly_shared(obj: tuple, depth: int = 4) -> bool:
+def _plainly_shared(obj: tuple[Any, ...], depth: int = 4) -> bool:
     """Whether an exact tuple holds only atoms and such tuples, at most ``depth`` deep.
 
     The first level of inner tuples is looked at in place: one call for the usual message.
@@ -320,10 +322,13 @@ def isolate_python(obj: T) -> T:
     # A flat list or dict as the whole message: nothing else in it can refer to it.
     elif cls is list:
         if _only_shared(value):
-            return value[:]
+            flat_list: T = value[:]
+            return flat_list
     elif cls is dict and _only_shared(value.values()) and _only_shared(value):
-        return value.copy()
-    return _Copier()(value)
+        flat_dict: T = value.copy()
+        return flat_dict
+    copied: T = _Copier()(value)
+    return copied
 
 
 # ---- the choice of implementation ------------------------------------------------------------

@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .proc import Proc
     from .terms import Ref
 
-procs: dict[int, "Proc"] = {}                # live processes by pid number
-names: dict[str, "Proc"] = {}                # the registry
-aliases: dict["Ref", "Proc"] = {}            # active aliases
-queues: list[deque["Proc"]] = [deque(), deque(), deque(), deque()]   # max, high, normal, low
-dying: deque["Proc"] = deque()               # processes whose deaths are yet to be announced
-to_close: deque["Proc"] = deque()            # killed processes whose coroutines are to close
+procs: dict[int, Proc] = {}                  # live processes by pid number
+names: dict[str, Proc] = {}                  # the registry
+aliases: dict[Ref, Proc] = {}                # active aliases
+queues: list[deque[Proc]] = [deque(), deque(), deque(), deque()]   # max, high, normal, low
+dying: deque[Proc] = deque()                 # processes whose deaths are yet to be announced
+to_close: deque[Proc] = deque()              # killed processes whose coroutines are to close
 inbox: deque[Callable[[], Any]] = deque()    # work handed in from other threads
 wakeup = threading.Event()                   # set to wake an idle loop
 
-current: "NodeState | None" = None           # the node running now (see `begin` / `end`)
+current: NodeState | None = None             # the node running now (see `begin` / `end`)
 
 
 class NodeState:

@@ -16,8 +16,9 @@ changes them only through the scheduler's setters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from threading import get_ident
-from typing import Any, Callable, Generator
+from typing import Any, TypeVar, cast
 
 from . import scheduler as k
 from .proc import EXITING, RUNNABLE, RUNNING, Proc
@@ -25,8 +26,11 @@ from .traps import RESCAN, TIMEOUT, WAIT, YIELD, Terminated
 
 _REATTACH_REDS = 64
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-def slow_entry(fn: Callable, args: tuple, kw: dict | None = None) -> Any:
+
+def slow_entry(fn: Callable[..., Any], args: tuple[Any, ...],
+               kw: dict[str, Any] | None = None) -> Any:
     """Enter the kernel while it is contended: run ``fn`` under the kernel lock.
 
     On the owner thread that is all. On a detached thread, ``fn`` runs as the process that
@@ -53,8 +57,9 @@ def slow_entry(fn: Callable, args: tuple, kw: dict | None = None) -> Any:
         return result
 
 
-def entry(fn: Callable) -> Callable:
+def entry(fn: _F) -> _F:
     """Decorate a kernel function that is not on the hot path: contended-safe entry."""
+    # RLock._is_owned is CPython's (threading's own Condition uses it); typeshed omits it.
     owned = k.klock()._is_owned  # type: ignore[attr-defined]
 
     def kernel_entry(*args: Any, **kw: Any) -> Any:
@@ -66,12 +71,13 @@ def entry(fn: Callable) -> Callable:
     kernel_entry.__qualname__ = fn.__qualname__
     kernel_entry.__doc__ = fn.__doc__
     kernel_entry.__module__ = fn.__module__
+    # what functools.wraps sets too; typeshed does not declare it on functions
     kernel_entry.__wrapped__ = fn  # type: ignore[attr-defined]
     kernel_entry.__annotations__ = getattr(fn, "__annotations__", {})
-    return kernel_entry
+    return cast(_F, kernel_entry)  # same arguments and result as fn
 
 
-def wait_contended(patterns: tuple, timeout: float | None, deadline: float | None,
+def wait_contended(patterns: tuple[Any, ...], timeout: float | None, deadline: float | None,
                    sleeping: bool) -> Generator[Any, Any, Any]:
     """`receive` / `sleep` while the kernel is contended: the same steps, under the lock.
 

@@ -74,7 +74,7 @@ def _scalar_eq(pat: Any, t: type, msg: Any) -> bool:
     return tm is not bool and isinstance(msg, t) and bool(pat == msg)
 
 
-def first_match(patterns: tuple, msg: Any) -> bool:
+def first_match(patterns: tuple[Any, ...], msg: Any) -> bool:
     """Whether ``msg`` matches any of ``patterns``."""
     for p in patterns:
         if match(p, msg):

@@ -22,7 +22,7 @@ def _default_schedulers(schedulers: int | None) -> int:
 
 
 def run(fn: Callable, *args: Any, schedulers: int | None = None,
-        name: str = "nonode@nohost", handoff: bool = True) -> Any:
+        name: str = "nonode@nohost", handoff: bool = True, isolation: str = "copy") -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     When that process ends, every other process still alive is stopped (their ``finally``
@@ -36,8 +36,12 @@ def run(fn: Callable, *args: Any, schedulers: int | None = None,
     `beamlet.kernel.handoff`). The calling thread drives the node; with ``handoff`` (the
     default) a watchdog moves the scheduler to a fresh thread whenever a process runs for more
     than a millisecond or two without awaiting, so no process can freeze the others.
+
+    ``isolation`` is "copy" (the default: every message and spawn argument reaches its receiver
+    as its own copy of any mutable container in it, see `beamlet.kernel.isolation`) or "share"
+    (passed by reference, as Python passes objects; for code that never mutates what it sent).
     """
-    node = k.start_node(name, _default_schedulers(schedulers))
+    node = k.start_node(name, _default_schedulers(schedulers), isolation)
     saved_gc = _tune_gc()
     dog = handoff_mod.Watchdog(node) if handoff else None
     try:
@@ -121,9 +125,11 @@ class Node:
     the ordinary functions (`send`, `receive`, ...).
     """
 
-    def __init__(self, schedulers: int | None = None, name: str = "nonode@nohost") -> None:
+    def __init__(self, schedulers: int | None = None, name: str = "nonode@nohost",
+                 isolation: str = "copy") -> None:
         self._schedulers = _default_schedulers(schedulers)
         self._name = name
+        self._isolation = isolation
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._state: NodeState | None = None
@@ -142,7 +148,7 @@ class Node:
 
     def _serve(self) -> None:
         try:
-            node = k.start_node(self._name, self._schedulers)
+            node = k.start_node(self._name, self._schedulers, self._isolation)
         except BaseException as e:  # noqa: BLE001
             self._error = e
             self._ready.set()

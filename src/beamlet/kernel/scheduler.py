@@ -965,7 +965,7 @@ def _finish(p: Proc, reason: Any, value: Any, exc: BaseException | None = None,
             node.main_exc = exc  # run() re-raises it rather than logging it
         elif crashed:
             log.error("Process %r raised an exception", p.pid, exc_info=exc)
-        signals.kill(p, isolated(reason) if reason.__class__ is not str else reason)
+        signals.kill(p, reason)  # each link and monitor gets its own copy of it
     p.state = DEAD
     _check_main(p)
 

@@ -96,7 +96,7 @@ def _announce(p: Proc) -> None:
                 q.ext.monitored_by.pop(ref, None)
         pid = p.pid
         late = x.late
-        why = reason if reason.__class__ is str else k.isolated(reason)
+        why = reason
         made_late = {key for _, key in late} if late else ()
         # Exit signals to links go out before the monitors' Down messages, as on the BEAM...
         for other in x.links:
@@ -129,7 +129,7 @@ def _tell_link(pid: Pid, other: Pid, reason: Any) -> None:
     q = other._proc
     if q is not None and q.ext is not None and pid in q.ext.links:
         q.ext.links.discard(pid)
-        exit_signal(q, pid, reason, True)
+        exit_signal(q, pid, reason if reason.__class__ is str else k.isolated(reason), True)
 
 
 def _tell_monitor(pid: Pid, ref: Any, watcher: Pid, reason: Any) -> None:
@@ -142,7 +142,7 @@ def _tell_monitor(pid: Pid, ref: Any, watcher: Pid, reason: Any) -> None:
     if qx is not None and qx.aliases and ref in qx.aliases:
         qx.aliases.discard(ref)   # a monitor's alias ends with it
         aliases.pop(ref, None)
-    k.deliver(q, Down(ref, shown, reason))
+    k.deliver(q, Down(ref, shown, reason if reason.__class__ is str else k.isolated(reason)))
 
 
 def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:

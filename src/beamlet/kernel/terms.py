@@ -9,7 +9,10 @@ boundaries, the distribution layer interns foreign pids so that identity still m
 from __future__ import annotations
 
 from itertools import count
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .timer_wheel import SendTimer
 
 __all__ = ["Pid", "Ref", "TimerRef", "Exit", "Down", "ProcessExit", "NoProc", "ANY"]
 
@@ -62,10 +65,12 @@ class TimerRef(Ref):
     """The reference `Process.send_after` returns; `cancel_timer` / `read_timer` take it."""
 
     __slots__ = ("entry",)
+    entry: SendTimer  # set by the call that creates it (timers._start)
 
 
 class Exit(NamedTuple):
-    """The message a process trapping exits receives for an exit signal: ``{:EXIT, pid, reason}``."""
+    """The message a process trapping exits receives for an exit signal:
+    ``{:EXIT, pid, reason}``."""
 
     pid: Any
     reason: Any
