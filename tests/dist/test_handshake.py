@@ -607,8 +607,8 @@ def test_elixir_answers_alive_to_a_second_connection_and_drops_the_first(cluster
 def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -> None:
     """Elixir connects to us while we connect to it: the greater name's attempt survives.
 
-    Elixir's attempt is held unanswered (its socket unread) while ours runs, so both are
-    pending at once, deterministically.
+    Elixir's attempt is held once its send_name has arrived, unanswered, while ours runs, so
+    both are pending at once, deterministically; then our sans-IO acceptor answers it.
     """
     cluster.start_epmd()
     me = f"py@{HOST}"
@@ -617,7 +617,9 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
         incoming: asyncio.Queue = asyncio.Queue()
 
         async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await incoming.put((reader, writer))
+            head = await reader.readexactly(2)
+            send_name = head + await reader.readexactly(struct.unpack(">H", head)[0])
+            await incoming.put((send_name, reader, writer))
 
         listener = await asyncio.start_server(hold, "0.0.0.0", 0)
         registration = await epmd.register(
@@ -630,7 +632,7 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
             "Process.sleep(:infinity)",
         )
         await elixir.expect("ready")
-        reader, writer = await incoming.get()  # Elixir's attempt is now pending on both sides
+        send_name, reader, writer = await incoming.get()  # Elixir's attempt is pending
         ours_wins = me > elixir.name
         try:
             ours = await hs.connect(
@@ -643,17 +645,15 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
             assert ours_wins and ours.status == "ok_simultaneous"
         except hs.SimultaneousConnect:
             assert not ours_wins
-        decide = lambda peer: hs.status_for(me, peer, pending=True)  # noqa: E731
+        acceptor = hs.AcceptorHandshake(
+            me,
+            COOKIE,
+            creation=registration.creation,
+            decide=lambda peer: hs.status_for(me, peer, pending=True),
+        )
         try:
-            theirs = await hs.accept(
-                reader,
-                writer,
-                name=me,
-                cookie=COOKIE,
-                creation=registration.creation,
-                decide=decide,
-            )
-            assert not ours_wins and theirs.status == "ok_simultaneous"
+            await _finish_acceptor(acceptor, send_name, reader, writer)
+            assert not ours_wins and acceptor.peer.status == "ok_simultaneous"
         except hs.SimultaneousConnect:
             assert ours_wins
         assert await elixir.expect("connect") == "connect true"
@@ -662,6 +662,35 @@ def test_simultaneous_connect_with_elixir(cluster: Cluster, elixir_alive: str) -
         await listener.wait_closed()
 
     asyncio.run(scenario())
+
+
+async def _finish_acceptor(
+    acceptor: hs.AcceptorHandshake,
+    received: bytes,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    """Drive ``acceptor`` over the streams from the bytes already ``received``; a refusal
+    (``nok``) is written before `SimultaneousConnect` propagates."""
+    try:
+        acceptor.feed(received)
+        while not acceptor.done:
+            writer.write(acceptor.data_to_send())
+            await writer.drain()
+            data = await reader.read(1 << 16)
+            if not data:
+                raise hs.HandshakeError(f"closed in state {acceptor.state}")
+            acceptor.feed(data)
+        writer.write(acceptor.data_to_send())
+        await writer.drain()
+    finally:
+        pending = acceptor.data_to_send()
+        if pending and not writer.is_closing():
+            writer.write(pending)
+            try:
+                await writer.drain()
+            except ConnectionError:  # Elixir may already have dropped its losing attempt
+                pass
 
 
 def test_a_python_node_without_published_is_hidden_to_elixir(cluster: Cluster) -> None:
