@@ -30,6 +30,8 @@ from beamlet.dist.handshake import Connection
 
 COOKIE = "c"
 HOST = socket.gethostname().split(".")[0]
+# Only against a hung node: every awaited line normally comes within a second or two.
+GUARD_SECONDS = 60
 PASS_THROUGH = 112  # 'p': a frame of a control term and maybe a message, without atom cache
 
 # Control message tags (erl_dist_protocol).
@@ -84,9 +86,20 @@ class ErlangNode:
         return await self._next_line(lambda line: text in line, text)
 
     async def _next_line(self, wanted: Callable[[str], bool], what: str) -> str:
+        """Read lines until one is ``wanted``; a node silent for `GUARD_SECONDS` is killed
+        (which also frees the reading thread) and the test fails instead of hanging."""
         loop = asyncio.get_running_loop()
         while True:
-            line = await loop.run_in_executor(None, self.process.stdout.readline)
+            reading = loop.run_in_executor(None, self.process.stdout.readline)
+            try:
+                line = await asyncio.wait_for(asyncio.shield(reading), GUARD_SECONDS)
+            except TimeoutError:
+                _kill(self.process)
+                await reading
+                raise AssertionError(
+                    f"{self.name} printed nothing for {GUARD_SECONDS} s while we waited "
+                    f"for {what!r}; output {self.lines}"
+                ) from None
             if not line:
                 raise AssertionError(
                     f"{self.name} ended before printing {what!r}; output {self.lines}"
