@@ -27,10 +27,11 @@ from .traps import RESCAN, TIMEOUT, WAIT, YIELD, Terminated
 _REATTACH_REDS = 64
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
-def slow_entry(fn: Callable[..., Any], args: tuple[Any, ...],
-               kw: dict[str, Any] | None = None) -> Any:
+def slow_entry(fn: Callable[..., _T], args: tuple[Any, ...],
+               kw: dict[str, Any] | None = None) -> _T:
     """Enter the kernel while it is contended: run ``fn`` under the kernel lock.
 
     On the owner thread that is all. On a detached thread, ``fn`` runs as the process that

@@ -14,7 +14,11 @@ world; its links and monitors are being told) or DEAD.
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .terms import Pid, Ref
 
 DEAD = 0
 RUNNABLE = 1
@@ -49,20 +53,22 @@ class Proc:
         "reason",   # exit reason, once DOOMED or EXITING
     )
 
-    def __init__(self, coro: Any, rq: Any, prio: int, fn: Any) -> None:
+    pid: Pid  # set by spawn right after construction, from the process's number
+
+    def __init__(self, coro: Any, rq: deque[Proc], prio: int, fn: Any) -> None:
         self.coro = coro
-        self.mbox = None
+        self.mbox: deque[Any] | None = None
         self.state = RUNNABLE
-        self.pats = None
-        self.resume = None
+        self.pats: tuple[Any, ...] | None = None
+        self.resume: Any = None
         self.rq = rq
         self.prio = prio
         self.reds = 0
-        self.timer = None
+        self.timer: dict[Any, float] | None = None  # the timer-wheel slot it is filed in
         self.enq = 0
-        self.ext = None
+        self.ext: Ext | None = None
         self.fn = fn
-        self.reason = None
+        self.reason: Any = None
 
     def x(self) -> Ext:
         """The extension record, created on first use."""
@@ -82,19 +88,21 @@ class Ext:
                  "pending")
 
     def __init__(self) -> None:
-        self.links: set = set()          # Pids this process is linked to
-        self.monitors: dict = {}         # ref -> (target Pid, what Down names: pid or (name, node))
-        self.monitored_by: dict = {}     # ref -> watcher Pid
+        self.links: set[Pid] = set()              # Pids this process is linked to
+        # ref -> (target Pid, what Down names: pid or (name, node))
+        self.monitors: dict[Ref, tuple[Any, Any]] = {}
+        self.monitored_by: dict[Ref, Pid] = {}    # ref -> watcher Pid
         self.trap = False
         self.name: str | None = None
-        self.dict: dict | None = None
-        self.aliases: set | None = None
+        self.dict: dict[Any, Any] | None = None
+        self.aliases: set[Any] | None = None
         # Links (peer Pids) and monitors (refs) made while this process was DOOMED: on the
         # BEAM their requests queue behind the fatal signal, so they end in "noproc".
-        self.late: list | None = None   # [("link", peer pid) | ("monitor", ref), ...]
+        self.late: list[Any] | None = None   # [("link", peer pid) | ("monitor", ref), ...]
         # Signals the process sent itself that it has not handled yet, in order (see
         # `signals.handle_pending`): ("exit", from, reason) for an exit signal it traps,
-        # ("link", message) for the Exit of a link to a dead process, ("later", message) for
+        # ("link", from, reason) for one through a link (to a dead process, or from one that
+        # died while the process asked about it), ("later", message) for
         # the Down of a monitor of a dead process, ("msg", message) for a message it sent
         # itself after those.
-        self.pending: list | None = None
+        self.pending: list[Any] | None = None

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
 
 from . import registry, scheduler as k, signals, timers
 from .node import queues
 from .ownership import entry
-from .traps import RESCAN, TIMEOUT, UNREAD
 from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, WAITING, Proc
+from .terms import Pid
+from .traps import RESCAN, TIMEOUT, UNREAD
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
-from .terms import Pid
 
 _INFO_KEYS = (
     "status", "message_queue_len", "messages", "links", "monitors", "monitored_by",
@@ -30,10 +33,11 @@ def _name_of(fn: Any) -> tuple[str, str, int]:
     return (getattr(f, "__module__", None) or "?", getattr(f, "__qualname__", repr(f)), arity)
 
 
-def _module_of(code: Any, fn: Any) -> str:
+def _module_of(code: CodeType, fn: Any) -> str:
     f = getattr(fn, "__func__", fn)
     if getattr(f, "__code__", None) is code:
-        return getattr(f, "__module__", None) or "?"
+        module: str = getattr(f, "__module__", None) or "?"
+        return module
     for name, mod in list(sys.modules.items()):
         if getattr(mod, "__file__", None) == code.co_filename:
             return name
@@ -55,7 +59,7 @@ def _current_function(p: Proc) -> tuple[str, str, int] | None:
     return (_module_of(inner, p.fn), inner.co_qualname, inner.co_argcount)
 
 
-def _in_flight(p: Proc) -> list:
+def _in_flight(p: Proc) -> list[Any]:
     """A message handed straight to a process parked in `receive` that has not run since:
     still "in its mailbox" as far as anyone looking is concerned."""
     r = p.resume
@@ -172,7 +176,7 @@ class Process:
 
     @staticmethod
     @entry
-    def info(pid: Pid, key: str | list[str] | None = None) -> Any:
+    def info(pid: Pid, key: str | builtins.list[str] | None = None) -> Any:
         """What the kernel knows of a live process (None for a dead one).
 
         With a key, the value alone; with a list of keys, a dict of those; without, a dict of
@@ -240,7 +244,8 @@ class Process:
     @staticmethod
     @entry
     def put(key: Any, value: Any) -> Any:
-        """Store ``value`` under ``key`` in the caller's dictionary; return the old value or None."""
+        """Store ``value`` under ``key`` in the caller's dictionary; return the old value, or
+        None."""
         x = k.current().x()
         if x.dict is None:
             x.dict = {}
@@ -258,7 +263,7 @@ class Process:
 
     @staticmethod
     @entry
-    def get_keys(*value: Any) -> list:
+    def get_keys(*value: Any) -> builtins.list[Any]:
         """Every key in the caller's dictionary; with a value, the keys that hold it
         (Elixir's ``Process.get_keys/0`` and ``/1``)."""
         if len(value) > 1:
@@ -272,6 +277,6 @@ class Process:
         return [key for key, v in d.items() if v == value[0]]
 
     @staticmethod
-    def spawn(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
+    def spawn(fn: Callable[..., Any], *args: Any, priority: str = "normal") -> Pid:
         """Same as `beamlet.spawn`."""
         return k.spawn(fn, *args, priority=priority)

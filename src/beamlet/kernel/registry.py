@@ -43,6 +43,7 @@ def unregister(name: str) -> bool:
     p = k.names().pop(name, None) if type(name) is str else None
     if p is None:
         raise ValueError(f"the name {name!r} is not registered")
+    assert p.ext is not None  # a registered process keeps its name in its Ext
     p.ext.name = None
     return True
 

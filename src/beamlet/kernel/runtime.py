@@ -6,11 +6,14 @@ import concurrent.futures
 import gc
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import bodies, handoff as handoff_mod, scheduler as k
 from .node import NodeState
 from .terms import Pid, ProcessExit
+
+_T = TypeVar("_T")
 
 
 def _default_schedulers(schedulers: int | None) -> int:
@@ -21,7 +24,7 @@ def _default_schedulers(schedulers: int | None) -> int:
     return schedulers
 
 
-def run(fn: Callable, *args: Any, schedulers: int | None = None,
+def run(fn: Callable[..., Any], *args: Any, schedulers: int | None = None,
         name: str = "nonode@nohost", handoff: bool = True, isolation: str = "copy") -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
@@ -64,7 +67,7 @@ def run(fn: Callable, *args: Any, schedulers: int | None = None,
     raise ProcessExit(reason)
 
 
-def _shutdown(node: NodeState, dog: "handoff_mod.Watchdog | None") -> None:
+def _shutdown(node: NodeState, dog: handoff_mod.Watchdog | None) -> None:
     """Stop the watchdog and the scheduler threads, then every process, then the node."""
     node.stopping = True
     node.done.set()
@@ -135,7 +138,7 @@ class Node:
         self._state: NodeState | None = None
         self._error: BaseException | None = None
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         """Start the node's thread; return self."""
         if self._thread is not None:
             raise RuntimeError("this Node has already been started")
@@ -167,10 +170,10 @@ class Node:
             _shutdown(node, dog)
             gc.set_threshold(*saved_gc)
 
-    def _submit(self, fn: Callable[[], Any]) -> Any:
+    def _submit(self, fn: Callable[[], _T]) -> _T:
         if self._state is None or self._state.stopping:
             raise RuntimeError("the node is not running")
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
         def work() -> None:
             try:
@@ -181,7 +184,7 @@ class Node:
         k.hand_in(work)
         return fut.result()
 
-    def spawn(self, fn: Callable, *args: Any, priority: str = "normal") -> Pid:
+    def spawn(self, fn: Callable[..., Any], *args: Any, priority: str = "normal") -> Pid:
         """Spawn ``fn(*args)`` in the node; return its pid."""
         return self._submit(lambda: k.new_process(fn, args, priority).pid)
 
@@ -194,9 +197,9 @@ class Node:
         self._submit(deliver)
         return msg
 
-    def call(self, fn: Callable, *args: Any, timeout: float | None = None) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> Any:
         """Run ``fn(*args)`` as a process and wait (blocking this thread) for its result."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.spawn(bodies.call_and_report, fn, args, fut)
         return fut.result(timeout)
 
@@ -213,7 +216,7 @@ class Node:
         t.join()
         self._thread = None
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> Node:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

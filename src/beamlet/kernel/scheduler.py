@@ -45,28 +45,29 @@ import logging
 import threading
 import types
 from collections import deque
+from collections.abc import Callable, Generator
 from itertools import count
 from threading import get_ident
 from time import monotonic
 from types import FunctionType
-from typing import Any, Callable, Generator
+from typing import Any
 
 from . import bodies, node as _node_mod, timer_wheel
 from .isolation import isolate as _isolate
-from .node import aliases as _aliases
-from .node import inbox as _inbox
-from .node import names as _names
-from .node import procs as _procs
-from .node import queues as _queues
-from .node import to_close as _to_close
-from .node import wakeup as _wakeup
-from .node import NodeState
+from .node import (
+    NodeState,
+    aliases as _aliases,
+    inbox as _inbox,
+    names as _names,
+    procs as _procs,
+    queues as _queues,
+    to_close as _to_close,
+    wakeup as _wakeup,
+)
 from .patterns import first_match, match
 from .proc import DEAD, DOOMED, EXITING, PRIORITY_INDEX, RUNNABLE, RUNNING, WAITING, Proc
 from .terms import NoProc, Pid, ProcessExit, Ref
-from .timer_wheel import SendTimer
-from .timer_wheel import coarse_order as _coarse_order
-from .timer_wheel import fine_order as _fine_order
+from .timer_wheel import SendTimer, coarse_order as _coarse_order, fine_order as _fine_order
 from .traps import RESCAN, TIMEOUT, UNREAD, WAIT, YIELD, MainDone, Terminated
 
 log = logging.getLogger("beamlet")
@@ -174,7 +175,7 @@ def klock() -> threading.RLock:
 # ---------------------------------------------------------------------------------------------
 # Spawning
 # ---------------------------------------------------------------------------------------------
-def _coroutine_for(fn: Callable, args: tuple) -> Any:
+def _coroutine_for(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     if code is not None and code.co_flags & _CO_COROUTINE:
         return fn(*args)
@@ -192,7 +193,7 @@ def priority_index(priority: str) -> int:
         ) from None
 
 
-def new_process(fn: Callable, args: tuple, priority: str = "normal") -> Proc:
+def new_process(fn: Callable[..., Any], args: tuple[Any, ...], priority: str = "normal") -> Proc:
     """Create a process and queue it to run; the caller decides about links and monitors.
 
     Its arguments are isolated like a message: the new process gets its own copy of any
@@ -223,7 +224,7 @@ def new_process(fn: Callable, args: tuple, priority: str = "normal") -> Proc:
     return p
 
 
-def spawn(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
+def spawn(fn: Callable[..., Any], *args: Any, priority: str = "normal") -> Pid:
     """Start ``fn(*args)`` as a new process and return its pid at once.
 
     ``fn`` is an ``async def`` function (a lightweight process that can `receive`) or a plain
@@ -281,7 +282,7 @@ def send(dest: Any, msg: Any) -> Any:
     return msg
 
 
-def _offer(p: Proc, pats: tuple, msg: Any) -> None:
+def _offer(p: Proc, pats: tuple[Any, ...], msg: Any) -> None:
     """Deliver to a process waiting with patterns: hand over if it matches, else queue."""
     try:
         hit = first_match(pats, msg)
@@ -510,7 +511,7 @@ def receive(*patterns: Any, timeout: float | None = None,
     return default
 
 
-def _scan(p: Proc, mb: deque, patterns: tuple) -> int:
+def _scan(p: Proc, mb: deque[Any], patterns: tuple[Any, ...]) -> int:
     """Index of the first queued message matching ``patterns``, or -1.
 
     When every pattern holds a ref that this process made, no message queued before the
@@ -547,7 +548,7 @@ def _scan(p: Proc, mb: deque, patterns: tuple) -> int:
     return -1
 
 
-def take_queued(p: Proc, patterns: tuple) -> tuple[bool, Any]:
+def take_queued(p: Proc, patterns: tuple[Any, ...]) -> tuple[bool, Any]:
     """Remove the first queued message of ``p`` that matches (any, with no patterns):
     ``(True, msg)``, or ``(False, None)`` when none does. For the contended path."""
     mb = p.mbox
@@ -561,7 +562,7 @@ def take_queued(p: Proc, patterns: tuple) -> tuple[bool, Any]:
     return False, None
 
 
-def park(p: Proc, patterns: tuple | None, deadline: float | None) -> None:
+def park(p: Proc, patterns: tuple[Any, ...] | None, deadline: float | None) -> None:
     """Make ``p`` WAITING for ``patterns`` (None: any message; (): nothing, a sleep), with a
     timer due at ``deadline`` (a `monotonic` time) unless that is None."""
     if deadline is not None:
@@ -790,7 +791,7 @@ def stop_node(node: NodeState) -> None:
 
 _HANDED_OFF = 1
 _STOPPING = 2
-_EMPTY: deque = deque()   # stands for "no more urgent queue" in `_run_batch`
+_EMPTY: deque[Any] = deque()   # stands for "no more urgent queue" in `_run_batch`
 
 
 def run_loop(node: NodeState) -> None:
@@ -815,7 +816,7 @@ def run_loop(node: NodeState) -> None:
         stop_node(node)
 
 
-def _housekeep_and_pick() -> deque | None:
+def _housekeep_and_pick() -> deque[Any] | None:
     """Between batches: fire due timers, run work from other threads, close killed processes,
     then choose the run queue to serve ("max" and "high" strictly first; "low" waits for
     `_LOW_EVERY` batches of "normal" work, as the BEAM reschedules a low process 8 times
@@ -847,7 +848,7 @@ def _housekeep_and_pick() -> deque | None:
     return None
 
 
-def _run_batch(q: deque, n: int, me: int, node: NodeState, successor: Proc | None) -> int:
+def _run_batch(q: deque[Any], n: int, me: int, node: NodeState, successor: Proc | None) -> int:
     """Step up to ``n`` processes from ``q``, including ones queued during the batch: the hot
     loop (a ping-pong pair runs a whole batch in one call). The batch ends as soon as a more
     urgent queue ("max", "high") has work, so those run strictly first.
@@ -1066,7 +1067,7 @@ from . import signals  # noqa: E402
 from .ownership import (  # noqa: E402
     after_contended_step,
     reattach,
-    slow_entry,
+    slow_entry as slow_entry,  # re-exported: signals enters the kernel through k.slow_entry
     wait_contended,
 )
 

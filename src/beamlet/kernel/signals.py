@@ -19,7 +19,8 @@ This module is the one writer of links, monitors, aliases and deaths.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import node as node_mod, scheduler as k
 from .node import aliases, dying, names, procs, to_close
@@ -164,6 +165,11 @@ def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
     if not linked and is_str and reason == "kill":
         _fatal(q, "killed")
         return
+    if linked and q.state == RUNNING and q is k.current_or_none():
+        # Through a link, to the process running now (a doomed process it asked about died
+        # in its call): the caller handles it at its next receive, as on the BEAM.
+        pend(q, ("link", from_pid, reason))
+        return
     x = q.ext
     if x is not None and x.trap:
         if from_pid is q.pid and not linked:
@@ -208,7 +214,7 @@ def die_doomed(p: Proc) -> None:
     kill(p, p.reason)
 
 
-def pend(p: Proc, signal: tuple) -> None:
+def pend(p: Proc, signal: tuple[Any, ...]) -> None:
     """Queue a signal ``p`` sent itself (see `Ext.pending`)."""
     x = p.x()
     if x.pending is None:
@@ -232,8 +238,9 @@ def handle_pending(p: Proc, point: int) -> None:
       after the messages it sent itself meanwhile.
     """
     x = p.ext
+    assert x is not None and x.pending is not None  # the caller saw pending signals
     signals = x.pending
-    keep: list = []
+    keep: list[Any] = []
     x.pending = None
     for i, signal in enumerate(signals):
         kind = signal[0]
@@ -242,11 +249,13 @@ def handle_pending(p: Proc, point: int) -> None:
         elif kind == "link" and point == AT_INFO:
             keep.extend(signals[i:])
             break
-        elif kind == "exit":
+        elif kind == "exit" or kind == "link":
             _, from_pid, reason = signal
             if x.trap:
                 k.queue_now(p, Exit(from_pid, reason))
-            elif not (type(reason) is str and reason == "normal" and from_pid is not p.pid):
+            elif not (type(reason) is str and reason == "normal"):
+                # ("normal" handled from the queue is ignored even when it came from itself:
+                # only `Process.exit(self_pid(), "normal")` made while not trapping ends it.)
                 kill(p, reason)
                 raise Terminated()
         elif kind == "later":
@@ -307,7 +316,7 @@ def link(pid: Pid) -> bool:
     if q is None:
         x = me.ext
         if x is not None and x.trap:
-            pend(me, ("link", Exit(pid, "noproc")))
+            pend(me, ("link", pid, "noproc"))
             return True
         raise NoProc(f"cannot link to {pid!r}: no such process (noproc)")
     me.x().links.add(pid)
@@ -439,6 +448,8 @@ def exit_pid(pid: Any, reason: Any) -> bool:
             raise TypeError(f"Process.exit takes a Pid, got {pid!r}")
     q = pid._proc
     if q is not None:
+        if q is me and me.ext is not None and me.ext.pending is not None:
+            handle_pending(me, AT_INFO)  # what it sent itself before comes first
         exit_signal(q, me.pid, reason if reason.__class__ is str else k.isolated(reason), False)
         raise_if_dead(me)
     return True
@@ -457,7 +468,7 @@ def trap_exit(flag: bool) -> bool:
 
 
 @entry
-def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
+def spawn_link(fn: Callable[..., Any], *args: Any, priority: str = "normal") -> Pid:
     """Spawn ``fn(*args)`` and link it to the caller, atomically."""
     me = k.current()
     p = k.new_process(fn, args, priority)
@@ -467,7 +478,7 @@ def spawn_link(fn: Callable, *args: Any, priority: str = "normal") -> Pid:
 
 
 @entry
-def spawn_monitor(fn: Callable, *args: Any, priority: str = "normal") -> tuple[Pid, Ref]:
+def spawn_monitor(fn: Callable[..., Any], *args: Any, priority: str = "normal") -> tuple[Pid, Ref]:
     """Spawn ``fn(*args)`` and monitor it, atomically; return ``(pid, ref)``."""
     me = k.current()
     p = k.new_process(fn, args, priority)
@@ -520,7 +531,7 @@ def is_alive(pid: Pid) -> bool:
 
 
 @entry
-def flush(*patterns: Any) -> list:
+def flush(*patterns: Any) -> list[Any]:
     """Remove and return the queued messages of the caller, in order (IEx's ``flush``); with
     patterns, only those matching one of them (the others stay, in order). Never waits."""
     me = k.current()
@@ -533,7 +544,8 @@ def flush(*patterns: Any) -> list:
         out = list(mb)
         mb.clear()
         return out
-    out, keep = [], []
+    out = []
+    keep: list[Any] = []
     for m in mb:
         (out if first_match(patterns, m) else keep).append(m)
     if out:

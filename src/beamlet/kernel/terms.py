@@ -12,6 +12,7 @@ from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from .proc import Proc
     from .timer_wheel import SendTimer
 
 __all__ = ["Pid", "Ref", "TimerRef", "Exit", "Down", "ProcessExit", "NoProc", "ANY"]
@@ -26,7 +27,7 @@ class Pid:
 
     __slots__ = ("_proc", "id", "node")
 
-    def __init__(self, proc: Any, id: int, node: int = 0) -> None:
+    def __init__(self, proc: Proc | None, id: int, node: int = 0) -> None:
         self._proc = proc
         self.id = id
         self.node = node

@@ -30,7 +30,8 @@ And one mark the kernel leaves in a waiting process's resume slot, never sent in
 from __future__ import annotations
 
 import types
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 
 class Trap:
