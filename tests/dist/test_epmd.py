@@ -247,3 +247,28 @@ def test_ensure_epmd_leaves_a_running_system_epmd_alone(cluster: Cluster) -> Non
     daemon = cluster.start_epmd()
     assert asyncio.run(epmd.ensure_epmd(cluster.epmd_port, "127.0.0.1")) is None
     assert daemon.poll() is None and "up and running" in cluster.epmd_names()
+
+
+def test_builtin_server_survives_malformed_requests() -> None:
+    async def send_raw(port: int, data: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(data)
+        await writer.drain()
+        writer.write_eof()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    async def scenario() -> None:
+        async with epmd.EpmdServer(0, "127.0.0.1") as server:
+            assert await send_raw(server.port, b"\x00\x00") == b""  # empty request
+            assert await send_raw(server.port, b"\x00\x01\x07") == b""  # unknown request
+            assert await send_raw(server.port, b"\x00\x05") == b""  # cut short
+            short_alive2 = b"\x00\x03" + bytes([120, 0, 1])
+            assert (await send_raw(server.port, short_alive2))[:2] == bytes([118, 1])
+            assert server.registry.nodes == {}
+            registration = await epmd.register("py", 4000, epmd=server.port)
+            assert (await epmd.port_please("py", epmd=server.port)).port == 4000
+            await registration.close()
+
+    asyncio.run(scenario())

@@ -722,3 +722,44 @@ def test_elixir_refuses_a_python_node_missing_a_mandatory_flag(cluster: Cluster)
         assert python.connections.empty()
 
     asyncio.run(_with_python_node(cluster, f"py@{HOST}", body, flags=lacking))
+
+
+@given(garbage=st.binary(max_size=200), cut=st.lists(st.integers(1, 9), max_size=30))
+def test_hostile_bytes_only_ever_raise_handshake_errors(garbage: bytes, cut: list[int]) -> None:
+    """Whatever arrives, each side waits for more or refuses with HandshakeError."""
+    for side in (hs.AcceptorHandshake(B, "c"), hs.InitiatorHandshake(A, "c", peer_name=B)):
+        try:
+            for piece in _pieces(garbage, cut):
+                side.feed(piece)
+        except hs.HandshakeError:
+            continue
+        assert not side.done
+
+
+@given(tail=st.binary(min_size=1, max_size=30))
+def test_a_valid_send_name_with_garbage_after_it_is_refused_or_awaited(tail: bytes) -> None:
+    acceptor = hs.AcceptorHandshake(B, "c")
+    send_name = hs.InitiatorHandshake(A, "c", peer_name=B).data_to_send()
+    try:
+        acceptor.feed(send_name + tail)  # the tail stands where the challenge reply belongs
+    except hs.HandshakeError:
+        return
+    assert not acceptor.done
+
+
+@given(
+    messages=st.lists(
+        st.tuples(st.sampled_from(list(b"NnscraX")), st.binary(max_size=40)), min_size=1, max_size=4
+    )
+)
+def test_well_framed_nonsense_only_ever_raises_handshake_errors(
+    messages: list[tuple[int, bytes]],
+) -> None:
+    """Frames whose tags are the handshake's own but whose bodies are random."""
+    stream = b"".join(_frame(bytes([tag]) + body) for tag, body in messages)
+    for side in (hs.AcceptorHandshake(B, "c"), hs.InitiatorHandshake(A, "c", peer_name=B)):
+        try:
+            side.feed(stream)
+        except hs.HandshakeError:
+            continue
+        assert not side.done
