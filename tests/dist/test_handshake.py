@@ -245,12 +245,16 @@ def test_not_allowed_ends_the_handshake() -> None:
         initiator.feed(acceptor.data_to_send())
 
 
-def test_short_and_long_names_do_not_mix() -> None:
+def test_the_initiator_refuses_to_mix_short_and_long_names() -> None:
     with pytest.raises(hs.HandshakeError, match="not a short name"):
         hs.InitiatorHandshake(A, "c", peer_name="beta@host.example.com")
+    with pytest.raises(hs.HandshakeError, match="not a long name"):
+        hs.InitiatorHandshake("alpha@host.example.com", "c", peer_name=B)
+    # The acceptor lets the mix in, as an OTP 25 node does (see the Elixir test below).
     initiator = hs.InitiatorHandshake("alpha@host.example.com", "c")
-    with pytest.raises(hs.HandshakeError, match="not a short name"):
-        hs.AcceptorHandshake(B, "c").feed(initiator.data_to_send())
+    acceptor = hs.AcceptorHandshake(B, "c")
+    pump(initiator, acceptor)
+    assert acceptor.done and acceptor.peer.name == "alpha@host.example.com"
 
 
 def test_names_and_garbage_are_refused() -> None:
@@ -763,3 +767,26 @@ def test_well_framed_nonsense_only_ever_raises_handshake_errors(
         except hs.HandshakeError:
             continue
         assert not side.done
+
+
+def test_elixir_accepts_a_long_name_on_a_short_named_node(cluster: Cluster) -> None:
+    """What OTP 25 does with the mix our acceptor copies: the connection is made."""
+    cluster.start_epmd()
+    elixir = cluster.elixir("exmix", LISTENER)
+
+    async def scenario() -> None:
+        await elixir.expect("ready")
+        entry = await epmd.port_please("exmix", epmd=cluster.epmd_port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", entry.port)
+        initiator = hs.InitiatorHandshake("py@127.0.0.1", COOKIE)  # no peer_name: no check
+        writer.write(initiator.data_to_send())
+        while not initiator.done:
+            await writer.drain()
+            data = await reader.read(1 << 16)
+            assert data, f"Elixir closed the handshake in state {initiator.state}"
+            initiator.feed(data)
+            writer.write(initiator.data_to_send())
+        assert initiator.peer.name == elixir.name
+        writer.close()
+
+    asyncio.run(scenario())

@@ -336,7 +336,7 @@ class _Handshake:
             raise HandshakeError(f"{peer_name} cannot handle {missing}")
 
     def _check_name_kind(self, peer_name: str) -> None:
-        """Short and long names do not mix in a cluster (net_kernel refuses the mix)."""
+        """Short and long names do not mix: like OTP's initiator, refuse to connect across."""
         if is_long_name(peer_name) != is_long_name(self.name):
             kind = "long" if is_long_name(self.name) else "short"
             raise HandshakeError(f"{peer_name} is not a {kind} name like {self.name}")
@@ -493,8 +493,9 @@ class AcceptorHandshake(_Handshake):
                 )
                 raise HandshakeError(f"{name} speaks only handshake version 5")
             needs_complement = True
+        # No short/long check here: OTP 25 accepts a long-named node on a short-named one (the
+        # initiator is the one that refuses the mix), and so do we.
         self._check_flags(name, flags, "from")
-        self._check_name_kind(name)
         self._peer_name, self._peer_flags, self._peer_creation = name, flags, creation
         self._needs_complement = needs_complement
         status = self._decide(name)
