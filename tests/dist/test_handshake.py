@@ -451,13 +451,26 @@ async def _hello(connection: hs.Connection) -> tuple:
                 return message
 
 
+@pytest.mark.parametrize("epmd_kind", ["system", "builtin"])
 @pytest.mark.parametrize("long", [False, True])
-def test_python_connects_to_elixir(cluster: Cluster, long: bool) -> None:
-    cluster.start_epmd()
-    elixir = cluster.elixir("exhello@127.0.0.1" if long else "exhello", LISTENER, long=long)
+def test_python_connects_to_elixir(cluster: Cluster, long: bool, epmd_kind: str) -> None:
+    """Python as initiator: PORT_PLEASE2 in the EPMD where Elixir registered, then handshake."""
+    if epmd_kind == "system":
+        cluster.start_epmd()
     ours = "py@127.0.0.1" if long else f"py@{HOST}"
 
     async def scenario() -> None:
+        builtin = None
+        if epmd_kind == "builtin":
+            builtin = await epmd.EpmdServer(cluster.epmd_port, "127.0.0.1").start()
+        try:
+            await exchange()
+        finally:
+            if builtin is not None:
+                await builtin.stop()
+
+    async def exchange() -> None:
+        elixir = cluster.elixir("exhello@127.0.0.1" if long else "exhello", LISTENER, long=long)
         await elixir.expect("ready")
         connection = await hs.connect(elixir.name, name=ours, cookie=COOKIE, epmd=cluster.epmd_port)
         assert connection.peer_name == elixir.name and connection.peer_creation != 0
@@ -472,6 +485,7 @@ def test_python_connects_to_elixir(cluster: Cluster, long: bool) -> None:
 
 
 def missing_none(flags: int) -> bool:
+    """True when ``flags`` hold every mandatory bit itself (not only the digest bit)."""
     return hs.missing_mandatory(flags & ~hs.MANDATORY_25_DIGEST) == []
 
 
