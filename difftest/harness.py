@@ -117,7 +117,7 @@ class Report:
 
 
 def first_difference(a: list[str], b: list[str]) -> int | None:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):  # lengths may differ: compared below
         if x != y:
             return i
     return None if len(a) == len(b) else min(len(a), len(b))

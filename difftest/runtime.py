@@ -15,12 +15,31 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import beamlet
-from beamlet import (ANY, Down, Exit, NoProc, Pid, Process, Ref, demonitor, exit, link,
-                     make_ref, monitor, receive, self_pid, send, spawn, spawn_link,
-                     spawn_monitor, unlink)
+from beamlet import (
+    ANY,
+    Down,
+    Exit,
+    NoProc,
+    Pid,
+    Process,
+    Ref,
+    demonitor,
+    exit,
+    link,
+    make_ref,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    spawn,
+    spawn_link,
+    spawn_monitor,
+    unlink,
+)
 
 LIMIT = 5.0  # seconds: only a stuck runtime ever waits this long; then the trace says STUCK
 RETURN = "$return"

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 REASONS: list[Any] = [
     "normal", "kill", "killed", "shutdown", ("shutdown", "bye"), ("shutdown", 2),

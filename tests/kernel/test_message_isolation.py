@@ -6,8 +6,20 @@ off.
 """
 
 import beamlet
-from beamlet import (Agent, Down, Exit, GenServer, Process, exit, monitor, receive, self_pid,
-                     send, spawn, spawn_link)
+from beamlet import (
+    Agent,
+    Down,
+    Exit,
+    GenServer,
+    Process,
+    exit,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    spawn,
+    spawn_link,
+)
 
 
 async def keeper(parent):
