@@ -116,6 +116,8 @@ def test_wrong_cookie_is_refused_by_the_acceptor(caplog: pytest.LogCaptureFixtur
     ):
         pump(initiator, acceptor)
     assert not initiator.done and initiator.state == "ack"
+    with pytest.raises(hs.HandshakeError, match="already failed"):
+        acceptor.feed(b"")
     assert any(
         "Invalid challenge reply" in record.message and A in record.message
         for record in caplog.records

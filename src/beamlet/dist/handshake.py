@@ -22,6 +22,7 @@ import logging
 import random
 import socket
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -269,7 +270,7 @@ def _parse_name(body: bytes, offset: int, what: str) -> str:
     return name
 
 
-class _Handshake:
+class _Handshake(ABC):
     """What both sides share: the frame buffer, the outgoing bytes, the result."""
 
     def __init__(self, name: str, cookie: str, flags: int, creation: int | None) -> None:
@@ -304,24 +305,31 @@ class _Handshake:
         return bytes(self._frames.buffer)
 
     def feed(self, data: bytes) -> None:
-        """Take bytes from the peer; raises `HandshakeError` when the handshake fails."""
-        if self.done:
-            self._frames.feed(data)
-            return
+        """Take bytes from the peer; raises `HandshakeError` when the handshake fails.
+
+        Once done, bytes are kept for `leftover`; once failed, nothing more is accepted.
+        """
+        if self._state == "failed":
+            raise HandshakeError("the handshake has already failed")
         self._frames.feed(data)
-        while not self.done:
-            body = self._frames.next()
-            if body is None:
-                return
-            if not body:
-                raise HandshakeError(f"empty handshake message in state {self._state}")
-            self._handle(body)
+        try:
+            while not self.done:
+                body = self._frames.next()
+                if body is None:
+                    return
+                if not body:
+                    raise HandshakeError(f"empty handshake message in state {self._state}")
+                self._handle(body)
+        except HandshakeError:
+            self._state = "failed"
+            raise
 
     def _send(self, body: bytes) -> None:
         self._out += _frame(body)
 
+    @abstractmethod
     def _handle(self, body: bytes) -> None:
-        raise NotImplementedError
+        """Act on one complete handshake message of the peer."""
 
     def _check_flags(self, peer_name: str, peer_flags: int, ours_is: str) -> None:
         """Refuse a peer that lacks a mandatory flag, as OTP does (and logged as OTP logs it)."""
