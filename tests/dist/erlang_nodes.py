@@ -14,11 +14,13 @@ Waiting is on events: a node prints a line when it reaches a point, the test rea
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +59,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# Linux only: a child asks to be killed when the test process dies, even by SIGKILL or a
+# `timeout`, when no fixture teardown runs. libc is loaded here, not in the forked child.
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_us() -> None:
+    """Run in the child between fork and exec: SIGKILL it when its parent goes away."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -138,6 +152,7 @@ class Cluster:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_die_with_us,
         )
         self.processes.append(process)
         listening = threading.Event()
@@ -200,6 +215,7 @@ class Cluster:
             text=True,
             env=self.env(),
             start_new_session=True,
+            preexec_fn=_die_with_us,
         )
         self.processes.append(process)
         full_name = name if "@" in name else f"{name}@{HOST}"
