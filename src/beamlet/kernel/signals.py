@@ -112,7 +112,7 @@ def _announce(p: Proc) -> None:
             for kind, key in late:
                 if kind == "link":
                     if key in x.links:
-                        _tell_link(pid, key, "noproc")
+                        _tell_link(pid, key, "noproc", late=True)
                 elif key in x.monitored_by:
                     _tell_monitor(pid, key, x.monitored_by[key], "noproc")
         x.links = set()
@@ -124,12 +124,18 @@ def _announce(p: Proc) -> None:
         node.main_reason = reason
 
 
-def _tell_link(pid: Pid, other: Pid, reason: Any) -> None:
+def _tell_link(pid: Pid, other: Pid, reason: Any, late: bool = False) -> None:
     """The dead ``pid``'s exit signal through its link to ``other``. A peer that unlinked
-    meanwhile (its side of the link is gone) ignores it, as the BEAM's unlink protocol does."""
+    meanwhile (its side of the link is gone) ignores it, as the BEAM's unlink protocol does.
+
+    The "noproc" of a ``late`` link (made while ``pid`` was doomed) to the process running now
+    — it asked about ``pid``, which died in its call — reaches it at its next receive."""
     q = other._proc
     if q is not None and q.ext is not None and pid in q.ext.links:
         q.ext.links.discard(pid)
+        if late and q.state == RUNNING and q is k.current_or_none():
+            pend(q, ("link", pid, reason))
+            return
         exit_signal(q, pid, reason if reason.__class__ is str else k.isolated(reason), True)
 
 
@@ -164,11 +170,6 @@ def exit_signal(q: Proc, from_pid: Pid, reason: Any, linked: bool) -> None:
     is_str = type(reason) is str
     if not linked and is_str and reason == "kill":
         _fatal(q, "killed")
-        return
-    if linked and q.state == RUNNING and q is k.current_or_none():
-        # Through a link, to the process running now (a doomed process it asked about died
-        # in its call): the caller handles it at its next receive, as on the BEAM.
-        pend(q, ("link", from_pid, reason))
         return
     x = q.ext
     if x is not None and x.trap:
@@ -246,7 +247,7 @@ def handle_pending(p: Proc, point: int) -> None:
         kind = signal[0]
         if kind == "later" and point != AT_PARK:
             keep.append(signal)  # not there yet; it does not hold up what comes after it
-        elif kind == "link" and point == AT_INFO:
+        elif (kind == "link" or kind == "linkmsg") and point == AT_INFO:
             keep.extend(signals[i:])
             break
         elif kind == "exit" or kind == "link":
@@ -316,7 +317,7 @@ def link(pid: Pid) -> bool:
     if q is None:
         x = me.ext
         if x is not None and x.trap:
-            pend(me, ("link", pid, "noproc"))
+            pend(me, ("linkmsg", Exit(pid, "noproc")))
             return True
         raise NoProc(f"cannot link to {pid!r}: no such process (noproc)")
     me.x().links.add(pid)
@@ -448,8 +449,10 @@ def exit_pid(pid: Any, reason: Any) -> bool:
             raise TypeError(f"Process.exit takes a Pid, got {pid!r}")
     q = pid._proc
     if q is not None:
-        if q is me and me.ext is not None and me.ext.pending is not None:
-            handle_pending(me, AT_INFO)  # what it sent itself before comes first
+        x = me.ext
+        if (q is me and x is not None and x.pending is not None
+                and (not x.trap or (type(reason) is str and reason == "kill"))):
+            handle_pending(me, AT_INFO)  # it takes effect now: what it sent itself comes first
         exit_signal(q, me.pid, reason if reason.__class__ is str else k.isolated(reason), False)
         raise_if_dead(me)
     return True
