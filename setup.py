@@ -1,8 +1,9 @@
-"""Build wiring for the optional C accelerator of message isolation.
+"""Build wiring for the optional C accelerators.
 
-Everything else about the package is declared in pyproject.toml. The extension
-``beamlet.kernel._isolate`` is optional: where no C compiler or no Python headers exist the
-build warns and goes on, and ``beamlet.kernel.isolation`` uses its pure-Python ``isolate``.
+Everything else about the package is declared in pyproject.toml. Every extension here is
+optional: where no C compiler or no Python headers exist the build warns and goes on, and the
+module it would speed up uses its pure-Python implementation (``beamlet.kernel._isolate`` for
+``beamlet.kernel.isolation``, and the blocks below).
 """
 
 from setuptools import Extension, setup
@@ -16,19 +17,16 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as error:  # noqa: BLE001 - e.g. no compiler configured at all
-            self._warn(error)
+            self._warn("the C accelerators", error)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as error:  # noqa: BLE001 - compiler missing or failing, no headers
-            self._warn(error)
+            self._warn(ext.name, error)
 
-    def _warn(self, error: Exception) -> None:
-        self.warn(
-            f"beamlet: the C accelerator was not built ({error}); "
-            "message isolation uses its pure-Python implementation"
-        )
+    def _warn(self, what: str, error: Exception) -> None:
+        self.warn(f"beamlet: {what} not built ({error}); the pure-Python implementation is used")
 
 
 # --- beamlet.dist block (owned by the ETF codec) -------------------------------------------
