@@ -101,9 +101,9 @@ def wait_contended(patterns: tuple[Any, ...], timeout: float | None, deadline: f
             p = k.current()
         x = p.ext
         if x is not None and x.pending is not None and not detached:
-            from .signals import AT_PARK, handle_pending
+            from .signals import AT_RECEIVE, handle_pending
 
-            handle_pending(p, AT_PARK)  # contended: what it sent itself arrives at once
+            handle_pending(p, AT_RECEIVE)
         if not sleeping:
             found, msg = k.take_queued(p, patterns)
             if found:

@@ -103,7 +103,6 @@ class Ext:
         # `signals.handle_pending`): ("exit", from, reason) for an exit signal it traps,
         # ("link", from, reason) for one through a link made to a doomed process that died
         # while the process asked about it, ("linkmsg", Exit) for the Exit of a link made
-        # while trapping to a dead process, ("later", message) for
-        # the Down of a monitor of a dead process, ("msg", message) for a message it sent
-        # itself after those.
+        # while trapping to a dead process, ("msg", message) for a message it sent itself
+        # after those.
         self.pending: list[Any] | None = None

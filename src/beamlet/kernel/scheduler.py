@@ -93,6 +93,7 @@ class Deadlock(RuntimeError):
 _current: Proc | None = None            # the process the owner thread is stepping
 _ids = count(1)                         # pid numbers
 _copying = True                         # messages are isolated (False: isolation="share")
+_pending = 0                            # processes with signals they sent themselves, unhandled
 _low_waited = 0                         # "normal" batches run while "low" work waited
 
 # Ownership (see the module docstring, `ownership` and `handoff`).
@@ -144,6 +145,13 @@ def set_contended(flag: bool) -> None:
 def set_owner(thread_ident: int | None) -> None:
     global _owner
     _owner = thread_ident
+
+
+def count_pending(change: int) -> None:
+    """One process more (+1) or fewer (-1) has self-sent signals to handle (`signals.pend`);
+    `receive` looks for them only while some process has."""
+    global _pending
+    _pending += change
 
 
 def set_low_cut(cut: int) -> None:
@@ -462,9 +470,10 @@ def receive(*patterns: Any, timeout: float | None = None,
             p = _current
             if p is None:
                 raise outside_process()
-            x = p.ext
-            if x is not None and x.pending is not None:
-                signals.handle_pending(p, 1)  # AT_RECEIVE
+            if _pending:
+                x = p.ext
+                if x is not None and x.pending is not None:
+                    signals.handle_pending(p, 1)  # AT_RECEIVE
             mb = p.mbox
             if mb:
                 if not patterns:
@@ -495,9 +504,6 @@ def receive(*patterns: Any, timeout: float | None = None,
                     if left <= 0:
                         break
                     p.timer = timer_wheel.arm_at(p, deadline, left)
-            if x is not None and x.pending is not None:
-                signals.handle_pending(p, 2)  # AT_PARK: what arrives only once it waits
-                continue
             p.pats = patterns or None
             p.state = WAITING
             msg = yield WAIT
@@ -693,7 +699,7 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     ``isolation`` is "copy" (messages are isolated, the default) or "share" (passed by
     reference, for programs that never mutate what they send and want the last few percent).
     """
-    global _current, _ids, _contended, _owner, _low_cut, _low_waited, _nested, _copying
+    global _current, _ids, _contended, _owner, _low_cut, _low_waited, _nested, _copying, _pending
     if isolation not in ("copy", "share"):
         raise ValueError(f"isolation must be 'copy' or 'share', got {isolation!r}")
     node = _node_mod.begin(name, schedulers)
@@ -708,6 +714,7 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     _low_waited = 0
     _nested = False
     _copying = isolation == "copy"
+    _pending = 0
     _owner = get_ident()
     return node
 
@@ -732,8 +739,9 @@ def runnable_count() -> int:
 
 
 def pending_closes() -> int:
-    """How many killed processes still have a coroutine to close (their ``finally`` to run)."""
-    return len(_to_close)
+    """How many killed processes still have a coroutine to close (their ``finally`` to run),
+    plus the kernel work queued for the loop's next turn (`hand_in`)."""
+    return len(_to_close) + len(_inbox)
 
 
 def node_state() -> NodeState | None:
@@ -759,6 +767,16 @@ def hand_in(fn: Callable[[], Any]) -> None:
     """Run ``fn`` on the owner thread between two batches (callable from any thread)."""
     _inbox.append(fn)
     _wakeup.set()
+
+
+def after_this_step(fn: Callable[[], Any]) -> None:
+    """Run ``fn`` on the owner thread as soon as the step running now ends.
+
+    A marker in the "max" run queue ends the running batch at the next step (a batch stops as
+    soon as a more urgent queue has work), the loop then runs the handed-in work, and finds the
+    marker dead. The hot loop pays nothing for it."""
+    _inbox.append(fn)
+    _queues[0].append(_BATCH_BREAK)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -791,6 +809,8 @@ def stop_node(node: NodeState) -> None:
 
 _HANDED_OFF = 1
 _STOPPING = 2
+_BATCH_BREAK = Proc(None, None, 0, None)   # a dead entry, see `after_this_step`
+_BATCH_BREAK.state = DEAD
 _EMPTY: deque[Any] = deque()   # stands for "no more urgent queue" in `_run_batch`
 
 

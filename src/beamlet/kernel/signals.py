@@ -20,6 +20,7 @@ This module is the one writer of links, monitors, aliases and deaths.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from . import node as node_mod, scheduler as k
@@ -86,6 +87,9 @@ def _announce(p: Proc) -> None:
     reason = p.reason
     x = p.ext
     if x is not None:
+        if x.pending is not None:  # it died before handling what it sent itself
+            x.pending = None
+            k.count_pending(-1)
         if x.name is not None:
             names.pop(x.name, None)
         if x.aliases:
@@ -220,11 +224,22 @@ def pend(p: Proc, signal: tuple[Any, ...]) -> None:
     x = p.x()
     if x.pending is None:
         x.pending = [signal]
+        k.count_pending(+1)
     else:
         x.pending.append(signal)
 
 
-AT_INFO, AT_RECEIVE, AT_PARK = 0, 1, 2
+def _deliver_later(p: Proc, down: Down) -> None:
+    """The Down of a monitor of a process that was already dead: it arrives after the step
+    that made it (on the BEAM it is not there yet for a `receive ... after 0` in that step,
+    nor for a question about itself), unless the monitor was turned off meanwhile."""
+    x = p.ext
+    if p.state != EXITING and p.state != DEAD and x is not None:
+        if x.monitors.pop(down.ref, None) is not None:
+            k.deliver(p, down)
+
+
+AT_INFO, AT_RECEIVE = 0, 1
 
 
 def handle_pending(p: Proc, point: int) -> None:
@@ -234,9 +249,10 @@ def handle_pending(p: Proc, point: int) -> None:
     - asking about itself (`AT_INFO`) handles the exit signals and messages it sent itself:
       a trapped exit becomes an ``Exit`` message, or ends it if it stopped trapping meanwhile;
     - a `receive` (`AT_RECEIVE`) also takes in the Exit of a link made to a dead process (which
-      a question about itself does not wait for);
-    - only when it suspends (`AT_PARK`) does the Down of a monitor of a dead process arrive,
-      after the messages it sent itself meanwhile.
+      a question about itself does not wait for).
+
+    (The Down of a monitor of a process that was already dead comes later still:
+    `_deliver_later`.)
     """
     x = p.ext
     assert x is not None and x.pending is not None  # the caller saw pending signals
@@ -245,28 +261,25 @@ def handle_pending(p: Proc, point: int) -> None:
     x.pending = None
     for i, signal in enumerate(signals):
         kind = signal[0]
-        if kind == "later" and point != AT_PARK:
-            keep.append(signal)  # not there yet; it does not hold up what comes after it
-        elif (kind == "link" or kind == "linkmsg") and point == AT_INFO:
+        if (kind == "link" or kind == "linkmsg") and point == AT_INFO:
             keep.extend(signals[i:])
             break
-        elif kind == "exit" or kind == "link":
+        if kind == "exit" or kind == "link":
             _, from_pid, reason = signal
             if x.trap:
                 k.queue_now(p, Exit(from_pid, reason))
             elif not (type(reason) is str and reason == "normal"):
                 # ("normal" handled from the queue is ignored even when it came from itself:
                 # only `Process.exit(self_pid(), "normal")` made while not trapping ends it.)
+                k.count_pending(-1)
                 kill(p, reason)
                 raise Terminated()
-        elif kind == "later":
-            down = signal[1]
-            if x.monitors.pop(down.ref, None) is not None:  # not demonitored meanwhile
-                k.queue_now(p, down)
         else:
             k.queue_now(p, signal[1])
     if keep:
         x.pending = keep
+    else:
+        k.count_pending(-1)
 
 
 def flush_signals(p: Proc) -> None:
@@ -386,7 +399,7 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     if q is None:
         # On the BEAM the monitor stands (in `Process.info`) until its DOWN arrives.
         me.x().monitors[ref] = (target if isinstance(target, Pid) else None, shown)
-        pend(me, ("later", Down(ref, shown, "noproc")))
+        k.after_this_step(partial(_deliver_later, me, Down(ref, shown, "noproc")))
         return ref
     if q is me:  # allowed, and never fires: a dead process reads no mail (not listed in info)
         return ref
