@@ -55,13 +55,13 @@ class Proc:
 
     pid: Pid  # set by spawn right after construction, from the process's number
 
-    def __init__(self, coro: Any, rq: deque[Proc], prio: int, fn: Any) -> None:
+    def __init__(self, coro: Any, rq: Any, prio: int, fn: Any) -> None:
         self.coro = coro
         self.mbox: deque[Any] | None = None
         self.state = RUNNABLE
         self.pats: tuple[Any, ...] | None = None
         self.resume: Any = None
-        self.rq = rq
+        self.rq: deque[Proc] = rq  # None only in scheduler's _BATCH_BREAK, which never runs
         self.prio = prio
         self.reds = 0
         self.timer: dict[Any, float] | None = None  # the timer-wheel slot it is filed in
