@@ -720,7 +720,16 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+share(PyObject *module, PyObject *obj)
+{
+    return Py_NewRef(obj);
+}
+
 static PyMethodDef module_methods[] = {
+    {"share", (PyCFunction)share, METH_O,
+     "share($module, obj, /)\n--\n\n"
+     "obj itself: what a node started with isolation=\"share\" does to a message."},
     {"isolate", (PyCFunction)isolate, METH_O,
      "isolate($module, obj, /)\n--\n\n"
      "obj itself when nothing inside it is mutable, else a copy in which every mutable builtin "

@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from .terms import Pid, Ref, TimerRef
 
-__all__ = ["IMPLEMENTATION", "isolate", "isolate_c", "isolate_python"]
+__all__ = ["IMPLEMENTATION", "isolate", "isolate_c", "isolate_python", "share"]
 
 T = TypeVar("T")
 
@@ -353,9 +353,18 @@ def _load_accelerator() -> Callable[[Any], Any] | None:
 #: The C implementation, or None when the extension was not built.
 isolate_c: Callable[[Any], Any] | None = _load_accelerator()
 
+def share_python(obj: T) -> T:
+    """The message itself, uncopied: what a node started with ``isolation="share"`` sends."""
+    return obj
+
+
 if isolate_c is not None and os.environ.get("BEAMLET_PURE_PYTHON", "") in ("", "0"):
+    from ._isolate import share as _share_c
+
     isolate: Callable[[T], T] = isolate_c
+    share: Callable[[T], T] = _share_c   # a C call: the cheapest way to do nothing in a slot
     IMPLEMENTATION = "c"
 else:
     isolate = isolate_python
+    share = share_python
     IMPLEMENTATION = "python"

@@ -53,7 +53,7 @@ from types import FunctionType
 from typing import Any
 
 from . import bodies, node as _node_mod, timer_wheel
-from .isolation import isolate as _isolate
+from .isolation import isolate as _isolate, share as _shared
 from .node import (
     NodeState,
     aliases as _aliases,
@@ -92,8 +92,9 @@ class Deadlock(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 _current: Proc | None = None            # the process the owner thread is stepping
 _ids = count(1)                         # pid numbers
-_copying = True                         # messages are isolated (False: isolation="share")
+_copy: Callable[[Any], Any] = _isolate  # isolates a message (`_shared` if isolation="share")
 _pending = 0                            # processes with signals they sent themselves, unhandled
+_receive_slow = False                   # _contended or _pending: `receive` takes its slow path
 _low_waited = 0                         # "normal" batches run while "low" work waited
 
 # Ownership (see the module docstring, `ownership` and `handoff`).
@@ -138,8 +139,9 @@ def set_current(p: Proc | None) -> None:
 
 
 def set_contended(flag: bool) -> None:
-    global _contended
+    global _contended, _receive_slow
     _contended = flag
+    _receive_slow = flag or _pending > 0
 
 
 def set_owner(thread_ident: int | None) -> None:
@@ -150,8 +152,9 @@ def set_owner(thread_ident: int | None) -> None:
 def count_pending(change: int) -> None:
     """One process more (+1) or fewer (-1) has self-sent signals to handle (`signals.pend`);
     `receive` looks for them only while some process has."""
-    global _pending
+    global _pending, _receive_slow
     _pending += change
+    _receive_slow = _contended or _pending > 0
 
 
 def set_low_cut(cut: int) -> None:
@@ -218,8 +221,8 @@ def new_process(fn: Callable[..., Any], args: tuple[Any, ...], priority: str = "
             return slow_entry(new_process, (fn, args, priority))
     prio = 2 if priority == "normal" else priority_index(priority)
     rq = _queues[prio]
-    if args and _copying:
-        args = _isolate(args)
+    if args:
+        args = _copy(args)
     if fn.__class__ is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
         coro = fn(*args)
     else:
@@ -265,7 +268,7 @@ def send(dest: Any, msg: Any) -> Any:
         p = dest._proc
         if p is None:
             return msg
-        copy = _isolate(msg) if _copying else msg
+        copy = _copy(msg)
         if p.state == WAITING:
             pats = p.pats
             if pats is None:
@@ -277,7 +280,7 @@ def send(dest: Any, msg: Any) -> Any:
             if pats:
                 _offer(p, pats, copy)
                 return msg
-        if p is me and me.ext is not None:
+        if _pending and p is me:
             _queue(p, copy)  # to itself: behind any signals it sent itself
             return msg
         mb = p.mbox
@@ -286,7 +289,7 @@ def send(dest: Any, msg: Any) -> Any:
         mb.append(copy)
         p.enq += 1
         return msg
-    _send_other(dest, _isolate(msg) if _copying else msg)
+    _send_other(dest, _copy(msg))
     return msg
 
 
@@ -357,7 +360,7 @@ def deliver(p: Proc, msg: Any) -> None:
 
 def isolated(msg: Any) -> Any:
     """``msg`` as a receiver gets it: copied unless the node shares messages."""
-    return _isolate(msg) if _copying else msg
+    return _copy(msg)
 
 
 def _send_other(dest: Any, msg: Any) -> None:
@@ -442,7 +445,7 @@ def _run_slice(me: Proc) -> None:
     except MainDone:
         if node is not None:
             stop_node(node)
-        _contended = True  # so that the loop looks at the node after this step
+        set_contended(True)  # so that the loop looks at the node after this step
     finally:
         if not handed_off:
             _current = me
@@ -460,20 +463,18 @@ def receive(*patterns: Any, timeout: float | None = None,
     order. ``timeout`` is in seconds (None: wait forever; 0: only look at what is there). When
     it runs out, return ``default`` if one was given, else raise `TimeoutError`.
     """
-    if timeout is not None and not timeout >= 0:
-        raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
-    deadline = None
+    if timeout is not None:
+        if not timeout >= 0:
+            raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout!r}")
+        deadline = None   # a monotonic time once the timer is armed
     while True:
-        if _contended and not _owned():
-            msg = yield from wait_contended(patterns, timeout, deadline, False)
+        if _receive_slow and (msg := (yield from _receive_slow_path(
+                patterns, timeout, None if timeout is None else deadline))) is not _GO_ON:
+            pass  # the contended path took a message, timed out or parked
         else:
             p = _current
             if p is None:
                 raise outside_process()
-            if _pending:
-                x = p.ext
-                if x is not None and x.pending is not None:
-                    signals.handle_pending(p, 1)  # AT_RECEIVE
             mb = p.mbox
             if mb:
                 if not patterns:
@@ -515,6 +516,24 @@ def receive(*patterns: Any, timeout: float | None = None,
     if default is _UNSET:
         raise TimeoutError(f"receive timed out after {timeout} s")
     return default
+
+
+_GO_ON: Any = object()   # from `_receive_slow_path`: go on with the ordinary path
+
+
+def _receive_slow_path(patterns: tuple[Any, ...], timeout: float | None,
+                       deadline: float | None) -> Generator[Any, Any, Any]:
+    """The start of `receive` while `_receive_slow` is set: contended, the whole receive step
+    under the lock; else, the caller first handles the signals it sent itself, if it has any,
+    and goes on (`_GO_ON`). One flag read keeps both out of the ordinary path."""
+    if _contended and not _owned():
+        return (yield from wait_contended(patterns, timeout, deadline, False))
+    p = _current
+    if p is not None:
+        x = p.ext
+        if x is not None and x.pending is not None:
+            signals.handle_pending(p, 1)  # AT_RECEIVE
+    return _GO_ON
 
 
 def _scan(p: Proc, mb: deque[Any], patterns: tuple[Any, ...]) -> int:
@@ -699,7 +718,8 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     ``isolation`` is "copy" (messages are isolated, the default) or "share" (passed by
     reference, for programs that never mutate what they send and want the last few percent).
     """
-    global _current, _ids, _contended, _owner, _low_cut, _low_waited, _nested, _copying, _pending
+    global _current, _ids, _contended, _owner, _low_cut, _low_waited, _nested, _copy, _pending
+    global _receive_slow
     if isolation not in ("copy", "share"):
         raise ValueError(f"isolation must be 'copy' or 'share', got {isolation!r}")
     node = _node_mod.begin(name, schedulers)
@@ -713,8 +733,9 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     _low_cut = 3
     _low_waited = 0
     _nested = False
-    _copying = isolation == "copy"
+    _copy = _isolate if isolation == "copy" else _shared
     _pending = 0
+    _receive_slow = False
     _owner = get_ident()
     return node
 
@@ -749,10 +770,10 @@ def node_state() -> NodeState | None:
 
 
 def end_node() -> None:
-    global _current, _owner, _contended
+    global _current, _owner
     _current = None
     _owner = None
-    _contended = False
+    set_contended(False)
     _detached.clear()
     timer_wheel.reset()
     _node_mod.end()
