@@ -7,7 +7,7 @@ with ``term_to_binary``'s default Latin-1 atoms. The figure is one ``decode`` pl
 ``encode`` of it (the target: at most 10 us; erlang-py 2.0.7 took 27 us in the report).
 
     python bench/dist/codec_bench.py            # the C fast path and the pure-Python codec
-    python bench/dist/codec_bench.py --beam     # also the BEAM's own binary_to_term + term_to_binary
+    python bench/dist/codec_bench.py --beam     # also the BEAM's binary_to_term + term_to_binary
 
 When erlang-py (the PyPI codec the report compared, module ``erlang``) is importable, it is
 timed on the same bytes in the same run, since these shared machines' speed varies.
@@ -71,7 +71,11 @@ BEAM_SCRIPT = """
 [hex, n] = System.argv()
 b = Base.decode16!(hex)
 n = String.to_integer(n)
-run = fn -> Enum.each(1..n, fn _ -> :erlang.term_to_binary(:erlang.binary_to_term(b), minor_version: 2) end) end
+run = fn ->
+  Enum.each(1..n, fn _ ->
+    :erlang.term_to_binary(:erlang.binary_to_term(b), minor_version: 2)
+  end)
+end
 best = Enum.min(for _ <- 1..7, do: elem(:timer.tc(run), 0))
 IO.puts(best / n)
 """

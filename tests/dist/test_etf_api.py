@@ -56,7 +56,8 @@ def test_wire_identities_are_immutable_values():
 
 @pytest.mark.parametrize("build", [
     lambda: ExtPid("a@vm", -1), lambda: ExtPid("a@vm", 2**32), lambda: ExtPid(b"a@vm", 1),
-    lambda: ExtPid("x" * 256, 1), lambda: ExtRef("a@vm", 1, ()), lambda: ExtRef("a@vm", 1, (1,) * 6),
+    lambda: ExtPid("x" * 256, 1), lambda: ExtRef("a@vm", 1, ()),
+    lambda: ExtRef("a@vm", 1, (1,) * 6),
     lambda: ExtPort("a@vm", 2**64), lambda: ExtExport("m", "f", 256),
     lambda: ImproperList([], "t"), lambda: ImproperList([1], [2]),
     lambda: ImproperList([1], ImproperList([2], 3)), lambda: BitBinary(b"", 3),
@@ -191,7 +192,7 @@ class Color(enum.IntEnum):
     RED = 1
 
 
-class Mode(str, enum.Enum):
+class Mode(str, enum.Enum):  # noqa: UP042 - this mixin form (not StrEnum) is under test
     FAST = "fast"
 
 

@@ -5,8 +5,7 @@ but `ETFError`."""
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from beamlet.dist.etf import (
     BitBinary,
@@ -63,7 +62,8 @@ def containers(inner):
             | st.lists(inner, max_size=5).map(tuple).filter(not_a_signal)
             | st.dictionaries(keys, inner, max_size=4)
             | st.builds(ImproperList, st.lists(inner, min_size=1, max_size=3), improper_tails)
-            | st.builds(Exit, pids, inner) | st.builds(Down, refs, pids | st.tuples(atoms, atoms), inner)
+            | st.builds(Exit, pids, inner)
+            | st.builds(Down, refs, pids | st.tuples(atoms, atoms), inner)
             | st.lists(st.integers(0, 255), max_size=10))
 
 
@@ -80,7 +80,7 @@ def same(a, b) -> bool:
         return len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
         return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items()) and all(
-            same(ka, kb) for ka, kb in zip(a, b))
+            same(ka, kb) for ka, kb in zip(a, b, strict=True))
     if isinstance(a, ImproperList):
         return same(a.items, b.items) and same(a.tail, b.tail)
     return a == b

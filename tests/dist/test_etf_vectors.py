@@ -153,7 +153,8 @@ def corpus(seed: int, count: int) -> list:
     ref = ExtRef("py@vm", 7, (1, 2, 3))
     leaves = [lambda: rng.choice(["ok", "error", "héllo", "日本", "", "x" * 255]),
               lambda: rng.randint(-2**70, 2**70), lambda: rng.randint(0, 300),
-              lambda: rng.choice([1.5, -0.25, 1e300, 0.0]), lambda: rng.randbytes(rng.randint(0, 9)),
+              lambda: rng.choice([1.5, -0.25, 1e300, 0.0]),
+              lambda: rng.randbytes(rng.randint(0, 9)),
               lambda: rng.choice([True, False, None]), lambda: pid, lambda: ref,
               lambda: BitBinary(bytes([rng.randint(0, 255) & 0xE0]), 3),
               lambda: ExtExport("lists", "map", 2), lambda: ExtPort("py@vm", 5, 7)]
@@ -202,7 +203,7 @@ def test_otp_reads_what_the_codec_writes():
     written = run_elixir(script, stdin="".join(data.hex().upper() + "\n" for data in encoded))
     rewritten = [bytes.fromhex(line) for line in written.split()]
     assert len(rewritten) == len(values)
-    for value, ours, theirs in zip(values, encoded, rewritten):
+    for value, ours, theirs in zip(values, encoded, rewritten, strict=True):
         assert etf.decode(theirs) == value
         if not orders_map_keys(value):
             assert theirs == ours, value

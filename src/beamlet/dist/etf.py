@@ -50,7 +50,8 @@ from beamlet.kernel.terms import Down, Exit, Pid, Ref
 try:
     from beamlet.dist import _etf as _accel
 except ImportError:  # no compiler at install time: the pure-Python codec does everything
-    _accel = None
+    # None stands for "not built": every use checks `accelerated` or `_accel is not None`
+    _accel = None  # type: ignore[assignment]
 
 __all__ = [
     "ETFError",
@@ -145,7 +146,7 @@ class _Frozen:
     __slots__ = ()
     _fields: tuple[str, ...] = ()
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -157,7 +158,7 @@ class _Frozen:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__,) + self._key())
@@ -176,10 +177,10 @@ class _Frozen:
         return (_rebuild, (type(self), self._key() + (getattr(self, "raw", None),)))
 
 
-def _rebuild(cls: type, values: tuple) -> Any:
+def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
     """An instance of ``cls`` with its slots set to ``values`` (no ``__init__``: for unpickling
     and for the decoder, which has checked what ``__init__`` checks)."""
-    obj = _new(cls)
+    obj: Any = _new(cls)
     _rebuild_into(obj, values)
     return obj
 
@@ -199,6 +200,11 @@ class ExtPid(_Frozen):
 
     __slots__ = ("node", "id", "serial", "creation", "raw")
     _fields = ("node", "id", "serial", "creation")
+    node: str
+    id: int
+    serial: int
+    creation: int
+    raw: bytes | None
 
     def __init__(self, node: str, id: int, serial: int = 0, creation: int = 0) -> None:
         _check_node(node)
@@ -215,6 +221,10 @@ class ExtRef(_Frozen):
 
     __slots__ = ("node", "creation", "ids", "raw")
     _fields = ("node", "creation", "ids")
+    node: str
+    creation: int
+    ids: tuple[int, ...]
+    raw: bytes | None
 
     def __init__(self, node: str, creation: int, ids: tuple[int, ...]) -> None:
         _check_node(node)
@@ -232,6 +242,10 @@ class ExtPort(_Frozen):
 
     __slots__ = ("node", "id", "creation", "raw")
     _fields = ("node", "id", "creation")
+    node: str
+    id: int
+    creation: int
+    raw: bytes | None
 
     def __init__(self, node: str, id: int, creation: int = 0) -> None:
         _check_node(node)
@@ -245,6 +259,10 @@ class ExtExport(_Frozen):
 
     __slots__ = ("module", "function", "arity", "raw")
     _fields = ("module", "function", "arity")
+    module: str
+    function: str
+    arity: int
+    raw: bytes | None
 
     def __init__(self, module: str, function: str, arity: int) -> None:
         _check_node(module)
@@ -263,9 +281,18 @@ class ExtFun(_Frozen):
     __slots__ = ("module", "arity", "uniq", "index", "old_index", "old_uniq", "pid",
                  "free_vars", "raw")
     _fields = ("module", "arity", "uniq", "index", "old_index", "old_uniq", "pid", "free_vars")
+    module: str
+    arity: int
+    uniq: bytes
+    index: int
+    old_index: int
+    old_uniq: int
+    pid: ExtPid
+    free_vars: tuple[Any, ...]
+    raw: bytes | None
 
     def __init__(self, module: str, arity: int, uniq: bytes, index: int, old_index: int,
-                 old_uniq: int, pid: ExtPid, free_vars: tuple = ()) -> None:
+                 old_uniq: int, pid: ExtPid, free_vars: tuple[Any, ...] = ()) -> None:
         _check_node(module)
         _check_uint("arity", arity, 8)
         if type(uniq) is not bytes or len(uniq) != 16:
@@ -292,6 +319,8 @@ class ImproperList(_Frozen):
 
     __slots__ = ("items", "tail")
     _fields = ("items", "tail")
+    items: tuple[Any, ...]
+    tail: Any
 
     def __init__(self, items: Any, tail: Any) -> None:
         items = tuple(items)
@@ -307,23 +336,26 @@ class BitBinary(_Frozen):
 
     __slots__ = ("data", "bits")
     _fields = ("data", "bits")
+    data: bytes
+    bits: int
 
     def __init__(self, data: bytes, bits: int) -> None:
         data = bytes(data)
         if not data:
             raise ValueError("a bitstring of 1 to 7 bits still takes a byte")
         if type(bits) is not int or not 1 <= bits <= 7:
-            raise ValueError(f"bits is the number of bits used in the last byte, 1 to 7, not {bits!r}")
+            raise ValueError(
+                f"bits is the number of bits used in the last byte, 1 to 7, not {bits!r}")
         _rebuild_into(self, (data, bits))
 
 
-def _rebuild_into(obj: Any, values: tuple) -> None:
+def _rebuild_into(obj: Any, values: tuple[Any, ...]) -> None:
     """Set a frozen object's slots, in their declared order, past its ``__setattr__``."""
     for name, value in zip(type(obj).__slots__, values):
         _set(obj, name, value)
 
 
-class FrozenList(tuple):
+class FrozenList(tuple[Any, ...]):
     """A list used as a map key (Python cannot hash a `list`); it encodes as a list."""
 
     __slots__ = ()
@@ -332,10 +364,11 @@ class FrozenList(tuple):
         return f"FrozenList({list(self)!r})"
 
 
-class FrozenMap(dict):
+class FrozenMap(dict[Any, Any]):
     """A map used as a map key (or inside one); hashable, immutable, encodes as a map."""
 
     __slots__ = ("_hash",)
+    _hash: int
 
     def __hash__(self) -> int:  # type: ignore[override]
         try:
@@ -349,7 +382,7 @@ class FrozenMap(dict):
         raise TypeError("FrozenMap is immutable")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
-    __ior__ = _immutable  # type: ignore[assignment]
+    __ior__ = _immutable
 
     def __reduce__(self) -> Any:
         # not dict's protocol, which refills the copy item by item through __setitem__
@@ -390,7 +423,7 @@ def _tag_name(tag: int) -> str:
     return _TAG_NAMES.get(tag, f"unknown tag {tag}")
 
 
-def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
+def _make_decoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], Any] | None,
                   max_depth: int) -> Callable[[bytes, int, int], tuple[Any, int]]:
     """Build the recursive decoder: one closure, the common tags tested first.
 
@@ -402,7 +435,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
     pids: dict[bytes, ExtPid] = {}  # raw NEW_PID_EXT bytes -> the (immutable) pid they make
 
     def new_atom(data: bytes, pos: int, start: int, end: int, latin1: bool,
-                 cache: dict, mapped: bool) -> Any:
+                 cache: dict[bytes, Any], mapped: bool) -> Any:
         if end > len(data):
             raise ETFError(f"truncated atom ({_tag_name(data[pos])})", pos)
         raw = data[start:end]
@@ -417,7 +450,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
             cache[data[pos:end]] = value
         return value
 
-    def atom_at(data: bytes, pos: int, cache: dict, mapped: bool) -> tuple[Any, int]:
+    def atom_at(data: bytes, pos: int, cache: dict[bytes, Any], mapped: bool) -> tuple[Any, int]:
         tag = data[pos]
         if tag == 119 or tag == 115:
             end = pos + 2 + data[pos + 1]
@@ -493,7 +526,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
                 if depth >= max_depth:
                     raise ETFError(f"terms nested deeper than max_depth={max_depth}", pos)
                 depth += 1
-                items = []
+                items: list[Any] = []
                 append = items.append
                 for _ in range(arity):
                     item, pos = dec(data, pos, depth)
@@ -545,7 +578,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
         if depth >= max_depth:
             raise ETFError(f"terms nested deeper than max_depth={max_depth}", start)
         depth += 1
-        items = []
+        items: list[Any] = []
         append = items.append
         for _ in range(count):
             item, pos = dec(data, pos, depth)
@@ -573,7 +606,7 @@ def _make_decoder(on_pid: Callable | None, on_ref: Callable | None,
         if depth >= max_depth:
             raise ETFError(f"terms nested deeper than max_depth={max_depth}", start)
         depth += 1
-        result: dict = {}
+        result: dict[Any, Any] = {}
         for _ in range(count):
             key, pos = dec(data, pos, depth)
             value, pos = dec(data, pos, depth)
@@ -749,8 +782,10 @@ def _atom_bytes(text: str, minor_version: int) -> bytes:
     return b"v" + _pack_u16(len(raw)) + raw
 
 
-def _make_encoder(on_pid: Callable | None, on_ref: Callable | None, on_other: Callable | None,
-                  minor_version: int) -> tuple[Callable[[Any, bytearray], None], dict, tuple]:
+def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], Any] | None,
+                  on_other: Callable[[Any], Any] | None, minor_version: int,
+                  ) -> tuple[Callable[[Any, bytearray], None], dict[str, bytes],
+                             tuple[bytes, bytes, bytes]]:
     """Build the recursive encoder ``enc(value, out)`` that appends a term to ``out``.
 
     Also returns its atom cache (str -> bytes), which the C encoder reads too, and the bytes
@@ -1025,8 +1060,9 @@ class Codec:
         self._on_pid = self._hook("decode_pid")
         self._on_ref = self._hook("decode_ref")
         self._dec = _make_decoder(self._on_pid, self._on_ref, max_depth)
-        self._enc, self._atoms, self._specials = _make_encoder(self._hook("encode_pid"), self._hook("encode_ref"),
-                                               self._hook("encode_other"), minor_version)
+        self._enc, self._atoms, self._specials = _make_encoder(
+            self._hook("encode_pid"), self._hook("encode_ref"), self._hook("encode_other"),
+            minor_version)
         # the C fast path recurses on the C stack: keep it shallow, Python takes deeper terms
         self._c_depth = min(max_depth, _C_MAX_DEPTH)
         self.accelerated = _accel is not None and use_c
@@ -1037,11 +1073,12 @@ class Codec:
         self._enc(obj, out)
         return bytes(out)
 
-    def _hook(self, name: str) -> Callable | None:
+    def _hook(self, name: str) -> Callable[[Any], Any] | None:
         """The bound override of ``name``, or None when the subclass keeps the default."""
         if getattr(type(self), name) is getattr(Codec, name):
             return None
-        return getattr(self, name)
+        hook: Callable[[Any], Any] = getattr(self, name)
+        return hook
 
     def decode_pid(self, pid: ExtPid) -> Any:
         """What a pid off the wire becomes (the distribution layer maps its own node's pids)."""
@@ -1124,7 +1161,7 @@ class Codec:
 
         As `term_to_binary`, a compressed form is written only when it is smaller.
         """
-        out = None
+        out: bytes | bytearray | None = None
         if self.accelerated:
             try:
                 out = _accel.encode(term, self._atoms, self._specials, self._fallback,
@@ -1155,11 +1192,12 @@ _DEFAULT = Codec()
 class _HookCodec(Codec):
     """The codec behind `decode`/`encode` called with ``pid=`` / ``ref=`` functions."""
 
-    def __init__(self, pid: Callable | None, ref: Callable | None, **options: Any) -> None:
+    def __init__(self, pid: Callable[[Any], Any] | None, ref: Callable[[Any], Any] | None,
+                 **options: Any) -> None:
         self._pid, self._ref = pid, ref
         super().__init__(**options)
 
-    def _hook(self, name: str) -> Callable | None:
+    def _hook(self, name: str) -> Callable[[Any], Any] | None:
         if name.endswith("_pid"):
             return self._pid
         if name.endswith("_ref"):
