@@ -370,6 +370,7 @@ class FrozenMap(dict[Any, Any]):
     __slots__ = ("_hash",)
     _hash: int
 
+    # dict declares __hash__ None (unhashable); a FrozenMap is hashable on purpose
     def __hash__(self) -> int:  # type: ignore[override]
         try:
             return self._hash

@@ -137,6 +137,7 @@ def _dataclass_layout(cls: type) -> tuple[tuple[str, ...], bool]:
     layout = _dataclass_layouts.get(cls)
     if layout is None:
         names = tuple(field.name for field in dataclasses.fields(cls))
+        # __dataclass_params__ is set by @dataclass on the class; typeshed does not declare it
         layout = (names, bool(cls.__dataclass_params__.frozen))  # type: ignore[attr-defined]
         _dataclass_layouts[cls] = layout
     return layout

@@ -101,6 +101,7 @@ _low_waited = 0                         # "normal" batches run while "low" work 
 _contended = False                      # some thread is detached: kernel entries take the lock
 _owner: int | None = None               # ident of the thread that owns the kernel
 _klock = threading.RLock()              # held by the owner while it changes state, if contended
+# RLock._is_owned is CPython's (threading's own Condition uses it); typeshed omits it
 _owned = _klock._is_owned               # type: ignore[attr-defined]
 _detached: dict[int, Proc] = {}         # detached thread ident -> the process it is stepping
 _detached_reds: dict[int, int] = {}     # its reductions when it was detached
@@ -965,6 +966,7 @@ def step_raised(p: Proc, e: BaseException) -> None:
     _current = None
     t = e.__class__
     if t is StopIteration:
+        # e is a StopIteration here (checked by class, to stay fast); its value is the result
         _finish(p, "normal", e.value)  # type: ignore[attr-defined]
     elif t is Terminated:
         _finished_by_signal(p)

@@ -263,6 +263,7 @@ class Task:
         ref = make_ref()
         me = self_pid()
         send(me, (ref, result))
+        # the one Task without a process: pid None, as its docstring says
         return Task(me, None, ref)  # type: ignore[arg-type]
 
     @classmethod
