@@ -29,6 +29,11 @@ async def stream_client(port, parent, i):
     send(parent, ("got", i, line))
 
 
+async def close(server):
+    server.close()
+    await server.wait_closed()
+
+
 def test_asyncio_streams_from_many_processes():
     async def main():
         server = await aio.await_(asyncio.start_server(upper_handler, "127.0.0.1", 0))
@@ -36,7 +41,7 @@ def test_asyncio_streams_from_many_processes():
         for i in range(10):
             spawn(stream_client, port, self_pid(), i)
         got = sorted([await receive(("got", ANY, ANY)) for _ in range(10)])
-        server.close()
+        await aio.await_(close(server))  # on the asyncio loop's thread: close() is not thread-safe
         return got
 
     assert beamlet.run(main) == [("got", i, f"HELLO {i}\n".encode()) for i in range(10)]

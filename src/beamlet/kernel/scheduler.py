@@ -662,13 +662,9 @@ def exit(reason: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Timers (the wheel is in `timer_wheel`; these are the kernel's uses of it)
 # ---------------------------------------------------------------------------------------------
-def _drop_timer(p: Proc) -> None:
-    """Cancel the receive/sleep timeout of ``p`` (its message, or a signal, came first); the
-    wheel skips the entry when its slot comes due."""
-    p.timer = None
-
-
 def drop_timer(p: Proc) -> None:
+    """Cancel the receive/sleep timeout of ``p`` (its message, or a signal, came first): the
+    wheel skips an entry whose key no longer names its slot (see `timer_wheel`)."""
     p.timer = None
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 from operator import itemgetter
-from time import monotonic
 from typing import Any
 
 FINE = 0.001          # seconds per fine slot (the BEAM's timers have 1 ms resolution too)
@@ -63,11 +62,6 @@ class SendTimer:
 _hot_slot: dict[Any, float] = {}
 _hot_from = 0.0
 _hot_until = 0.0
-
-
-def arm(key: Any, seconds: float) -> dict[Any, float]:
-    """File ``key`` to be due in ``seconds``; return its slot."""
-    return arm_at(key, monotonic() + seconds, seconds)
 
 
 def arm_at(key: Any, deadline: float, within: float) -> dict[Any, float]:
