@@ -151,3 +151,30 @@ def test_timers_send_a_copy_taken_when_they_were_set():
         return await receive()
 
     assert beamlet.run(main) == ["at start"]
+
+
+def test_sends_to_another_node_go_to_the_installed_router_or_are_dropped():
+    """The kernel's one door to distribution: a `RemotePid` or a ``(name, node)`` of another
+    node goes to the router the dist layer installs, isolated like any message."""
+    from beamlet.kernel import scheduler
+    from beamlet.kernel.terms import RemotePid
+
+    routed = []
+
+    async def main():
+        remote = RemotePid("ex@host", 5, 0, 7, 1)
+        payload = ["hi"]
+        scheduler.set_remote_router(lambda dest, msg: routed.append((dest, msg)))
+        try:
+            send(remote, payload)
+            send(("worker", "ex@host"), "x")
+            send(("here", beamlet.node()), "stays local: no such name, dropped")
+        finally:
+            scheduler.set_remote_router(None)
+        send(remote, "no router: dropped, as to an unreachable node")
+        payload.append("later")
+        return remote
+
+    remote = beamlet.run(main)
+    assert routed == [(remote, ["hi"]), (("worker", "ex@host"), "x")]
+    assert repr(remote) == "<1.5.0>"

@@ -66,7 +66,7 @@ from .node import (
 )
 from .patterns import first_match, match
 from .proc import DEAD, DOOMED, EXITING, PRIORITY_INDEX, RUNNABLE, RUNNING, WAITING, Proc
-from .terms import NoProc, Pid, ProcessExit, Ref
+from .terms import NoProc, Pid, ProcessExit, Ref, RemotePid
 from .timer_wheel import SendTimer, coarse_order as _coarse_order, fine_order as _fine_order
 from .traps import RESCAN, TIMEOUT, UNREAD, WAIT, YIELD, MainDone, Terminated
 
@@ -384,11 +384,17 @@ def _send_other(dest: Any, msg: Any) -> None:
             p = _names.get(name)
             if p is not None:
                 deliver(p, msg)
-        return  # an unknown node: unreachable, the message is lost as in Erlang
+        elif _remote is not None:
+            _remote(dest, msg)
+        return  # without distribution: unreachable, the message is lost as in Erlang
     if isinstance(dest, Ref):
         p = _aliases.get(dest)
         if p is not None:
             deliver(p, msg)
+        return
+    if t is RemotePid:
+        if _remote is not None:
+            _remote(dest, msg)
         return
     if isinstance(dest, Pid):
         q = dest._proc
@@ -396,6 +402,17 @@ def _send_other(dest: Any, msg: Any) -> None:
             deliver(q, msg)
         return
     raise TypeError(f"invalid destination {dest!r}: expected a Pid, a name (str) or (name, node)")
+
+
+_remote: Callable[[Any, Any], None] | None = None   # routes sends to other nodes (dist)
+
+
+def set_remote_router(router: Callable[[Any, Any], None] | None) -> None:
+    """Install (or, with None, remove) what carries a message to another node: it is called
+    on the owner thread with a `RemotePid` or a ``(name, node)`` of another node and the
+    isolated message. The distribution layer is its only user; the kernel knows no protocol."""
+    global _remote
+    _remote = router
 
 
 def send_from_outside(dest: Any, msg: Any) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .proc import Proc
     from .timer_wheel import SendTimer
 
-__all__ = ["Pid", "Ref", "TimerRef", "Exit", "Down", "ProcessExit", "NoProc", "ANY"]
+__all__ = ["Pid", "RemotePid", "Ref", "TimerRef", "Exit", "Down", "ProcessExit", "NoProc", "ANY"]
 
 
 class Pid:
@@ -37,6 +37,25 @@ class Pid:
 
     def __reduce__(self) -> Any:
         raise TypeError("a Pid names a process of a running node and cannot be pickled")
+
+
+class RemotePid(Pid):
+    """The pid of a process on another node. The distribution layer (`beamlet.dist`) makes
+    exactly one per remote identity, so identity still means equality; a message sent to it
+    goes to the router the layer installed (`scheduler.set_remote_router`), or is dropped when
+    no connection can carry it, as Erlang drops a message to an unreachable node."""
+
+    __slots__ = ("node_name", "serial", "creation")
+
+    def __init__(self, node_name: str, id: int, serial: int, creation: int,
+                 index: int) -> None:
+        super().__init__(None, id, index)
+        self.node_name = node_name
+        self.serial = serial
+        self.creation = creation
+
+    def __repr__(self) -> str:
+        return f"<{self.node}.{self.id}.{self.serial}>"
 
 
 _ref_ids = count(1)
