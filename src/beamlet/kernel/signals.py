@@ -5,7 +5,8 @@ The BEAM's rules, which these functions follow to the letter (see ground_truth/R
   one that traps exits receives ``Exit(pid, reason)``, one that does not dies too, unless the
   reason is "normal".
 - A monitor is one-way and always ends in a ``Down(ref, pid, reason)`` message; monitoring a
-  process that is already dead delivers ``Down(ref, pid, "noproc")`` at once.
+  process that is already dead delivers ``Down(ref, pid, "noproc")`` (right after the step
+  that asked, as OTP 25 does: see `_deliver_later`).
 - `exit_pid` (Elixir's ``Process.exit/2``) sends an exit signal: "kill" cannot be trapped and
   ends the target with "killed"; "normal" is ignored by a non-trapping target unless it sent it
   to itself.
@@ -101,15 +102,14 @@ def _announce(p: Proc) -> None:
                 q.ext.monitored_by.pop(ref, None)
         pid = p.pid
         late = x.late
-        why = reason
         made_late = {key for _, key in late} if late else ()
         # Exit signals to links go out before the monitors' Down messages, as on the BEAM...
         for other in x.links:
             if other not in made_late:
-                _tell_link(pid, other, why)
+                _tell_link(pid, other, reason)
         for ref, watcher in x.monitored_by.items():
             if ref not in made_late:
-                _tell_monitor(pid, ref, watcher, why)
+                _tell_monitor(pid, ref, watcher, reason)
         # ...and the links and monitors made while it was doomed hear "noproc" last, in the
         # order they were made: on the BEAM their requests came after the fatal signal.
         if late:
