@@ -4,6 +4,7 @@ The first piece is the External Term Format codec (`beamlet.dist.etf`): the byte
 message, control signal and ``term_to_binary`` result is made of.
 """
 
+from beamlet.dist import node
 from beamlet.dist.etf import (
     BitBinary,
     Codec,
@@ -36,4 +37,5 @@ __all__ = [
     "decode",
     "decode_prefix",
     "encode",
+    "node",
 ]
