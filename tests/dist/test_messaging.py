@@ -8,6 +8,8 @@ end) and waits for the lines it prints or the messages it sends.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from erlang_nodes import COOKIE, GUARD_SECONDS, HOST, Cluster
 
 import beamlet
-from beamlet import ANY, aio, receive, register, self_pid, send, spawn
+from beamlet import ANY, aio, alias, receive, register, self_pid, send, spawn
 from beamlet.dist import epmd, node as dist_node
 from beamlet.kernel.terms import RemotePid
 
@@ -182,3 +184,51 @@ def test_a_thousand_messages_from_elixir_arrive_in_order(cluster: Cluster) -> No
         return got
 
     assert run_distributed(cluster, body) == list(range(1, COUNT + 1))
+
+
+def test_elixir_sends_to_an_alias_of_a_beamlet_process(cluster: Cluster) -> None:
+    """An alias sent to Elixir comes back as ALIAS_SEND and reaches the process that made it."""
+    script = (
+        'Process.register(self(), :listener); IO.puts("ready"); '
+        "receive do {:alias, a} -> send(a, {:via_alias, a}) end; Process.sleep(:infinity)"
+    )
+
+    async def body() -> None:
+        elixir = cluster.elixir("exalias", script)
+        await expect(elixir, "ready")
+        reply_to = alias()
+        send(("listener", elixir.name), ("alias", reply_to))
+        _, echoed = await receive(("via_alias", ANY), timeout=GUARD_SECONDS)
+        assert echoed is reply_to  # our ref came back as the very same Ref
+
+    run_distributed(cluster, body)
+
+
+class _Seen(logging.Handler):
+    """Sets an event when a log record containing ``text`` is emitted."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def test_a_send_to_an_unreachable_node_is_dropped_and_the_node_goes_on(cluster: Cluster) -> None:
+    failure = _Seen(f"could not connect to nobody@{HOST}")
+    logger = logging.getLogger("beamlet.dist")
+    logger.addHandler(failure)
+
+    async def body() -> str:
+        send(("anyone", f"nobody@{HOST}"), "lost")
+        assert await aio.await_(asyncio.to_thread(failure.event.wait, GUARD_SECONDS))
+        elixir = cluster.elixir("exafter", f'IO.puts("ping #{{inspect(Node.ping(:"{PY}"))}}")')
+        return await expect(elixir, "ping")
+
+    try:
+        assert run_distributed(cluster, body) == "ping :pong"
+    finally:
+        logger.removeHandler(failure)
