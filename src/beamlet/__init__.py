@@ -8,7 +8,7 @@ See API.md for the contract and README.md for a tour.
 from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
 from .kernel.process_api import Process
 from .kernel.registry import register, registered, unregister, whereis
-from .kernel.runtime import Node, node, run, schedulers_online
+from .kernel.runtime import Node, node, schedulers_online
 from .kernel.scheduler import (
     Deadlock,
     exit,
@@ -41,6 +41,7 @@ from .otp import (  # after the kernel: it uses it
     TaskSupervised,
     TaskSupervisor,
 )
+from .running import run  # above the kernel and the distribution layer
 
 __all__ = [
     "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",
