@@ -193,8 +193,9 @@ def test_async_with_callers():
     assert run(main) == (True, True)
 
 
-def test_start_1_and_start_3():
-    """task_test.exs: 'start/1' and 'start/3' (not linked; the initial call)."""
+def started_twice(start):
+    """What `start` (Task.start or Task.start_link) gives for a fun and for an MFA-like
+    function: [linked to the caller, the initial call's arity is right, the task ran] each."""
     async def main():
         parent = self_pid()
 
@@ -203,7 +204,7 @@ def test_start_1_and_start_3():
 
         out = []
         for fn, args, arity in [(fun, (), 0), (wait_and_send, (parent, "done"), 2)]:
-            _, pid = Task.start(fn, *args)
+            _, pid = start(fn, *args)
             out.append(pid in Process.info(self_pid(), "links"))
             await receive("ready")
             out.append(initial_call(pid)[1] == arity)
@@ -211,7 +212,12 @@ def test_start_1_and_start_3():
             out.append(await receive("done", timeout=1.0))
         return out
 
-    assert run(main) == [False, True, "done"] * 2
+    return run(main)
+
+
+def test_start_1_and_start_3():
+    """task_test.exs: 'start/1' and 'start/3' (not linked; the initial call)."""
+    assert started_twice(Task.start) == [False, True, "done"] * 2
 
 
 def test_completed_1():
@@ -225,23 +231,7 @@ def test_completed_1():
 
 def test_start_link_1_and_start_link_3():
     """task_test.exs: 'start_link/1' and 'start_link/3' (linked; the initial call)."""
-    async def main():
-        parent = self_pid()
-
-        async def fun():
-            await wait_and_send(parent, "done")
-
-        out = []
-        for fn, args, arity in [(fun, (), 0), (wait_and_send, (parent, "done"), 2)]:
-            _, pid = Task.start_link(fn, *args)
-            out.append(pid in Process.info(self_pid(), "links"))
-            await receive("ready")
-            out.append(initial_call(pid)[1] == arity)
-            send(pid, True)
-            out.append(await receive("done", timeout=1.0))
-        return out
-
-    assert run(main) == [True, True, "done"] * 2
+    assert started_twice(Task.start_link) == [True, True, "done"] * 2
 
 
 def test_start_link_with_callers():
