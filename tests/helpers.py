@@ -1,10 +1,12 @@
 """What several test modules share: running a node, quieting expected crash reports, a child
-that logs its life, and catching the exit an awaited call makes."""
+that logs its life, catching the exit an awaited call makes, and the helpers of Elixir's task
+tests (ported in tests/ported/otp)."""
 
 import logging
+from contextlib import aclosing
 
 import beamlet
-from beamlet import GenServer, Process, ProcessExit, send, sleep
+from beamlet import GenServer, Process, ProcessExit, receive, send, sleep
 
 
 def run(fn, *args, **kw):
@@ -59,3 +61,37 @@ class Child(GenServer):
         if opts.get("slow_terminate"):
             await sleep(opts["slow_terminate"])   # slow on purpose: shutdown timeouts
         send("log", ("stop", id, reason))
+
+
+# --- the helpers of Elixir's task_test.exs and task/supervisor_test.exs -----------------------
+async def wait_and_send(caller, atom):
+    """Say "ready", wait for ``True``, then send ``atom`` to ``caller`` and return it."""
+    send(caller, "ready")
+    await receive(True)
+    send(caller, atom)
+    return atom
+
+
+async def sleeper(ms):
+    """The original's sleep/1: sleeps ``ms`` milliseconds (:infinity for ever), returns it."""
+    await sleep(None if ms == "infinity" else ms / 1000)
+    return ms
+
+
+async def take(stream, n):
+    """Enum.take: the first ``n`` items, then the stream is closed."""
+    out = []
+    async with aclosing(stream) as s:
+        async for item in s:
+            out.append(item)
+            if len(out) == n:
+                break
+    return out
+
+
+async def to_list(stream):
+    return [item async for item in stream]
+
+
+def initial_call(pid):
+    return Process.info(pid, "dictionary")["$initial_call"]

@@ -7,8 +7,6 @@ FunctionClauseError on malformed MFA arguments are listed in tests/ported/README
 
 from __future__ import annotations
 
-from contextlib import aclosing
-
 import pytest
 
 import beamlet
@@ -32,19 +30,7 @@ from beamlet import (
     yield_turn,
 )
 from beamlet.testing import settle
-from helpers import caught_exit, quiet, run
-
-
-async def wait_and_send(caller, atom):
-    send(caller, "ready")
-    await receive(True)
-    send(caller, atom)
-    return atom
-
-
-async def sleeper(ms):
-    await sleep(None if ms == "infinity" else ms / 1000)
-    return ms
+from helpers import caught_exit, initial_call, quiet, run, sleeper, take, to_list, wait_and_send
 
 
 async def yield_and_exit(value):
@@ -61,22 +47,10 @@ def with_sup(body):
     return run(main)
 
 
-async def to_list(stream):
-    return [item async for item in stream]
 
 
-async def take(stream, n):
-    out = []
-    async with aclosing(stream) as s:
-        async for item in s:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
 
 
-def initial_call(pid):
-    return Process.info(pid, "dictionary")["$initial_call"]
 
 
 def test_can_be_supervised_directly():

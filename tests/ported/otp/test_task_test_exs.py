@@ -37,15 +37,9 @@ from beamlet import (
     spawn_monitor,
 )
 from beamlet.testing import settle, wait_dead
-from helpers import caught_exit, quiet, run
-
+from helpers import caught_exit, initial_call, quiet, run, sleeper, take, to_list, wait_and_send
 
 # --------------------------------------------------------------------------- helpers
-async def wait_and_send(caller, atom):
-    send(caller, "ready")
-    await receive(True)
-    send(caller, atom)
-    return atom
 
 
 async def create_task_in_other_process():
@@ -64,33 +58,16 @@ def fake_task(pid=None, owner=None):
     return Task(owner or self_pid(), pid, make_ref())
 
 
-async def sleeper(ms):
-    """The original's sleep/1: sleeps ``ms`` milliseconds (:infinity for ever), returns it."""
-    await sleep(None if ms == "infinity" else ms / 1000)
-    return ms
 
 
 async def wait_until_down(task):
     await wait_dead(task.pid)
 
 
-async def take(stream, n):
-    """Enum.take: the first ``n`` items, then the stream is closed."""
-    out = []
-    async with aclosing(stream) as s:
-        async for item in s:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
 
 
-async def to_list(stream):
-    return [item async for item in stream]
 
 
-def initial_call(pid):
-    return Process.info(pid, "dictionary")["$initial_call"]
 
 
 # --------------------------------------------------------------------------- basics
