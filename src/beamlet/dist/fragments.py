@@ -1,0 +1,432 @@
+"""Fragmented distribution messages (``DFLAG_FRAGMENTS``), sans-IO: split, reassemble, and an
+outbox in which a big message never blocks the small ones queued behind it.
+
+The wire forms (erl_ext_dist, "Distribution Header"; each is the body of one u32-length frame):
+
+- pass-through: ``112, 131 Control, [131 Payload]``, what a connection without the atom cache
+  and without fragments carries;
+- normal distribution header with no atom cache refs: ``131, 68, 0, Control, [Payload]``, the
+  terms *without* their 131 version byte;
+- first fragment: ``131, 69, SequenceId:u64, FragmentId:u64, 0, Control, first part of
+  Payload``; continuation: ``131, 70, SequenceId:u64, FragmentId:u64, next part``. The
+  FragmentId starts at the number of fragments and counts down to 1, the last. Only the
+  payload may be split: the control term is whole in the first fragment.
+
+What OTP 25 does once both sides set FRAGMENTS (and not DIST_HDR_ATOM_CACHE), seen against a
+real node: it sends every message with the normal header ``131, 68, 0`` (never pass-through),
+fragments what is larger than 64 KiB of control + payload into pieces of 65,536 message bytes
+(the first one carrying the control term), and it refuses a pass-through frame from us: it logs
+"Got message from incompatible erlang on channel N" and closes the connection. So on such a
+connection every frame we send must take the header forms, which `whole`, `split` and `Outbox`
+write.
+
+Control and payload are given here as `Codec.encode` writes them: each starting with its 131
+byte (the payload may be ``b""``: a control message without one). `Reassembler.feed` gives
+every complete message back in pass-through form, the one ``beamlet.dist.node`` decodes.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Hashable, Iterator
+
+from beamlet.dist.etf import ETFError, decode_prefix
+
+__all__ = [
+    "DEFAULT_FRAGMENT_SIZE",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "FragmentError",
+    "Outbox",
+    "Reassembler",
+    "fragment_count",
+    "pass_through",
+    "split",
+    "whole",
+]
+
+VERSION = 131
+PASS_THROUGH = 112  # 'p'
+DIST_HEADER = 68  # 'D'
+DIST_FRAG_HEADER = 69  # 'E'
+DIST_FRAG_CONT = 70  # 'F'
+# OTP's: 65,536 message bytes (control and payload, headers not counted) per fragment.
+DEFAULT_FRAGMENT_SIZE = 1 << 16
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+_U64 = (1 << 64) - 1
+_IDS = struct.Struct(">QQ")
+_FRAGMENT_HEADER_SIZE = 2 + _IDS.size  # 131, tag, SequenceId, FragmentId
+_NORMAL_HEADER = bytes([VERSION, DIST_HEADER, 0])
+_PASS_THROUGH_START = bytes([PASS_THROUGH, VERSION])
+_VERSION_BYTE = bytes([VERSION])
+# Bytes of a frame tried first when looking for the end of its control term (see
+# `_control_length`): control terms are a few dozen bytes, payloads may be megabytes.
+_CONTROL_WINDOW = 1024
+
+Buffer = bytes | bytearray | memoryview
+
+
+class FragmentError(ValueError):
+    """A frame that breaks the fragment protocol: a malformed header, a fragment out of order
+    or of no open sequence, a message beyond the size limit. OTP closes the connection on a
+    bad distribution message; the caller should too."""
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def _terms(control: Buffer, payload: Buffer) -> tuple[memoryview, memoryview]:
+    """The control term and the payload without their 131 bytes (views, nothing copied)."""
+    control_view, payload_view = memoryview(control), memoryview(payload)
+    if len(control_view) < 2 or control_view[0] != VERSION:
+        raise ValueError("the control term must be ETF starting with its 131 byte")
+    if len(payload_view) == 1 or (payload_view and payload_view[0] != VERSION):
+        raise ValueError("the payload must be empty or ETF starting with its 131 byte")
+    return control_view[1:], payload_view[1:]
+
+
+def pass_through(control: Buffer, payload: Buffer = b"") -> bytes:
+    """The pass-through frame body ``112, 131 Control, [131 Payload]`` (a connection without
+    FRAGMENTS)."""
+    _terms(control, payload)
+    return b"".join((bytes([PASS_THROUGH]), control, payload))
+
+
+def whole(control: Buffer, payload: Buffer = b"") -> bytes:
+    """One message in one frame with the normal distribution header and no atom cache refs:
+    ``131, 68, 0, Control, [Payload]`` (what OTP sends when FRAGMENTS is set)."""
+    control_terms, payload_terms = _terms(control, payload)
+    return b"".join((_NORMAL_HEADER, control_terms, payload_terms))
+
+
+def fragment_count(control: Buffer, payload: Buffer, max_fragment: int) -> int:
+    """How many frames `split` makes of this message: 1 when it is sent whole."""
+    if max_fragment < 1:
+        raise ValueError(f"max_fragment must be at least 1, not {max_fragment}")
+    control_size = len(memoryview(control)) - 1
+    payload_size = max(len(memoryview(payload)) - 1, 0)
+    if control_size + payload_size <= max_fragment:
+        return 1
+    in_first = max(max_fragment - control_size, 0)
+    rest = payload_size - in_first
+    return 1 + -(-rest // max_fragment)
+
+
+def _frames(control: Buffer, payload: Buffer, sequence_id: int,
+            max_fragment: int) -> Iterator[bytes]:
+    """The frames of one message, made one at a time (each holds its own slice's copy)."""
+    count = fragment_count(control, payload, max_fragment)
+    control_terms, payload_terms = _terms(control, payload)
+    if count == 1:
+        yield b"".join((_NORMAL_HEADER, control_terms, payload_terms))
+        return
+    if not 0 <= sequence_id <= _U64:
+        raise ValueError(f"sequence_id must be an unsigned 64-bit integer, not {sequence_id}")
+    start = max(max_fragment - len(control_terms), 0)
+    head = bytes([VERSION, DIST_FRAG_HEADER]) + _IDS.pack(sequence_id, count) + b"\x00"
+    yield b"".join((head, control_terms, payload_terms[:start]))
+    cont = bytes([VERSION, DIST_FRAG_CONT]) + sequence_id.to_bytes(8, "big")
+    for fragment_id in range(count - 1, 0, -1):
+        end = start + max_fragment
+        yield b"".join((cont, fragment_id.to_bytes(8, "big"), payload_terms[start:end]))
+        start = end
+
+
+def split(control: Buffer, payload: Buffer, sequence_id: int,
+          max_fragment: int = DEFAULT_FRAGMENT_SIZE) -> list[bytes]:
+    """The frame bodies of one message on a connection with FRAGMENTS.
+
+    One frame with the normal header (`whole`) when control and payload, without their 131
+    bytes, hold at most ``max_fragment`` bytes; else fragments of ``max_fragment`` message
+    bytes each (headers not counted, as OTP counts), the first holding the whole control term
+    (and so more than ``max_fragment`` bytes when the control term alone is larger).
+    ``sequence_id`` (u64) must differ from that of every other fragmented message in flight on
+    the connection.
+    """
+    return list(_frames(control, payload, sequence_id, max_fragment))
+
+
+# --- receiving ---------------------------------------------------------------------------------
+
+
+class _Sequence:
+    """A fragmented message being received: the pieces so far and the FragmentId expected."""
+
+    __slots__ = ("expected", "parts", "size")
+
+    def __init__(self, expected: int, parts: list[Buffer], size: int) -> None:
+        self.expected = expected
+        self.parts = parts
+        self.size = size
+
+
+def _control_length(terms: memoryview) -> int:
+    """Where the control term at the start of ``terms`` (no 131 byte) ends.
+
+    It is decoded to be found: first within a small window, which holds it but for an unusual
+    control term, then in all of ``terms``. A term read whole inside the window is the same
+    term read in the whole buffer (every ETF term says its own length), so the window never
+    changes the answer.
+    """
+    window = _CONTROL_WINDOW
+    while True:
+        try:
+            return decode_prefix(_VERSION_BYTE + terms[:window])[1] - 1
+        except ETFError as error:
+            if window >= len(terms):
+                raise FragmentError(f"the control term does not decode: {error}") from error
+            window = len(terms)
+
+
+def _pass_through_parts(terms: memoryview, control_size: int) -> list[Buffer]:
+    """The pieces of the pass-through form of the message whose first terms are ``terms``."""
+    return [_PASS_THROUGH_START, terms[:control_size], _VERSION_BYTE, terms[control_size:]]
+
+
+class Reassembler:
+    """The receiving side of one connection: frames in, complete messages out.
+
+    `feed` takes every non-empty frame body (any of the forms in the module docstring) and
+    returns the message in pass-through form, ``112, 131 Control, [131 Payload]``, once it is
+    complete, None while a fragmented message still lacks fragments. Fragments of several
+    sequences may interleave with each other and with whole messages. Pieces are kept as views
+    of the bodies fed (a body that is not `bytes` is copied first), and joined once.
+
+    ``max_message_bytes`` bounds one message (control and payload); ``max_buffered_bytes``
+    (default: the same) bounds all the incomplete messages together, against a peer that opens
+    sequences it never finishes. A sequence that breaks a rule is forgotten.
+    """
+
+    def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_buffered_bytes: int | None = None) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.max_buffered_bytes = (
+            max_message_bytes if max_buffered_bytes is None else max_buffered_bytes)
+        self._sequences: dict[int, _Sequence] = {}
+        self.buffered_bytes = 0
+
+    @property
+    def open_sequences(self) -> int:
+        """How many fragmented messages have begun and not ended."""
+        return len(self._sequences)
+
+    def feed(self, body: Buffer) -> bytes | None:
+        """The complete message ``body`` ends, in pass-through form, or None; `FragmentError`
+        for a frame that breaks the protocol."""
+        if type(body) is not bytes:
+            body = bytes(body)
+        if len(body) < 2:
+            raise FragmentError(f"a frame of {len(body)} bytes is no distribution message")
+        if body[0] == PASS_THROUGH:
+            if body[1] != VERSION:
+                raise FragmentError(f"pass-through frame whose control starts with {body[1]}")
+            self._check_size(len(body) - 2)
+            return body
+        if body[0] != VERSION:
+            raise FragmentError(f"a frame starting with {body[0]}: not 112 nor 131")
+        tag = body[1]
+        if tag == DIST_HEADER:
+            return self._normal(memoryview(body))
+        if tag == DIST_FRAG_HEADER:
+            return self._first(memoryview(body))
+        if tag == DIST_FRAG_CONT:
+            return self._continuation(memoryview(body))
+        raise FragmentError(f"unknown distribution header tag {tag}")
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_message_bytes:
+            raise FragmentError(
+                f"a message of {size} bytes or more (max_message_bytes="
+                f"{self.max_message_bytes})")
+
+    @staticmethod
+    def _no_atom_cache(body: memoryview, at: int) -> None:
+        if len(body) <= at:
+            raise FragmentError("distribution header cut short before NumberOfAtomCacheRefs")
+        if body[at] != 0:
+            raise FragmentError(
+                f"{body[at]} atom cache refs in a distribution header: we never set "
+                "DIST_HDR_ATOM_CACHE")
+
+    def _normal(self, body: memoryview) -> bytes:
+        self._no_atom_cache(body, 2)
+        terms = body[3:]
+        self._check_size(len(terms))
+        if not terms:
+            raise FragmentError("a distribution header without a control term")
+        return self._finish(_pass_through_parts(terms, _control_length(terms)))
+
+    @staticmethod
+    def _ids(body: memoryview) -> tuple[int, int]:
+        if len(body) < _FRAGMENT_HEADER_SIZE:
+            raise FragmentError(f"fragment header cut short: {len(body)} bytes")
+        sequence_id, fragment_id = _IDS.unpack_from(body, 2)
+        if fragment_id == 0:
+            raise FragmentError(f"fragment id 0 in sequence {sequence_id} (the last is 1)")
+        return sequence_id, fragment_id
+
+    def _first(self, body: memoryview) -> bytes | None:
+        sequence_id, fragment_id = self._ids(body)
+        if sequence_id in self._sequences:
+            self._forget(sequence_id)
+            raise FragmentError(f"sequence {sequence_id} started again before it ended")
+        self._no_atom_cache(body, _FRAGMENT_HEADER_SIZE)
+        terms = body[_FRAGMENT_HEADER_SIZE + 1:]
+        if not terms:
+            raise FragmentError(f"first fragment of sequence {sequence_id} without control")
+        self._check_size(len(terms))
+        parts = _pass_through_parts(terms, _control_length(terms))
+        if fragment_id == 1:
+            return self._finish(parts)
+        self._reserve(len(terms))
+        self._sequences[sequence_id] = _Sequence(fragment_id - 1, parts, len(terms))
+        return None
+
+    def _continuation(self, body: memoryview) -> bytes | None:
+        sequence_id, fragment_id = self._ids(body)
+        sequence = self._sequences.get(sequence_id)
+        if sequence is None:
+            raise FragmentError(
+                f"fragment {fragment_id} of sequence {sequence_id}, which has not begun")
+        if fragment_id != sequence.expected:
+            self._forget(sequence_id)
+            raise FragmentError(
+                f"fragment {fragment_id} of sequence {sequence_id} where "
+                f"{sequence.expected} was due")
+        piece = body[_FRAGMENT_HEADER_SIZE:]
+        if sequence.size + len(piece) > self.max_message_bytes:
+            self._forget(sequence_id)
+            self._check_size(sequence.size + len(piece))
+        try:
+            self._reserve(len(piece))
+        except FragmentError:
+            self._forget(sequence_id)
+            raise
+        sequence.parts.append(piece)
+        sequence.size += len(piece)
+        if fragment_id > 1:
+            sequence.expected = fragment_id - 1
+            return None
+        self._forget(sequence_id)
+        return self._finish(sequence.parts)
+
+    def _reserve(self, size: int) -> None:
+        if self.buffered_bytes + size > self.max_buffered_bytes:
+            raise FragmentError(
+                f"incomplete messages would hold {self.buffered_bytes + size} bytes "
+                f"(max_buffered_bytes={self.max_buffered_bytes})")
+        self.buffered_bytes += size
+
+    def _forget(self, sequence_id: int) -> _Sequence:
+        sequence = self._sequences.pop(sequence_id)
+        self.buffered_bytes -= sequence.size
+        return sequence
+
+    @staticmethod
+    def _finish(parts: list[Buffer]) -> bytes:
+        """Join the pieces; a message without payload loses the payload's 131 byte."""
+        if not any(len(part) for part in parts[3:]):
+            return b"".join(parts[:2])
+        return b"".join(parts)
+
+
+# --- the outbox --------------------------------------------------------------------------------
+
+
+class _Outgoing:
+    """A queued message: its terms, then, once its first frame is taken, its frames."""
+
+    __slots__ = ("control", "frames", "key", "left", "payload")
+
+    def __init__(self, control: Buffer, payload: Buffer, key: Hashable) -> None:
+        self.control = control
+        self.payload = payload
+        self.key = key
+        self.frames: Iterator[bytes] | None = None
+        self.left = 0
+
+
+class Outbox:
+    """The queue of one connection's outgoing messages, taken out as frame bodies.
+
+    `put` queues a message (control and payload as `Codec.encode` writes them) with a ``key``;
+    `next_chunk` gives the next frame body to write, None when nothing is queued. With
+    ``fragments`` (set it from the connection's flags before the first `next_chunk`; each
+    message is framed when its first frame is taken) a message of more than ``max_fragment``
+    message bytes goes out in fragments; without, every message is one pass-through frame.
+
+    The order rule:
+
+    - a message never overtakes an earlier one with the same ``key``: it waits, unframed,
+      until that one's last frame has been taken. Erlang orders the messages and signals of
+      each pair of processes; ``key=(sender, receiver)`` keeps exactly that, ``key=sender``
+      keeps each sender's messages in order whatever their destination, as OTP does (a process
+      finishes sending a fragmented message before it sends anything else on the channel);
+    - the messages free to go (the first of their key) take turns, one frame each, in the
+      order they became free: a message that fits in one frame goes at its first turn, so one
+      put behind a fragmented message comes out after at most one more fragment of it (of each
+      fragmented message in progress), and a fragmented one still gets every other turn under
+      a flood of small ones;
+    - so, with no fragments, or different keys among whole messages, it is FIFO.
+    """
+
+    def __init__(self, *, fragments: bool = True, max_fragment: int = DEFAULT_FRAGMENT_SIZE,
+                 first_sequence_id: int = 1) -> None:
+        if max_fragment < 1:
+            raise ValueError(f"max_fragment must be at least 1, not {max_fragment}")
+        self.fragments = fragments
+        self.max_fragment = max_fragment
+        self._next_sequence_id = first_sequence_id & _U64
+        self._turns: deque[_Outgoing] = deque()
+        self._behind: dict[Hashable, deque[_Outgoing]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        """Messages queued whose last frame has not been taken yet."""
+        return self._count
+
+    def put(self, control: Buffer, payload: Buffer = b"", key: Hashable = None) -> None:
+        """Queue one message; ``payload`` ``b""`` for a control message without one."""
+        _terms(control, payload)
+        message = _Outgoing(control, payload, key)
+        behind = self._behind.get(key)
+        if behind is None:
+            self._behind[key] = deque()
+            self._turns.append(message)
+        else:
+            behind.append(message)
+        self._count += 1
+
+    def next_chunk(self) -> bytes | None:
+        """The next frame body to write, or None when the outbox is empty."""
+        if not self._turns:
+            return None
+        message = self._turns.popleft()
+        if message.frames is None:
+            self._frame(message)
+        assert message.frames is not None
+        chunk = next(message.frames)
+        message.left -= 1
+        if message.left:
+            self._turns.append(message)
+            return chunk
+        self._count -= 1
+        behind = self._behind[message.key]
+        if behind:
+            self._turns.append(behind.popleft())
+        else:
+            del self._behind[message.key]
+        return chunk
+
+    def _frame(self, message: _Outgoing) -> None:
+        if not self.fragments:
+            message.frames = iter((pass_through(message.control, message.payload),))
+            message.left = 1
+            return
+        message.left = fragment_count(message.control, message.payload, self.max_fragment)
+        sequence_id = 0
+        if message.left > 1:
+            sequence_id = self._next_sequence_id
+            self._next_sequence_id = (sequence_id + 1) & _U64
+        message.frames = _frames(message.control, message.payload, sequence_id,
+                                 self.max_fragment)
