@@ -292,3 +292,39 @@ async def answer_net_kernel(connection: Connection) -> list[tuple]:
             await connection.send_frame(
                 pass_through((SEND_SENDER, our_pid(connection), caller), (tag, "yes"))
             )
+
+
+# --- TLS distribution (-proto_dist inet_tls) ---------------------------------------------------
+
+
+def elixir_tls(
+    cluster: Cluster, name: str, script: str, *, optfile: str, cookie: str = COOKIE
+) -> ErlangNode:
+    """Start ``elixir --sname name`` with TLS distribution configured by ``optfile``.
+
+    The node registers in the cluster's EPMD as any node does; its distribution port speaks
+    TLS (inet_tls_dist), with the ssl options of ``optfile`` (Erlang terms, ``-ssl_dist_optfile``).
+    """
+    command = [
+        require("elixir"),
+        "--sname",
+        name,
+        "--cookie",
+        cookie,
+        "--erl",
+        f"-start_epmd false -proto_dist inet_tls -ssl_dist_optfile {optfile}",
+        "-e",
+        script,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cluster.env(),
+        start_new_session=True,
+        preexec_fn=_die_with_us,
+    )
+    cluster.processes.append(process)
+    return ErlangNode(f"{name}@{HOST}", process)

@@ -8,10 +8,15 @@ and ``'a'``). An OTP 23/24 node may start with the version-5 ``'n'`` and complet
 flags and 32-bit creation with a ``'c'`` complement; that is accepted too. During the handshake
 every message carries a u16 length; afterwards a u32 length, and an empty frame is a tick.
 
+Over TLS (Erlang's ``-proto_dist inet_tls``, options in `beamlet.dist.tls`) the same handshake
+and frames run inside the TLS stream once the TLS handshake is done, except that there the
+handshake messages too carry a u32 length.
+
 `InitiatorHandshake` and `AcceptorHandshake` are sans-IO: feed them the bytes that arrive (any
 chunking: a status may share a read with the challenge), send what `data_to_send` returns. The
-asyncio side is `connect` (EPMD lookup, TCP, handshake) and `accept` (on a socket a listener
-got), both returning a `Connection` that frames, ticks and reads.
+asyncio side is `connect` (EPMD lookup, TCP, TLS when given ``ssl=``, handshake) and `accept`
+(on a socket a listener got, TLS already or upgraded with ``ssl=``), both returning a
+`Connection` that frames, ticks and reads.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import logging
 import random
 import socket
+import ssl as _ssl
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -51,6 +57,9 @@ __all__ = [
     "SEND_SENDER",
     "SPAWN",
     "SimultaneousConnect",
+    "TCP_LENGTH_BYTES",
+    "TLS_LENGTH_BYTES",
+    "TlsHandshakeError",
     "UNLINK_ID",
     "UTF8_ATOMS",
     "V4_NC",
@@ -59,6 +68,7 @@ __all__ = [
     "digest",
     "flag_names",
     "is_long_name",
+    "looks_like_tls",
     "missing_mandatory",
     "split_node_name",
     "status_for",
@@ -144,10 +154,23 @@ DEFAULT_SETUP_TIME = 7.0
 DEFAULT_NET_TICKTIME = 60.0
 _TICK = b"\x00\x00\x00\x00"
 _READ_CHUNK = 1 << 16
+# The length in front of each handshake message: u16 over TCP; u32 inside TLS, where
+# inet_tls_dist runs its sockets with {packet, 4} from the start.
+_LENGTH_FORMATS = {2: ">H", 4: ">I"}
+TCP_LENGTH_BYTES = 2
+TLS_LENGTH_BYTES = 4
+# The first byte of a TLS record: a handshake message (a ClientHello), an alert.
+_TLS_HANDSHAKE = 0x16
+_TLS_ALERT = 0x15
 
 
 class HandshakeError(ConnectionError):
     """The handshake failed: refused, wrong cookie, a flag missing, or not the protocol."""
+
+
+class TlsHandshakeError(HandshakeError):
+    """TLS under the distribution failed: a certificate not trusted (either way), none shown,
+    no common TLS version, or a peer that does not speak TLS on that port."""
 
 
 class SimultaneousConnect(HandshakeError):
@@ -220,28 +243,44 @@ class PeerInfo:
 
 
 class _Frames:
-    """A byte stream cut into u16-length handshake frames, keeping whatever follows them."""
+    """A byte stream cut into length-prefixed handshake frames, keeping whatever follows them.
 
-    def __init__(self) -> None:
+    ``length_bytes``: the size of each frame's length, 2 over TCP, 4 inside TLS.
+    """
+
+    def __init__(self, length_bytes: int = 2) -> None:
         self.buffer = bytearray()
+        self.length_bytes = length_bytes
+        self._length_format = _LENGTH_FORMATS[length_bytes]
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
     def next(self) -> bytes | None:
         """The next complete frame body, or None when more bytes are needed."""
-        if len(self.buffer) < 2:
+        size = self.length_bytes
+        if len(self.buffer) < size:
             return None
-        (length,) = struct.unpack_from(">H", self.buffer, 0)
-        if len(self.buffer) < 2 + length:
+        (length,) = struct.unpack_from(self._length_format, self.buffer, 0)
+        if len(self.buffer) < size + length:
             return None
-        body = bytes(self.buffer[2 : 2 + length])
-        del self.buffer[: 2 + length]
+        body = bytes(self.buffer[size : size + length])
+        del self.buffer[: size + length]
         return body
 
+    def frame(self, body: bytes) -> bytes:
+        """``body`` with its length in front, as this stream frames handshake messages."""
+        return struct.pack(self._length_format, len(body)) + body
 
-def _frame(body: bytes) -> bytes:
-    return struct.pack(">H", len(body)) + body
+
+def looks_like_tls(data: bytes) -> bool:
+    """True when ``data`` starts like a TLS record (a handshake or an alert, TLS 1.x).
+
+    What a plain distribution peer gets from a TLS one: its ClientHello, or the alert it
+    answers our plain send_name with. No handshake frame starts so: it would claim 5,000+
+    bytes for a name and flags.
+    """
+    return len(data) >= 2 and data[0] in (_TLS_HANDSHAKE, _TLS_ALERT) and data[1] == 3
 
 
 def _new_challenge() -> int:
@@ -273,7 +312,11 @@ def _parse_name(body: bytes, offset: int, what: str) -> str:
 class _Handshake(ABC):
     """What both sides share: the frame buffer, the outgoing bytes, the result."""
 
-    def __init__(self, name: str, cookie: str, flags: int, creation: int | None) -> None:
+    def __init__(
+        self, name: str, cookie: str, flags: int, creation: int | None, length_bytes: int
+    ) -> None:
+        if length_bytes not in _LENGTH_FORMATS:
+            raise ValueError(f"length_bytes is 2 (TCP) or 4 (TLS), not {length_bytes!r}")
         split_node_name(name)
         self.name = name
         self.cookie = cookie
@@ -281,7 +324,7 @@ class _Handshake(ABC):
         self.creation = _new_creation() if creation is None else creation
         self.challenge = _new_challenge()
         self.peer: PeerInfo | None = None
-        self._frames = _Frames()
+        self._frames = _Frames(length_bytes)
         self._out = bytearray()
         self._state = "start"
 
@@ -312,6 +355,13 @@ class _Handshake(ABC):
         if self._state == "failed":
             raise HandshakeError("the handshake has already failed")
         self._frames.feed(data)
+        if self._frames.length_bytes == TCP_LENGTH_BYTES and self.peer is None:
+            if looks_like_tls(bytes(self._frames.buffer[:2])):
+                self._state = "failed"
+                raise HandshakeError(
+                    "the peer speaks TLS (Erlang's -proto_dist inet_tls) and this connection is "
+                    "plain TCP: connect and accept with ssl= (beamlet.dist.tls.TlsOptions)"
+                )
         try:
             while not self.done:
                 body = self._frames.next()
@@ -325,7 +375,7 @@ class _Handshake(ABC):
             raise
 
     def _send(self, body: bytes) -> None:
-        self._out += _frame(body)
+        self._out += self._frames.frame(body)
 
     @abstractmethod
     def _handle(self, body: bytes) -> None:
@@ -355,7 +405,8 @@ class InitiatorHandshake(_Handshake):
 
     ``alive_answer(peer)`` says what to answer when the peer reports that it already has a
     connection from a node of our name (``alive``): True when we are a new incarnation, so the
-    peer drops the old connection; False to give up.
+    peer drops the old connection; False to give up. ``length_bytes``: the size of each
+    handshake message's length, `TCP_LENGTH_BYTES` or, inside TLS, `TLS_LENGTH_BYTES`.
     """
 
     def __init__(
@@ -367,8 +418,9 @@ class InitiatorHandshake(_Handshake):
         flags: int = DEFAULT_FLAGS,
         creation: int | None = None,
         alive_answer: Callable[[str], bool] = lambda peer: True,
+        length_bytes: int = TCP_LENGTH_BYTES,
     ) -> None:
-        super().__init__(name, cookie, flags, creation)
+        super().__init__(name, cookie, flags, creation, length_bytes)
         if peer_name is not None:
             self._check_name_kind(peer_name)
         self.peer_name = peer_name
@@ -441,7 +493,8 @@ class AcceptorHandshake(_Handshake):
     """The accepting side (B).
 
     ``decide(peer_name)`` gives the status to answer (`status_for` is net_kernel's rule);
-    "nok" and "not_allowed" end the handshake once that status is sent.
+    "nok" and "not_allowed" end the handshake once that status is sent. ``length_bytes`` as
+    for `InitiatorHandshake`.
     """
 
     def __init__(
@@ -452,8 +505,9 @@ class AcceptorHandshake(_Handshake):
         flags: int = DEFAULT_FLAGS,
         creation: int | None = None,
         decide: Callable[[str], str] = lambda peer: "ok",
+        length_bytes: int = TCP_LENGTH_BYTES,
     ) -> None:
-        super().__init__(name, cookie, flags, creation)
+        super().__init__(name, cookie, flags, creation, length_bytes)
         self._decide = decide
         self._peer_name = ""
         self._peer_flags = 0
@@ -720,37 +774,88 @@ async def connect(
     port: int | None = None,
     setup_time: float = DEFAULT_SETUP_TIME,
     alive_answer: Callable[[str], bool] = lambda peer: True,
+    ssl: _ssl.SSLContext | None = None,
 ) -> Connection:
     """Connect to node ``peer`` as node ``name``: EPMD lookup, TCP, handshake 6.
 
     ``address`` overrides the peer's host for the TCP connection and the EPMD lookup; ``port``
-    skips EPMD. Raises `HandshakeError` (`SimultaneousConnect` on ``nok``) or OSError.
+    skips EPMD. ``ssl``: a client context (`beamlet.dist.tls.TlsOptions.client_context`) for
+    a node that runs TLS distribution: TLS on the port EPMD gives, the host of ``peer`` as the
+    server name (as inet_tls_dist sends it), then the handshake inside. Raises
+    `HandshakeError` (`SimultaneousConnect` on ``nok``, `TlsHandshakeError` when TLS fails),
+    OSError or TimeoutError; all within ``setup_time``.
     """
     alive, host = split_node_name(peer)
     core = InitiatorHandshake(
-        name, cookie, peer_name=peer, flags=flags, creation=creation, alive_answer=alive_answer
+        name,
+        cookie,
+        peer_name=peer,
+        flags=flags,
+        creation=creation,
+        alive_answer=alive_answer,
+        length_bytes=TCP_LENGTH_BYTES if ssl is None else TLS_LENGTH_BYTES,
     )
     address = address or host
-    async with asyncio.timeout(setup_time):
-        if port is None:
-            entry = await _epmd.port_please(alive, address, epmd=epmd)
-            if entry is None:
-                raise HandshakeError(f"{peer} is not registered in EPMD on {address}")
-            if not entry.lowest_version <= HANDSHAKE_VERSION <= entry.highest_version:
-                raise HandshakeError(
-                    f"{peer} does not speak handshake version 6 "
-                    f"({entry.lowest_version}..{entry.highest_version})"
-                )
-            port = entry.port
-        reader, writer = await asyncio.open_connection(address, port)
-        try:
-            await _run_handshake(core, reader, writer, peer)
-        except BaseException:
-            await _closing(writer)
-            raise
+    stage = "EPMD answer"
+    try:
+        async with asyncio.timeout(setup_time):
+            if port is None:
+                port = await _port_of(peer, alive, address, epmd)
+            stage = "TCP connection" if ssl is None else "TLS handshake"
+            reader, writer = await _open(peer, address, port, ssl, host, setup_time)
+            stage = "distribution handshake"
+            try:
+                await _run_handshake(core, reader, writer, peer)
+            except _ssl.SSLError as error:
+                # TLS 1.3: the server's verdict on our certificate comes after our handshake.
+                await _closing(writer)
+                raise _tls_failure(peer, error) from error
+            except BaseException:
+                await _closing(writer)
+                raise
+    except TimeoutError:
+        tls_stage = stage == "TLS handshake"
+        hint = " (a node without TLS distribution never answers one)" if tls_stage else ""
+        raise TimeoutError(f"{peer}: no {stage} within {setup_time} s{hint}") from None
     assert core.peer is not None
     log.debug("connected to %s (flags %#x, creation %d)", peer, core.peer.flags, core.peer.creation)
     return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())
+
+
+async def _port_of(peer: str, alive: str, address: str, epmd: int | None) -> int:
+    """The distribution port EPMD on ``address`` gives for ``peer`` (version 6 checked)."""
+    entry = await _epmd.port_please(alive, address, epmd=epmd)
+    if entry is None:
+        raise HandshakeError(f"{peer} is not registered in EPMD on {address}")
+    if not entry.lowest_version <= HANDSHAKE_VERSION <= entry.highest_version:
+        raise HandshakeError(
+            f"{peer} does not speak handshake version 6 "
+            f"({entry.lowest_version}..{entry.highest_version})"
+        )
+    return entry.port
+
+
+async def _open(
+    peer: str,
+    address: str,
+    port: int,
+    context: _ssl.SSLContext | None,
+    server_name: str,
+    setup_time: float,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """The TCP connection to the peer's distribution port, with TLS done when ``context``."""
+    if context is None:
+        return await asyncio.open_connection(address, port)
+    try:
+        return await asyncio.open_connection(
+            address,
+            port,
+            ssl=context,
+            server_hostname=server_name,
+            ssl_handshake_timeout=setup_time,
+        )
+    except _ssl.SSLError as error:
+        raise _tls_failure(peer, error) from error
 
 
 async def accept(
@@ -763,16 +868,35 @@ async def accept(
     creation: int | None = None,
     setup_time: float = DEFAULT_SETUP_TIME,
     decide: Callable[[str], str] = lambda peer: "ok",
+    ssl: _ssl.SSLContext | None = None,
 ) -> Connection:
     """Run the acceptor side on a socket our listener got; closes it when the handshake fails.
 
     ``decide(peer_name)`` picks the status (`status_for` gives net_kernel's rule);
-    ``creation`` should be the one EPMD handed out at registration.
+    ``creation`` should be the one EPMD handed out at registration. TLS: streams of
+    ``asyncio.start_server(..., ssl=server_context)`` arrive with TLS done (seen here by their
+    ``ssl_object``); or give ``ssl=`` (a server context) on a plain listener's streams and the
+    TLS handshake runs here, within ``setup_time``, a refusal raising `TlsHandshakeError`
+    (where start_server drops a failed TLS handshake silently).
     """
-    core = AcceptorHandshake(name, cookie, flags=flags, creation=creation, decide=decide)
+    who = _peer_address(writer)
     try:
         async with asyncio.timeout(setup_time):
+            if ssl is not None:
+                await _start_tls(writer, ssl, who, setup_time)
+            tls = writer.get_extra_info("ssl_object") is not None
+            core = AcceptorHandshake(
+                name,
+                cookie,
+                flags=flags,
+                creation=creation,
+                decide=decide,
+                length_bytes=TLS_LENGTH_BYTES if tls else TCP_LENGTH_BYTES,
+            )
             await _run_handshake(core, reader, writer, "the connecting node")
+    except _ssl.SSLError as error:
+        await _closing(writer)
+        raise _tls_failure(who, error) from error
     except BaseException:
         await _closing(writer)
         raise
@@ -781,3 +905,41 @@ async def accept(
         "accepted %s (flags %#x, creation %d)", core.peer.name, core.peer.flags, core.peer.creation
     )
     return Connection(name, core.peer, flags, core.creation, reader, writer, core.leftover())
+
+
+async def _start_tls(
+    writer: asyncio.StreamWriter, context: _ssl.SSLContext, who: str, setup_time: float
+) -> None:
+    """Upgrade an accepted plain stream to TLS as the server side."""
+    if writer.get_extra_info("ssl_object") is not None:
+        raise ValueError("accept(ssl=...) on a stream that is TLS already (start_server(ssl=))")
+    try:
+        await writer.start_tls(context, ssl_handshake_timeout=setup_time)
+    except _ssl.SSLError as error:
+        failure = _tls_failure(who, error)
+        log.error("** TLS distribution handshake failed: %s **", failure)
+        raise failure from error
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> str:
+    """The connecting side's address, for messages (its node name comes later)."""
+    peername = writer.get_extra_info("peername")
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return f"the node at {peername[0]}:{peername[1]}"
+    return "the connecting node"
+
+
+def _tls_failure(who: str, error: _ssl.SSLError) -> TlsHandshakeError:
+    """A TLS error said in the terms of the distribution: whose certificate, which check."""
+    if isinstance(error, _ssl.SSLCertVerificationError):
+        detail = f"its certificate is not trusted ({error.verify_message})"
+    elif error.reason and "ALERT" in error.reason:
+        detail = (
+            f"it refused the TLS handshake ({error.reason}): it does not trust our certificate "
+            "(its CA, or the host it names), or we showed none, or no TLS version is common"
+        )
+    elif error.reason in ("WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "RECORD_LAYER_FAILURE"):
+        detail = f"it does not speak TLS here ({error.reason}): a plain TCP distribution node?"
+    else:
+        detail = error.reason or str(error)
+    return TlsHandshakeError(f"TLS with {who} failed: {detail}")
