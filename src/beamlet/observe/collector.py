@@ -296,7 +296,7 @@ class Collector:
             "monitors": [_ref(target) for _, target in monitors],
             "monitored_by": [_ref(x) for x in monitored_by],
             "dictionary": [[short(k, 80), short(v)] for k, v in dictionary.items()],
-            "ancestors": [_ref(x) for x in dictionary.get("$ancestors", [])],
+            "ancestors": [_ref(x) for x in _supervisor_chain(dictionary, links)],
             "stack": stats.stack(p),
         }
 
@@ -399,6 +399,21 @@ def _ref(x: Any) -> dict[str, Any]:
         local = type(x) is Pid
         return {"pid": x.id if local else None, "text": repr(x), "label": label}
     return {"pid": None, "text": short(x, 80), "label": None}
+
+
+def _supervisor_chain(dictionary: dict[Any, Any], links: list[Any]) -> list[Any]:
+    """Who started the process, nearest first: proc_lib's ``$ancestors`` when it has them
+    (OTP processes do); for a plain process a supervisor started, the supervisor it is
+    linked to, followed by that supervisor's own ancestors."""
+    ancestors = dictionary.get("$ancestors")
+    if ancestors:
+        return list(ancestors)
+    for pid in links:
+        p = pid._proc if type(pid) is Pid else None
+        if p is not None and _is_supervisor(p):
+            above = (stats.dictionary(p) or {}).get("$ancestors") or []
+            return [pid, *above]
+    return []
 
 
 def _is_supervisor(p: Proc) -> bool:
