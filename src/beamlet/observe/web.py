@@ -84,7 +84,7 @@ class Server:
         _k.hand_in(partial(_k.send_from_outside, self.collector, msg))
         try:
             kind, value = await asyncio.wait_for(fut, ASK_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise web.HTTPServiceUnavailable(text="the node did not answer in time") from None
         if kind == "error":
             raise web.HTTPBadRequest(text=str(value))
