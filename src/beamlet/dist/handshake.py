@@ -749,6 +749,12 @@ async def _run_handshake(
         raise HandshakeError(
             f"{peer} closed the connection after our challenge reply: wrong cookie?"
         )
+    if core.state in ("status", "name") and writer.get_extra_info("ssl_object") is not None:
+        # TLS 1.3: a server that refuses our certificate says so after its TLS handshake.
+        raise TlsHandshakeError(
+            f"{peer} closed the TLS connection before the distribution handshake began: "
+            "it may not trust our certificate"
+        )
     raise HandshakeError(
         f"{peer} closed the connection during the handshake (waiting for {core.state})"
     )
@@ -854,7 +860,7 @@ async def _open(
             server_hostname=server_name,
             ssl_handshake_timeout=setup_time,
         )
-    except _ssl.SSLError as error:
+    except (_ssl.SSLError, ConnectionResetError) as error:
         raise _tls_failure(peer, error) from error
 
 
@@ -915,7 +921,7 @@ async def _start_tls(
         raise ValueError("accept(ssl=...) on a stream that is TLS already (start_server(ssl=))")
     try:
         await writer.start_tls(context, ssl_handshake_timeout=setup_time)
-    except _ssl.SSLError as error:
+    except (_ssl.SSLError, ConnectionResetError) as error:
         failure = _tls_failure(who, error)
         log.error("** TLS distribution handshake failed: %s **", failure)
         raise failure from error
@@ -929,17 +935,24 @@ def _peer_address(writer: asyncio.StreamWriter) -> str:
     return "the connecting node"
 
 
-def _tls_failure(who: str, error: _ssl.SSLError) -> TlsHandshakeError:
+def _tls_failure(who: str, error: OSError) -> TlsHandshakeError:
     """A TLS error said in the terms of the distribution: whose certificate, which check."""
+    reason = error.reason if isinstance(error, _ssl.SSLError) else None
     if isinstance(error, _ssl.SSLCertVerificationError):
         detail = f"its certificate is not trusted ({error.verify_message})"
-    elif error.reason and "ALERT" in error.reason:
+    elif isinstance(error, (ConnectionResetError, _ssl.SSLEOFError)):
+        # What a Python peer does when it refuses us: asyncio drops the connection unsaid.
         detail = (
-            f"it refused the TLS handshake ({error.reason}): it does not trust our certificate "
+            "it closed the connection during the TLS handshake: it may not trust our "
+            "certificate, or not speak TLS on that port"
+        )
+    elif reason and "ALERT" in reason:
+        detail = (
+            f"it refused the TLS handshake ({reason}): it does not trust our certificate "
             "(its CA, or the host it names), or we showed none, or no TLS version is common"
         )
-    elif error.reason in ("WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "RECORD_LAYER_FAILURE"):
-        detail = f"it does not speak TLS here ({error.reason}): a plain TCP distribution node?"
+    elif reason in ("WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "RECORD_LAYER_FAILURE"):
+        detail = f"it does not speak TLS here ({reason}): a plain TCP distribution node?"
     else:
-        detail = error.reason or str(error)
+        detail = reason or str(error)
     return TlsHandshakeError(f"TLS with {who} failed: {detail}")
