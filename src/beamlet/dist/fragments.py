@@ -27,6 +27,8 @@ every complete message back in pass-through form, the one ``beamlet.dist.node`` 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import struct
 from collections import deque
 from collections.abc import Hashable, Iterator
@@ -59,8 +61,8 @@ _FRAGMENT_HEADER_SIZE = 2 + _IDS.size  # 131, tag, SequenceId, FragmentId
 _NORMAL_HEADER = bytes([VERSION, DIST_HEADER, 0])
 _PASS_THROUGH_START = bytes([PASS_THROUGH, VERSION])
 _VERSION_BYTE = bytes([VERSION])
-# Bytes of a frame tried first when looking for the end of its control term (see
-# `_control_length`): control terms are a few dozen bytes, payloads may be megabytes.
+# Bytes of a frame the decoder tries first when looking for the end of an unusual control
+# term (see `_control_end`): control terms are a few dozen bytes, payloads may be megabytes.
 _CONTROL_WINDOW = 1024
 
 Buffer = bytes | bytearray | memoryview
@@ -160,27 +162,78 @@ class _Sequence:
         self.size = size
 
 
-def _control_length(terms: memoryview) -> int:
-    """Where the control term at the start of ``terms`` (no 131 byte) ends.
+# Control terms are tuples of small integers, atoms, pids and refs; `_skip_common` finds
+# their end without decoding them. Sizes of the fixed-size tags: SMALL_INTEGER_EXT,
+# INTEGER_EXT, NIL_EXT, NEW_FLOAT_EXT.
+_FIXED_SIZES = {97: 2, 98: 5, 106: 1, 70: 9}
 
-    It is decoded to be found: first within a small window, which holds it but for an unusual
-    control term, then in all of ``terms``. A term read whole inside the window is the same
-    term read in the whole buffer (every ETF term says its own length), so the window never
-    changes the answer.
+
+def _atom_end(data: bytes, pos: int) -> int:
+    """The end of the UTF-8 atom at ``pos`` (IndexError for another tag or a cut one)."""
+    tag = data[pos]
+    if tag == 119:  # SMALL_ATOM_UTF8_EXT
+        return pos + 2 + data[pos + 1]
+    if tag == 118:  # ATOM_UTF8_EXT
+        return pos + 3 + int.from_bytes(data[pos + 1 : pos + 3], "big")
+    raise IndexError(tag)
+
+
+def _skip_common(data: bytes, pos: int) -> int:
+    """The end of the term at ``pos`` when it is made only of small tuples, integers, nil,
+    floats, UTF-8 atoms, pids and refs, as control terms are; -1 for any other or a cut one
+    (then the decoder, which knows every tag, looks)."""
+    pending = 1
+    try:
+        while pending:
+            pending -= 1
+            tag = data[pos]
+            if tag == 104:  # SMALL_TUPLE_EXT
+                pending += data[pos + 1]
+                pos += 2
+            elif tag == 119 or tag == 118:
+                pos = _atom_end(data, pos)
+            elif tag == 88:  # NEW_PID_EXT: node, id, serial, creation
+                pos = _atom_end(data, pos + 1) + 12
+            elif tag == 90:  # NEWER_REFERENCE_EXT: length, node, creation, ids
+                words = int.from_bytes(data[pos + 1 : pos + 3], "big")
+                pos = _atom_end(data, pos + 3) + 4 + 4 * words
+            elif tag in _FIXED_SIZES:
+                pos += _FIXED_SIZES[tag]
+            else:
+                return -1
+    except IndexError:
+        return -1
+    return pos if pos <= len(data) else -1
+
+
+def _control_end(data: bytes, start: int) -> int:
+    """Where the control term at ``start`` (without its 131 byte) ends in ``data``.
+
+    `_skip_common` finds it for the usual control terms; any other is decoded: first within
+    a window of `_CONTROL_WINDOW` bytes, then in all of ``data``. A term read whole inside the
+    window is the term read in the whole buffer (every ETF term says its own length), so the
+    window never changes the answer, and neither does the skipping, which reads the same
+    lengths the decoder reads.
     """
+    end = _skip_common(data, start)
+    if end >= 0:
+        return end
     window = _CONTROL_WINDOW
     while True:
         try:
-            return decode_prefix(_VERSION_BYTE + terms[:window])[1] - 1
+            return start + decode_prefix(_VERSION_BYTE + data[start : start + window])[1] - 1
         except ETFError as error:
-            if window >= len(terms):
+            if start + window >= len(data):
                 raise FragmentError(f"the control term does not decode: {error}") from error
-            window = len(terms)
+            window = len(data) - start
 
 
-def _pass_through_parts(terms: memoryview, control_size: int) -> list[Buffer]:
-    """The pieces of the pass-through form of the message whose first terms are ``terms``."""
-    return [_PASS_THROUGH_START, terms[:control_size], _VERSION_BYTE, terms[control_size:]]
+def _pass_through_parts(data: bytes, start: int) -> list[Buffer]:
+    """The pieces of the pass-through form of the message whose control term (no 131 byte)
+    starts at ``start`` in ``data``: views of it, so nothing is copied yet."""
+    end = _control_end(data, start)
+    view = memoryview(data)
+    return [_PASS_THROUGH_START, view[start:end], _VERSION_BYTE, view[end:]]
 
 
 class Reassembler:
@@ -226,9 +279,9 @@ class Reassembler:
             raise FragmentError(f"a frame starting with {body[0]}: not 112 nor 131")
         tag = body[1]
         if tag == DIST_HEADER:
-            return self._normal(memoryview(body))
+            return self._normal(body)
         if tag == DIST_FRAG_HEADER:
-            return self._first(memoryview(body))
+            return self._first(body)
         if tag == DIST_FRAG_CONT:
             return self._continuation(memoryview(body))
         raise FragmentError(f"unknown distribution header tag {tag}")
@@ -240,7 +293,7 @@ class Reassembler:
                 f"{self.max_message_bytes})")
 
     @staticmethod
-    def _no_atom_cache(body: memoryview, at: int) -> None:
+    def _no_atom_cache(body: Buffer, at: int) -> None:
         if len(body) <= at:
             raise FragmentError("distribution header cut short before NumberOfAtomCacheRefs")
         if body[at] != 0:
@@ -248,16 +301,21 @@ class Reassembler:
                 f"{body[at]} atom cache refs in a distribution header: we never set "
                 "DIST_HDR_ATOM_CACHE")
 
-    def _normal(self, body: memoryview) -> bytes:
+    def _normal(self, body: bytes) -> bytes:
         self._no_atom_cache(body, 2)
-        terms = body[3:]
-        self._check_size(len(terms))
-        if not terms:
+        self._check_size(len(body) - 3)
+        if len(body) == 3:
             raise FragmentError("a distribution header without a control term")
-        return self._finish(_pass_through_parts(terms, _control_length(terms)))
+        end = _control_end(body, 3)
+        if end == len(body):
+            return _PASS_THROUGH_START + body[3:]
+        if len(body) <= _CONTROL_WINDOW:  # small: slicing copies less than views cost
+            return b"".join((_PASS_THROUGH_START, body[3:end], _VERSION_BYTE, body[end:]))
+        view = memoryview(body)
+        return b"".join((_PASS_THROUGH_START, view[3:end], _VERSION_BYTE, view[end:]))
 
     @staticmethod
-    def _ids(body: memoryview) -> tuple[int, int]:
+    def _ids(body: Buffer) -> tuple[int, int]:
         if len(body) < _FRAGMENT_HEADER_SIZE:
             raise FragmentError(f"fragment header cut short: {len(body)} bytes")
         sequence_id, fragment_id = _IDS.unpack_from(body, 2)
@@ -265,21 +323,22 @@ class Reassembler:
             raise FragmentError(f"fragment id 0 in sequence {sequence_id} (the last is 1)")
         return sequence_id, fragment_id
 
-    def _first(self, body: memoryview) -> bytes | None:
+    def _first(self, body: bytes) -> bytes | None:
         sequence_id, fragment_id = self._ids(body)
         if sequence_id in self._sequences:
             self._forget(sequence_id)
             raise FragmentError(f"sequence {sequence_id} started again before it ended")
         self._no_atom_cache(body, _FRAGMENT_HEADER_SIZE)
-        terms = body[_FRAGMENT_HEADER_SIZE + 1:]
-        if not terms:
+        start = _FRAGMENT_HEADER_SIZE + 1
+        size = len(body) - start
+        if not size:
             raise FragmentError(f"first fragment of sequence {sequence_id} without control")
-        self._check_size(len(terms))
-        parts = _pass_through_parts(terms, _control_length(terms))
+        self._check_size(size)
+        parts = _pass_through_parts(body, start)
         if fragment_id == 1:
             return self._finish(parts)
-        self._reserve(len(terms))
-        self._sequences[sequence_id] = _Sequence(fragment_id - 1, parts, len(terms))
+        self._reserve(size)
+        self._sequences[sequence_id] = _Sequence(fragment_id - 1, parts, size)
         return None
 
     def _continuation(self, body: memoryview) -> bytes | None:
@@ -334,16 +393,21 @@ class Reassembler:
 
 
 class _Outgoing:
-    """A queued message: its terms, then, once its first frame is taken, its frames."""
+    """A queued message: its terms, its place in line, then, once its first frame is taken,
+    its frames."""
 
-    __slots__ = ("control", "frames", "key", "left", "payload")
+    __slots__ = ("control", "frames", "key", "left", "payload", "place")
 
-    def __init__(self, control: Buffer, payload: Buffer, key: Hashable) -> None:
+    def __init__(self, control: Buffer, payload: Buffer, key: Hashable, place: int) -> None:
         self.control = control
         self.payload = payload
         self.key = key
+        self.place = place
         self.frames: Iterator[bytes] | None = None
         self.left = 0
+
+    def __lt__(self, other: _Outgoing) -> bool:
+        return self.place < other.place
 
 
 class Outbox:
@@ -357,17 +421,20 @@ class Outbox:
 
     The order rule:
 
-    - a message never overtakes an earlier one with the same ``key``: it waits, unframed,
+    - a message never overtakes an earlier one with the same ``key``: it is not free to go
       until that one's last frame has been taken. Erlang orders the messages and signals of
       each pair of processes; ``key=(sender, receiver)`` keeps exactly that, ``key=sender``
       keeps each sender's messages in order whatever their destination, as OTP does (a process
       finishes sending a fragmented message before it sends anything else on the channel);
-    - the messages free to go (the first of their key) take turns, one frame each, in the
-      order they became free: a message that fits in one frame goes at its first turn, so one
-      put behind a fragmented message comes out after at most one more fragment of it (of each
-      fragmented message in progress), and a fragmented one still gets every other turn under
-      a flood of small ones;
-    - so, with no fragments, or different keys among whole messages, it is FIFO.
+    - each frame comes from the message first in line among those free to go. A message's
+      place in line is the moment it was put, except that a fragmented message goes to the
+      back of the line after each of its fragments, as if put again.
+
+    So: with nothing fragmented it is FIFO (the first message in line is always free); a
+    message put behind a fragmented one goes out after at most one more fragment of it (of
+    each fragmented message in progress); a fragmented message is never starved (after each
+    fragment it waits only for the messages already in line); and a message that waited for
+    its key goes at its own place, before those put after it.
     """
 
     def __init__(self, *, fragments: bool = True, max_fragment: int = DEFAULT_FRAGMENT_SIZE,
@@ -377,8 +444,9 @@ class Outbox:
         self.fragments = fragments
         self.max_fragment = max_fragment
         self._next_sequence_id = first_sequence_id & _U64
-        self._turns: deque[_Outgoing] = deque()
-        self._behind: dict[Hashable, deque[_Outgoing]] = {}
+        self._free: list[_Outgoing] = []  # a heap by place in line
+        self._by_key: dict[Hashable, deque[_Outgoing]] = {}  # unfinished, in put order
+        self._places = itertools.count()
         self._count = 0
 
     def __len__(self) -> int:
@@ -388,34 +456,36 @@ class Outbox:
     def put(self, control: Buffer, payload: Buffer = b"", key: Hashable = None) -> None:
         """Queue one message; ``payload`` ``b""`` for a control message without one."""
         _terms(control, payload)
-        message = _Outgoing(control, payload, key)
-        behind = self._behind.get(key)
-        if behind is None:
-            self._behind[key] = deque()
-            self._turns.append(message)
+        message = _Outgoing(control, payload, key, next(self._places))
+        same_key = self._by_key.get(key)
+        if same_key is None:
+            self._by_key[key] = deque((message,))
+            heapq.heappush(self._free, message)
         else:
-            behind.append(message)
+            same_key.append(message)
         self._count += 1
 
     def next_chunk(self) -> bytes | None:
         """The next frame body to write, or None when the outbox is empty."""
-        if not self._turns:
+        if not self._free:
             return None
-        message = self._turns.popleft()
+        message = heapq.heappop(self._free)
         if message.frames is None:
             self._frame(message)
         assert message.frames is not None
         chunk = next(message.frames)
         message.left -= 1
         if message.left:
-            self._turns.append(message)
+            message.place = next(self._places)
+            heapq.heappush(self._free, message)
             return chunk
         self._count -= 1
-        behind = self._behind[message.key]
-        if behind:
-            self._turns.append(behind.popleft())
+        same_key = self._by_key[message.key]
+        same_key.popleft()
+        if same_key:
+            heapq.heappush(self._free, same_key[0])
         else:
-            del self._behind[message.key]
+            del self._by_key[message.key]
         return chunk
 
     def _frame(self, message: _Outgoing) -> None:
