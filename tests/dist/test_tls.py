@@ -7,6 +7,7 @@ a second CA and a certificate it signed for the same host: right name, wrong tru
 """
 
 import asyncio
+import re
 import ssl
 import subprocess
 from collections.abc import Awaitable
@@ -176,6 +177,75 @@ def test_the_optfile_is_what_erlang_reads(pki: Pki, tmp_path: Path) -> None:
         f"[{{server,[{files},{{fail_if_no_peer_cert,false}},{{versions,['tlsv1.3']}}]}},"
         f"{{client,[{files},{{versions,['tlsv1.3']}}]}}]"
     )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"verify": False},
+        {"fail_if_no_peer_cert": False, "versions": ("tlsv1.3",)},
+        {"password": "s3cret", "versions": ("tlsv1.2",)},
+    ],
+)
+def test_an_optfile_we_write_reads_back(pki: Pki, tmp_path: Path, changes: dict) -> None:
+    options = replace(pki.node('odd "name"'), **changes)
+    read = TlsOptions.from_erlang_optfile(optfile(tmp_path, options))
+    expected = replace(
+        options,
+        certfile=str(options.certfile),
+        keyfile=str(options.keyfile),
+        cacertfile=str(options.cacertfile),
+        fail_if_no_peer_cert=options.fail_if_no_peer_cert and options.verify,
+    )
+    assert read == expected
+
+
+def test_an_erlang_optfile_is_read(tmp_path: Path) -> None:
+    """The shape of the Erlang guide's example: comments, both sections, a binary, options
+    that change nothing here."""
+    path = tmp_path / "ssl_dist.conf"
+    path.write_text(
+        "%% TLS for the distribution\n"
+        '[{server, [{certfile, "/etc/ssl/node.pem"}, {keyfile, <<"/etc/ssl/node.key">>},\n'
+        '           {cacertfile, "/etc/ssl/ca.pem"}, {verify, verify_peer},\n'
+        "           {fail_if_no_peer_cert, true}, {secure_renegotiate, true}]},\n"
+        ' {client, [{certfile, "/etc/ssl/node.pem"}, {keyfile, "/etc/ssl/node.key"},\n'
+        '           {cacertfile, "/etc/ssl/ca.pem"}, {verify, verify_peer},\n'
+        "           {secure_renegotiate, true}, {versions, ['tlsv1.2', 'tlsv1.3']}]}].\n"
+    )
+    assert TlsOptions.from_erlang_optfile(path) == TlsOptions(
+        certfile="/etc/ssl/node.pem",
+        keyfile="/etc/ssl/node.key",
+        cacertfile="/etc/ssl/ca.pem",
+        verify=True,
+        fail_if_no_peer_cert=True,
+        versions=("tlsv1.2", "tlsv1.3"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('[{server, [{certfile, "a"}]}, {client, [{certfile, "b"}]}].', "certfile differs"),
+        ('[{server, [{certfile, "a"}, {depth, 2}]}].', "{depth, 2} is not supported"),
+        ('[{server, [{certfile, "a"}, {verify, "verify_peer"}]}].', "not supported"),
+        ('[{server, [{certfile, "a"}]}]', "does not end with a dot"),
+        ('[{server, [{certfile, "a"} {verify, verify_none}]}].', "expected a comma"),
+        ('[{server, [{certfile, "a"}]}', "never closed"),
+        ("[{server, [{verify, verify_none}]}].", "no certfile"),
+        ('{server, [{certfile, "a"}]}.', "not one list"),
+        ('[{elsewhere, [{certfile, "a"}]}].', "is not {server|client"),
+        ('[{server, [{certfile, "a"}, {ciphers, [#{}]}]}].', "cannot read Erlang terms"),
+    ],
+)
+def test_an_optfile_we_cannot_follow_is_refused(tmp_path: Path, text: str, complaint: str) -> None:
+    path = tmp_path / "dist.conf"
+    path.write_text(text)
+    with pytest.raises(TlsOptionsError, match=re.escape(complaint)):
+        TlsOptions.from_erlang_optfile(path)
+    with pytest.raises(TlsOptionsError, match="No such file"):
+        TlsOptions.from_erlang_optfile(tmp_path / "missing.conf")
 
 
 # --- the handshake inside TLS, between two of ours ------------------------------------------
