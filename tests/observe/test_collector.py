@@ -34,7 +34,7 @@ def run(fn: Any, *args: Any) -> Any:
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=40), st.booleans(),
-       st.sampled_from(["message_queue_len", "reductions", "pid"]), st.integers(1, 7),
+       st.sampled_from(["message_queue_len", "reductions", "pid", "memory"]), st.integers(1, 7),
        st.integers(0, 10))
 def test_a_page_is_the_table_sorted_as_asked(queues: list[int], desc: bool, sort: str,
                                              size: int, offset: int) -> None:

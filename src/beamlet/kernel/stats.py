@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 from itertools import islice
 from typing import Any
 
 from . import node as _node, process_api as _api
 from .node import procs as _procs, queues as _queues
-from .proc import DEAD, DOOMED, EXITING, PRIORITIES, Proc
+from .proc import DEAD, DOOMED, EXITING, PRIORITIES, RUNNABLE, Proc
+from .traps import RESCAN, TIMEOUT
 
 __all__ = [
     "alive", "by_number", "dictionary", "frame_locals", "handoffs", "info", "initial_call",
-    "label", "memory", "node_name", "oldest", "process_count", "queue_len", "reductions",
+    "label", "memories", "memory", "node_name", "oldest", "process_count", "queue_len", "queue_lengths", "reductions",
     "registered_name", "rss_bytes", "run_queue_lengths", "schedulers", "snapshot", "stack",
     "status",
 ]
@@ -92,6 +94,15 @@ def queue_len(p: Proc) -> int:
     return n + 1 if _api._in_flight(p) else n
 
 
+def queue_lengths(chunk: list[Proc]) -> list[int]:
+    """`queue_len` of each process of ``chunk``, in one pass (a sort over a million
+    processes reads this)."""
+    return [(len(p.mbox) if p.mbox else 0)
+            + (p.state == RUNNABLE and p.resume is not None and p.resume is not TIMEOUT
+               and p.resume is not RESCAN)
+            for p in chunk]
+
+
 def reductions(p: Proc) -> int:
     """Its reductions so far."""
     return p.reds
@@ -134,6 +145,20 @@ def status(p: Proc) -> str:
 def memory(p: Proc) -> int:
     """Bytes it holds, as ``Process.info(pid, "memory")`` counts them."""
     return _api._memory(p)
+
+
+def memories(chunk: list[Proc]) -> list[int]:
+    """`memory` of each process of ``chunk``, in one pass: the same sum as
+    ``Process.info(pid, "memory")`` with the calls for the common parts (no mailbox, no
+    extension record) left out."""
+    if not chunk:
+        return []
+    size = sys.getsizeof
+    block = size(chunk[0])      # every control block is the same slotted object
+    memory_of = _api._memory
+    return [memory_of(p) if p.mbox is not None or p.ext is not None
+            else block + size(p.coro) if p.coro is not None else block
+            for p in chunk]
 
 
 def info(p: Proc, key: str) -> Any:

@@ -98,28 +98,43 @@ def name_text(x: Any) -> str:
     return short(x, 80)
 
 
-def _sort_value(key: str) -> Callable[[Proc], Any]:
+def _values(key: str) -> Callable[[list[Proc]], list[Any]]:
+    """What a sort compares, for a whole chunk of processes at once (one comprehension per
+    chunk: a million processes are sorted in well under a second)."""
+    if key == "pid":
+        return lambda chunk: [p.pid.id for p in chunk]
     if key == "reductions":
-        return stats.reductions
-    if key == "memory":
-        return stats.memory
+        return lambda chunk: [p.reds for p in chunk]
     if key == "message_queue_len":
-        return stats.queue_len
+        return stats.queue_lengths
+    if key == "memory":
+        return stats.memories
     if key == "name":
-        return lambda p: stats.registered_name(p) or stats.label(p)
+        return lambda chunk: [stats.registered_name(p) or stats.label(p) for p in chunk]
     raise ValueError(f"unknown sort key {key!r}; known: {', '.join(SORT_KEYS)}")
 
 
 def _matcher(text: str) -> Callable[[Proc], bool] | None:
-    """A filter on registered name, initial call or pid (case-insensitive substring)."""
+    """A filter on registered name, initial call or pid (case-insensitive substring). Whether
+    an initial call matches is decided once per process function, not once per process."""
     needle = text.strip().lower()
     if not needle:
         return None
+    by_function: dict[int, bool] = {}
+    pid_like = needle[0] == "<" or needle[0].isdigit() or needle[0] == "."
 
     def hit(p: Proc) -> bool:
-        name = stats.registered_name(p)
-        return (needle in stats.label(p).lower() or (name is not None and needle in name.lower())
-                or needle in repr(p.pid))
+        key = id(p.fn)
+        found = by_function.get(key)
+        if found is None:
+            found = by_function[key] = needle in stats.label(p).lower()
+        if found:
+            return True
+        if p.ext is not None:
+            name = stats.registered_name(p)
+            if name is not None and needle in name.lower():
+                return True
+        return pid_like and needle in repr(p.pid)
 
     return hit
 
@@ -226,23 +241,30 @@ class Collector:
             return cached
         t0 = perf_counter()
         procs = stats.snapshot()
-        value = _sort_value(sort) if sort != "pid" else None
+        values = _values(sort)
         match = _matcher(filter)
         best: list[tuple[Any, int, Proc]] = []
         total = 0
         pick = heapq.nlargest if desc else heapq.nsmallest
+        tie = -1 if desc else 1    # equal values: the oldest process first
 
         def scan(chunk: list[Proc]) -> None:
             nonlocal best, total
             if match is not None:
                 chunk = [p for p in chunk if match(p)]
             total += len(chunk)
-            if value is None:
-                scored = [(p.pid.id, 0, p) for p in chunk]
+            keyed = zip(values(chunk), chunk)
+            if len(best) >= depth:
+                # Full: a later process (larger pid) enters only with a strictly better value.
+                bar = best[-1][0]
+                if desc:
+                    fresh = [(v, tie * p.pid.id, p) for v, p in keyed if v > bar]
+                else:
+                    fresh = [(v, tie * p.pid.id, p) for v, p in keyed if v < bar]
             else:
-                tie = -1 if desc else 1    # equal values: the oldest process first
-                scored = [(value(p), tie * p.pid.id, p) for p in chunk]
-            best = pick(depth, best + scored, key=_score)
+                fresh = [(v, tie * p.pid.id, p) for v, p in keyed]
+            if fresh:
+                best = pick(depth, best + fresh)
 
         await walk(procs, scan)
         order = _Order(monotonic(), perf_counter() - t0, [p for _, _, p in best], total, depth)
@@ -369,10 +391,6 @@ class Collector:
         if op == "kill":
             return self.kill(args["pid"])
         raise ValueError(f"unknown request {op!r}")
-
-
-def _score(item: tuple[Any, int, Proc]) -> tuple[Any, int]:
-    return (item[0], item[1])
 
 
 def _mfa(mfa: tuple[str, str, int]) -> str:
