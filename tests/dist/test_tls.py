@@ -640,3 +640,27 @@ def test_a_tls_initiator_against_a_plain_elixir_node_times_out_with_a_hint(
             )
 
     asyncio.run(scenario())
+
+
+def test_a_tls_elixir_node_is_told_apart_by_a_plain_python_node(
+    cluster: Cluster, pki: Pki, tmp_path: Path
+) -> None:
+    """A plain acceptor sees a ClientHello where a send_name belongs and says so at once."""
+    cluster.start_epmd()
+
+    async def scenario() -> None:
+        python = await Acceptor(PY, None, "plain").start(cluster.epmd_port)
+        try:
+            elixir = elixir_tls(
+                cluster,
+                "exmix",
+                f'IO.puts("connect #{{Node.connect(:"{PY}")}}")',
+                optfile=optfile(tmp_path, pki.node("exnode")),
+            )
+            assert await elixir.expect("connect") == "connect false"
+            failure = await guarded(python.failures.get())
+            assert "speaks TLS" in str(failure) and "plain TCP" in str(failure)
+        finally:
+            await python.stop()
+
+    asyncio.run(scenario())
