@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import beamlet
-from beamlet import receive, send, self_pid, spawn
+from beamlet import receive, self_pid, send, spawn
 from beamlet.kernel import runtime
 from beamlet.observe import Dashboard, start_dashboard
 
@@ -125,7 +125,8 @@ def first_rows(processes: int) -> dict[str, float]:
         board = node.call(open_board)
         if os.path.exists("/usr/bin/chromium"):
             for label, fragment in [("browser, the page as it opens", ""),
-                                    ("browser, by message queue", "?sort=message_queue_len&desc=1")]:
+                                    ("browser, by message queue",
+                                     "?sort=message_queue_len&desc=1")]:
                 out[label] = browser_first_rows(board.url, fragment)
         for label, query in [("pid order", "sort=pid"),
                              ("by message queue, ascending", "sort=message_queue_len"),

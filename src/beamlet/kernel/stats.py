@@ -26,12 +26,12 @@ from .traps import RESCAN, TIMEOUT
 
 __all__ = [
     "alive", "by_number", "dictionary", "frame_locals", "handoffs", "info", "initial_call",
-    "label", "memories", "memory", "node_name", "oldest", "process_count", "queue_len", "queue_lengths", "reductions",
-    "registered_name", "rss_bytes", "run_queue_lengths", "schedulers", "snapshot", "stack",
-    "status",
+    "label", "memories", "memory", "node_name", "oldest", "process_count", "queue_len",
+    "queue_lengths", "reductions", "registered_name", "rss_bytes", "run_queue_lengths",
+    "schedulers", "snapshot", "stack", "status",
 ]
 
-_labels: dict[int, str] = {}   # id(process function) -> "module.qualname/arity"
+_labels: dict[Any, str] = {}   # a process function's code object -> "module.qualname/arity"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -121,14 +121,17 @@ def dictionary(p: Proc) -> dict[Any, Any] | None:
 
 
 def label(p: Proc) -> str:
-    """Its initial call as ``module.qualname/arity``; cached per function, since a million
-    processes usually share a handful of functions."""
+    """Its initial call as ``module.qualname/arity``; cached per code object, since a million
+    processes usually share a handful of functions (closures made by one ``def`` share
+    one)."""
     fn = p.fn
-    key = id(fn)
-    text = _labels.get(key)
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    text = _labels.get(code) if code is not None else None
     if text is None:
         module, qualname, arity = _api._name_of(fn)
-        text = _labels[key] = f"{module}.{qualname}/{arity}"
+        text = f"{module}.{qualname}/{arity}"
+        if code is not None:
+            _labels[code] = text
     return text
 
 

@@ -116,18 +116,18 @@ def _values(key: str) -> Callable[[list[Proc]], list[Any]]:
 
 def _matcher(text: str) -> Callable[[Proc], bool] | None:
     """A filter on registered name, initial call or pid (case-insensitive substring). Whether
-    an initial call matches is decided once per process function, not once per process."""
+    an initial call matches is decided once per initial call, not once per process."""
     needle = text.strip().lower()
     if not needle:
         return None
-    by_function: dict[int, bool] = {}
+    by_label: dict[str, bool] = {}
     pid_like = needle[0] == "<" or needle[0].isdigit() or needle[0] == "."
 
     def hit(p: Proc) -> bool:
-        key = id(p.fn)
-        found = by_function.get(key)
+        text = stats.label(p)
+        found = by_label.get(text)
         if found is None:
-            found = by_function[key] = needle in stats.label(p).lower()
+            found = by_label[text] = needle in text.lower()
         if found:
             return True
         if p.ext is not None:
@@ -253,7 +253,7 @@ class Collector:
             if match is not None:
                 chunk = [p for p in chunk if match(p)]
             total += len(chunk)
-            keyed = zip(values(chunk), chunk)
+            keyed = zip(values(chunk), chunk, strict=True)
             if len(best) >= depth:
                 # Full: a later process (larger pid) enters only with a strictly better value.
                 bar = best[-1][0]
