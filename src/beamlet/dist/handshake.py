@@ -248,7 +248,7 @@ class _Frames:
     ``length_bytes``: the size of each frame's length, 2 over TCP, 4 inside TLS.
     """
 
-    def __init__(self, length_bytes: int = 2) -> None:
+    def __init__(self, length_bytes: int = TCP_LENGTH_BYTES) -> None:
         self.buffer = bytearray()
         self.length_bytes = length_bytes
         self._length_format = _LENGTH_FORMATS[length_bytes]
