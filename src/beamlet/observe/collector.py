@@ -361,7 +361,7 @@ class Collector:
                 if before is not None and before != child_number:
                     self.restarts[key] = self.restarts.get(key, 0) + 1
                 self.child_pids[key] = child_number
-            rows.append({"id": name_text(cid), "pid": child_number,
+            rows.append({"id": name_text(cid) if cid is not None else "", "pid": child_number,
                          "text": repr(child) if isinstance(child, Pid) else short(child),
                          "type": kind, "modules": [name_text(m) for m in modules],
                          "restarts_seen": self.restarts.get(key, 0)})

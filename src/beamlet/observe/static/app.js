@@ -134,8 +134,8 @@ function processes(params) {
         `${count(page.offset + (page.rows.length ? 1 : 0))}–${count(end)} of ${count(page.total)}`;
       view.querySelector("tbody").innerHTML = page.rows.map(r => `
         <tr class="proc-row" data-pid="${r.pid}"><td><a href="#/process/${r.pid}">${esc(r.text)}</a></td>
-        <td>${r.name ? `<b>${esc(r.name)}</b> ` : ""}<span class="muted">${esc(r.initial_call)}</span></td>
-        <td>${esc(r.current_function)}</td><td>${esc(r.status)}</td>
+        <td class="wrap">${r.name ? `<b>${esc(r.name)}</b> ` : ""}<span class="muted">${esc(r.initial_call)}</span></td>
+        <td class="wrap">${esc(r.current_function)}</td><td>${esc(r.status)}</td>
         <td class="num">${count(r.reductions)}</td><td class="num">${count(Math.round(r.recent))}</td>
         <td class="num">${bytes(r.memory)}</td><td class="num mq">${count(r.message_queue_len)}</td></tr>`)
         .join("");
@@ -183,19 +183,30 @@ function processPage(pid) {
 }
 
 // ------------------------------------------------------------------ supervision trees
-function supervisor(s) {
+function supervisorHead(s) {
+  const kind = s.dynamic ? "DynamicSupervisor" : s.label;
   const flags = s.strategy ? `${esc(s.strategy)}, ${s.recent_restarts} restart(s) in the last
     ${esc(s.max_seconds)} s (limit ${esc(s.max_restarts)})` : "";
-  const children = s.children.map(c => `<li class="child" data-id="${esc(c.id)}">
-      ${esc(c.id)} <a class="pid" href="#/process/${c.pid}">${esc(c.text)}</a>
+  return `<span class="muted">${esc(kind)} ${flags}</span>${s.error ?
+    ` <span class="error">${esc(s.error)}</span>` : ""}`;
+}
+
+// A supervisor's children; a child that is a supervisor carries its own children below it.
+function children(s) {
+  const rows = s.children.map(c => `<li class="child${c.supervisor ? " sup" : ""}"
+      data-id="${esc(c.id)}"${c.supervisor ? ` data-pid="${c.pid}"` : ""}>${!c.id ? "" :
+      esc(c.id) + " "}<a class="pid" href="#/process/${c.pid}">${esc(c.text)}</a>
       <span class="muted">${esc(c.type)}${c.restarts_seen ? `, restarted ${c.restarts_seen}×` : ""}</span>
-      ${c.supervisor ? supervisor(c.supervisor) : ""}</li>`).join("");
+      ${c.supervisor ? supervisorHead(c.supervisor) + children(c.supervisor) : ""}</li>`).join("");
   const more = s.child_count > s.children.length ?
     `<li class="muted">… ${count(s.child_count - s.children.length)} more</li>` : "";
+  return `<ul class="tree">${rows}${more}</ul>`;
+}
+
+function supervisor(s) {
   return `<ul class="tree"><li class="sup" data-pid="${s.pid}"><span class="title">
     <a href="#/process/${s.pid}">${esc(s.text)}</a> ${esc(s.name || "")}</span>
-    <span class="muted">${esc(s.label)} ${flags}</span>${s.error ? `<span class="error">
-    ${esc(s.error)}</span>` : ""}<ul class="tree">${children}${more}</ul></li></ul>`;
+    ${supervisorHead(s)}${children(s)}</li></ul>`;
 }
 
 function tree() {
