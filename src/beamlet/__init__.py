@@ -6,9 +6,11 @@ See API.md for the contract and README.md for a tour.
 """
 
 from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
+from .dist.nodes import Node  # Elixir's Node module (the distribution layer)
+from .dist.rpc import ErpcError, erpc, rpc
 from .kernel.process_api import Process
 from .kernel.registry import register, registered, unregister, whereis
-from .kernel.runtime import Node, node, schedulers_online
+from .kernel.runtime import ThreadedNode, node, schedulers_online
 from .kernel.scheduler import (
     Deadlock,
     exit,
@@ -44,7 +46,8 @@ from .otp import (  # after the kernel: it uses it
 from .running import run  # above the kernel and the distribution layer
 
 __all__ = [
-    "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "Exit", "GenServer", "Node", "NoProc",
+    "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "ErpcError", "Exit", "GenServer",
+    "Node", "NoProc", "ThreadedNode", "erpc", "rpc",
     "Pid", "Process", "ProcessExit", "Ref", "Supervisor", "Task", "TaskSupervised",
     "TaskSupervisor", "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref",
     "monitor", "node", "receive", "register", "registered", "run", "schedulers_online",

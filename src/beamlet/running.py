@@ -22,7 +22,8 @@ LOCAL = "nonode@nohost"
 
 
 def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | None = None,
-        epmd_port: int | None = None, **options: Any) -> Any:
+        epmd_port: int | None = None, hidden: bool = False, net_ticktime: float = 60.0,
+        **options: Any) -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     Everything `beamlet.kernel.runtime.run` documents holds (``schedulers=``, ``isolation=``,
@@ -30,7 +31,10 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
     ``"alive@host"`` — or with a ``cookie``, the node is a distribution node: it registers with
     the host's EPMD (starting one of its own when none runs; ``epmd_port`` or the environment's
     ``ERL_EPMD_PORT`` picks its port) and accepts connections before ``fn`` starts. Without a
-    cookie, ``~/.erlang.cookie`` is used, created as Erlang creates it when missing.
+    cookie, ``~/.erlang.cookie`` is used, created as Erlang creates it when missing. A
+    ``hidden`` node is not in the other nodes' ``Node.list()`` (Erlang's ``-hidden``);
+    ``net_ticktime`` (seconds) is Erlang's kernel parameter: a connected node silent for that
+    long is taken for down.
     """
     if name == LOCAL and cookie is None:
         return runtime.run(fn, *args, **options)
@@ -38,7 +42,8 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
     secret = cookie if cookie is not None else home_cookie()
 
     async def distributed_main() -> Any:
-        await dist_node.start(full_name, secret, epmd_port=epmd_port)
+        await dist_node.start(full_name, secret, epmd_port=epmd_port, hidden=hidden,
+                              net_ticktime=net_ticktime)
         result = fn(*args)
         if inspect.isawaitable(result):
             result = await result

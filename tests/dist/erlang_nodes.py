@@ -14,6 +14,7 @@ Waiting is on events: a node prints a line when it reaches a point, the test rea
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ctypes
 import os
 import shutil
@@ -71,6 +72,18 @@ def _die_with_us() -> None:
     """Run in the child between fork and exec: SIGKILL it when its parent goes away."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: a
+# beamlet node moves its scheduler to a fresh thread when a process runs long (hand-off),
+# and a node started from the old thread would be killed with it. So every child is forked
+# by this one thread, which lives as long as the test session.
+_FORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="forker")
+
+
+def popen(command: list[str], **options: object) -> subprocess.Popen:
+    """`subprocess.Popen` from the long-lived forking thread."""
+    return _FORKER.submit(lambda: subprocess.Popen(command, **options)).result()  # type: ignore[call-overload]
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -145,7 +158,7 @@ class Cluster:
         Its debug output says when it enters its select loop; a thread keeps reading that
         output so that the daemon never blocks on a full pipe.
         """
-        process = subprocess.Popen(
+        process = popen(
             [require("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -207,7 +220,7 @@ class Cluster:
             "-e",
             script,
         ]
-        process = subprocess.Popen(
+        process = popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -316,7 +329,7 @@ def elixir_tls(
         "-e",
         script,
     ]
-    process = subprocess.Popen(
+    process = popen(
         command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""Driving a node from ordinary threaded code (`beamlet.Node`), and `beamlet.run`'s contract."""
+"""Driving a node from threaded code (`beamlet.ThreadedNode`), and `beamlet.run`'s contract."""
 
 import logging
 import threading
@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import beamlet
-from beamlet import Node, ProcessExit, receive, self_pid, send, spawn
+from beamlet import ProcessExit, ThreadedNode, receive, self_pid, send, spawn
 from beamlet.testing import wait_dead
 
 
@@ -17,7 +17,7 @@ async def doubler():
 
 
 def test_node_spawn_send_call_from_threads():
-    with Node() as node:
+    with ThreadedNode() as node:
         pid = node.spawn(doubler)
 
         async def ask(n):
@@ -36,7 +36,7 @@ def test_node_spawn_send_call_from_threads():
 
 def test_node_call_reraises_and_stop_is_clean():
     before = threading.active_count()
-    node = Node().start()
+    node = ThreadedNode().start()
 
     def boom():
         raise KeyError("x")
@@ -49,7 +49,7 @@ def test_node_call_reraises_and_stop_is_clean():
 
 
 def test_node_send_by_name():
-    with Node() as node:
+    with ThreadedNode() as node:
         got = []
 
         async def named():

@@ -1,52 +1,58 @@
-"""A beamlet node on the Erlang distribution: the first messages with Erlang/Elixir nodes.
+"""A beamlet node on the Erlang distribution: connections, frames, identities, node up/down.
 
 `start` makes the running node a distribution node: it listens on a TCP port, registers with
 EPMD (starting the built-in EPMD when none answers), accepts connections as the handshake's
-acceptor and connects on demand, as the initiator, when a process first sends to a node it has
-no connection to. It answers ``net_kernel``'s ``{is_auth, Node}`` call, which is all
-``Node.ping`` asks, and carries SEND, SEND_SENDER, REG_SEND and ALIAS_SEND both ways.
+acceptor and connects on demand, as the initiator, when a process first sends, links, monitors
+or calls to a node it has no connection to. What travels is in the modules beside this one:
+`control` (links, monitors, exit signals), `spawning` (spawn requests, rpc), `nodes` (the
+`Node` module); this one carries their frames and tells them when a node comes and goes.
 
 Threads: the sockets live on the node's asyncio bridge loop (`beamlet.aio`); everything that
-touches the kernel's tables (decoding pids to local processes, delivering) runs on the node's
-owner thread through `hand_in`, one frame at a time in arrival order, so messages from one
-connection keep their order. A send to another node reaches `_Dist.route` on the owner thread
-(the kernel's remote router), is encoded there, and is written by the connection's pump task
-on the loop, again in order.
+touches the kernel's tables (pids, links, deliveries) runs on the node's owner thread through
+`hand_in`, one frame at a time in arrival order, so the signals from one connection keep their
+order. The owner thread knows which nodes are up (`up`); a frame for a node that is not up
+yet waits in `pending` and is encoded when the connection is (it may be a beamlet node, whose
+payloads are pickled, or an Erlang node); a failed connection ends those signals as the BEAM
+does: "noconnection".
+
+Between two beamlet nodes (both offer the `BEAMLET_TERMS` flag) control messages are still
+ETF, but payloads — messages, exit reasons, spawn arguments — are pickles, so any picklable
+Python value crosses unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
-from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef
-from beamlet.kernel import scheduler as _sched
+from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList
+from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
+from beamlet.kernel.registry import register
 from beamlet.kernel.terms import Pid, Ref, RemotePid
 
-__all__ = ["start", "stop"]
+__all__ = ["BEAMLET_TERMS", "Dist", "current", "start", "stop"]
 
 log = logging.getLogger("beamlet.dist")
 
 PASS_THROUGH = 112  # 'p': a frame without distribution header (we never set the atom cache)
-# Control message tags (erl_dist_protocol) and where their destination sits in the tuple.
-SEND, REG_SEND, SEND_TT, REG_SEND_TT = 2, 6, 12, 16
-SEND_SENDER, SEND_SENDER_TT, ALIAS_SEND, ALIAS_SEND_TT = 22, 23, 33, 34
-_DESTINATION_AT = {
-    SEND: 2, SEND_TT: 2, SEND_SENDER: 2, SEND_SENDER_TT: 2,
-    REG_SEND: 3, REG_SEND_TT: 3, ALIAS_SEND: 2, ALIAS_SEND_TT: 2,
-}
+PICKLE_PROTO = 0x80  # the first byte of a pickle: a payload from a beamlet node
+# Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
+# OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
+BEAMLET_TERMS = 1 << 60
 _CLOSE_SECONDS = 5.0  # a guard for stop(): closing sockets on the loop takes milliseconds
 
 
 class _NodeCodec(Codec):
     """ETF with our node's identities: local pids and refs to and from their wire form."""
 
-    def __init__(self, dist: _Dist) -> None:
+    def __init__(self, dist: Dist) -> None:
         self.dist = dist
         super().__init__()
 
@@ -63,8 +69,73 @@ class _NodeCodec(Codec):
         return self.dist.ref_to_wire(ref)
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles with pids and refs by their wire identity (the receiving node maps them)."""
+
+    def __init__(self, file: Any, dist: Dist) -> None:
+        super().__init__(file, protocol=5)
+        self.dist = dist
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, Pid):
+            return ("pid", self.dist.pid_to_wire(obj))
+        if isinstance(obj, Ref):
+            return ("ref", self.dist.ref_to_wire(obj))
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, dist: Dist) -> None:
+        super().__init__(file)
+        self.dist = dist
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, wire = pid
+        if kind == "pid":
+            return self.dist.pid_from_wire(wire)
+        if kind == "ref":
+            return self.dist.ref_from_wire(wire)
+        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+
+def _pickle(obj: Any, dist: Dist) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, dist).dump(obj)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        try:
+            import cloudpickle  # type: ignore[import-untyped]  # closures and lambdas
+        except ImportError:
+            raise ValueError(f"cannot send {obj!r} to another node: {error} (install "
+                             "cloudpickle to send closures and lambdas)") from None
+        buffer = io.BytesIO()
+
+        class _CloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
+            def persistent_id(self, obj: Any) -> Any:
+                return _Pickler.persistent_id(self, obj)
+
+        cloud = _CloudPickler(buffer, protocol=5)
+        cloud.dist = dist
+        try:
+            cloud.dump(obj)
+        except Exception as cloud_error:  # noqa: BLE001 - what could not travel, said clearly
+            raise ValueError(
+                f"cannot send {obj!r} to another node: {cloud_error}") from None
+    return buffer.getvalue()
+
+
+def reason_term(reason: Any) -> Any:
+    """An exit reason as an Erlang node can read it: a Python exception becomes
+    ``{ExceptionName, Message}`` (an atom and a binary); anything else is kept."""
+    if isinstance(reason, BaseException):
+        return (type(reason).__name__, str(reason).encode())
+    return reason
+
+
 class _Peer:
-    """One other node: its connection once up, and the frames waiting to be written to it."""
+    """One other node on the loop thread: its connection once up, and the frames to write."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -79,25 +150,38 @@ def _connected(peer: _Peer) -> bool:
     return ready.done() and not ready.cancelled() and ready.exception() is None
 
 
-class _Dist:
-    """The distribution state of the running node (one per node)."""
+class Dist:
+    """The distribution state of the running node (one per node).
 
-    def __init__(self, node: NodeState, name: str, cookie: str, epmd_port: int | None) -> None:
+    Loop thread: `peers`. Owner thread: everything else.
+    """
+
+    def __init__(self, node: NodeState, name: str, cookie: str, epmd_port: int | None, *,
+                 hidden: bool, net_ticktime: float) -> None:
+        from beamlet.dist import control, nodes, spawning
+
         self.node = node
         self.name = name
         self.cookie = cookie
         self.epmd_port = epmd_port
+        self.net_ticktime = net_ticktime
+        self.flags = (_hs.DEFAULT_FLAGS | BEAMLET_TERMS) & ~(_hs.PUBLISHED if hidden else 0)
         self.creation = 0
         self.loop = aio.loop()
         self.codec = _NodeCodec(self)
         self.peers: dict[str, _Peer] = {}                        # loop thread only
-        self.remote_pids: dict[tuple[str, int, int, int], RemotePid] = {}   # owner thread
+        self.up: dict[str, int] = {}                             # node -> connection flags
+        self.pending: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
+        self.remote_pids: dict[tuple[str, int, int, int], RemotePid] = {}
         self.wire_pids: dict[RemotePid, ExtPid] = {}             # byte-exact way back
         self.node_index: dict[str, int] = {}
         self.local_refs: dict[tuple[int, ...], Ref] = {}         # refs we have sent
         self.server: asyncio.Server | None = None
         self.registration: _epmd.Registration | None = None
         self.epmd_server: _epmd.EpmdServer | None = None
+        self.signals = control.Signals(self)
+        self.spawning = spawning.Spawning(self)
+        self.watchers = nodes.NodeWatchers(self)
 
     # --- identities (owner thread) ---------------------------------------------------------
 
@@ -173,7 +257,7 @@ class _Dist:
                          writer: asyncio.StreamWriter) -> None:
         try:
             connection = await _hs.accept(
-                reader, writer, name=self.name, cookie=self.cookie,
+                reader, writer, name=self.name, cookie=self.cookie, flags=self.flags,
                 creation=self.creation, decide=self._decide)
         except (_hs.HandshakeError, OSError, TimeoutError) as error:
             log.warning("a node failed to connect: %s", error)
@@ -183,20 +267,27 @@ class _Dist:
             if peer is not None:
                 await self._drop(peer)
             peer = self._new_peer(connection.peer_name)
-        peer.ready.set_result(connection)
-        self._run(peer, connection)
+        self._up(peer, connection)
 
     def _new_peer(self, name: str) -> _Peer:
         peer = self.peers[name] = _Peer(name)
         peer.tasks.append(asyncio.ensure_future(self._pump(peer)))
         return peer
 
+    def ensure_connection(self, name: str) -> asyncio.Future[_hs.Connection]:
+        """The future of the connection to ``name``: up, pending, or started now."""
+        peer = self.peers.get(name)
+        if peer is None:
+            peer = self._new_peer(name)
+            peer.tasks.append(asyncio.ensure_future(self._connect(peer)))
+        return peer.ready
+
     async def _connect(self, peer: _Peer) -> None:
         """Connect to ``peer`` as the initiator; when it wins a simultaneous connect, its own
         attempt (which we accept) completes ``peer.ready`` instead."""
         try:
             connection = await _hs.connect(
-                peer.name, name=self.name, cookie=self.cookie,
+                peer.name, name=self.name, cookie=self.cookie, flags=self.flags,
                 creation=self.creation, epmd=self.epmd_port)
         except _hs.SimultaneousConnect:
             return
@@ -204,16 +295,20 @@ class _Dist:
             log.warning("could not connect to %s: %s", peer.name, error)
             if not peer.ready.done():
                 peer.ready.set_exception(ConnectionError(str(error)))
+                peer.ready.exception()  # retrieved: no "never retrieved" warning
+            await self._drop(peer)
             return
         if peer.ready.done():  # the peer's attempt won meanwhile
             await connection.close()
             return
-        peer.ready.set_result(connection)
-        self._run(peer, connection)
+        self._up(peer, connection)
 
-    def _run(self, peer: _Peer, connection: _hs.Connection) -> None:
+    def _up(self, peer: _Peer, connection: _hs.Connection) -> None:
+        """The handshake with ``peer`` succeeded: tell the owner thread, then read and tick."""
+        _sched.hand_in(partial(self.node_up, peer.name, connection.flags))
+        peer.ready.set_result(connection)
         peer.tasks.append(asyncio.ensure_future(self._read(peer, connection)))
-        peer.tasks.append(asyncio.ensure_future(connection.run_ticker()))
+        peer.tasks.append(asyncio.ensure_future(connection.run_ticker(self.net_ticktime)))
 
     async def _pump(self, peer: _Peer) -> None:
         """Write the peer's frames in order once it is connected; drop it when that fails."""
@@ -222,9 +317,8 @@ class _Dist:
             while True:
                 await connection.send_frame(await peer.outbox.get())
         except ConnectionError as error:
-            log.warning("lost the messages queued for %s: %s", peer.name, error)
-            if self.peers.get(peer.name) is peer:
-                del self.peers[peer.name]
+            log.info("connection to %s lost while writing: %s", peer.name, error)
+            await self._drop(peer)
 
     async def _read(self, peer: _Peer, connection: _hs.Connection) -> None:
         """Hand every frame to the owner thread, in order; forget the peer when it closes."""
@@ -235,12 +329,14 @@ class _Dist:
                     _sched.hand_in(partial(self.dispatch, connection.peer_name, body))
         except ConnectionError:
             log.info("connection to %s closed", connection.peer_name)
-        if self.peers.get(peer.name) is peer:
-            await self._drop(peer)
+        await self._drop(peer)
 
     async def _drop(self, peer: _Peer) -> None:
-        if self.peers.get(peer.name) is peer:
-            del self.peers[peer.name]
+        """Forget ``peer`` (once): cancel its tasks, close its socket, tell the owner thread."""
+        if self.peers.get(peer.name) is not peer:
+            return
+        del self.peers[peer.name]
+        _sched.hand_in(partial(self.node_down, peer.name))
         current = asyncio.current_task()
         for task in peer.tasks:
             if task is not current:
@@ -250,97 +346,178 @@ class _Dist:
         elif not peer.ready.done():
             peer.ready.cancel()
 
-    def enqueue(self, peer_name: str, frame: bytes) -> None:
-        """Queue a frame for ``peer_name``, connecting first when no connection is up."""
+    async def disconnect(self, name: str) -> bool:
+        """Close the connection to ``name``; whether there was one."""
+        peer = self.peers.get(name)
+        if peer is None or not _connected(peer):
+            return False
+        await self._drop(peer)
+        return True
+
+    def _enqueue(self, peer_name: str, frame: bytes) -> None:
         peer = self.peers.get(peer_name)
-        if peer is None:
-            peer = self._new_peer(peer_name)
-            peer.tasks.append(asyncio.ensure_future(self._connect(peer)))
-        peer.outbox.put_nowait(frame)
+        if peer is not None:
+            peer.outbox.put_nowait(frame)
+        # else: the connection went down after the frame was made; node_down ends its signal
 
-    # --- frames in and out (owner thread) ---------------------------------------------------
+    # --- node up and down (owner thread) -----------------------------------------------------
 
-    def frame(self, control: tuple[Any, ...], message: Any) -> bytes:
-        return bytes([PASS_THROUGH]) + self.codec.encode(control) + self.codec.encode(message)
+    def node_up(self, name: str, flags: int) -> None:
+        """The connection to ``name`` is up: send what waited for it, tell the watchers."""
+        self.up[name] = flags
+        for control, payload in self.pending.pop(name, ()):
+            try:
+                self._write(name, control, payload)
+            except (ETFError, ValueError):
+                pass  # logged by _write: its sender had gone on already
+        self.watchers.node_up(name, flags)
 
-    def write(self, peer_name: str, frame: bytes) -> None:
-        self.loop.call_soon_threadsafe(self.enqueue, peer_name, frame)
+    def node_down(self, name: str) -> None:
+        """The connection to ``name`` is gone (or never came up): its links and monitors end
+        with "noconnection", what waited for it is dropped, the watchers hear nodedown."""
+        was_up = self.up.pop(name, None)
+        self.pending.pop(name, None)
+        self.signals.connection_lost(name)
+        self.spawning.connection_lost(name)
+        self.watchers.node_down(name, was_up)
+
+    # --- frames out (owner thread) -----------------------------------------------------------
+
+    def send_control(self, peer_name: str, control: tuple[Any, ...],
+                     payload: Any = PASS_THROUGH) -> None:
+        """Send ``control`` (and ``payload``, a message or reason, when given) to the node
+        ``peer_name``, connecting first when it is not up. Raises ValueError (or ETFError) for
+        what cannot be encoded for a node that is up."""
+        if peer_name == self.name:
+            raise ValueError("a distribution frame to our own node")
+        if peer_name in self.up:
+            self._write(peer_name, control, payload)
+            return
+        waiting = self.pending.get(peer_name)
+        if waiting is None:
+            waiting = self.pending[peer_name] = []
+            self.loop.call_soon_threadsafe(self.ensure_connection, peer_name)
+        waiting.append((control, payload))
+
+    def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
+        try:
+            frame = self.frame(peer_name, control, payload)
+        except (ETFError, ValueError) as error:
+            log.error("cannot send %r to %s: %s", control, peer_name, error)
+            if peer_name not in self.up:
+                return
+            raise
+        self.loop.call_soon_threadsafe(self._enqueue, peer_name, frame)
+
+    def frame(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> bytes:
+        head = bytes([PASS_THROUGH]) + self.codec.encode(control)
+        if payload is PASS_THROUGH:
+            return head
+        if self.up.get(peer_name, 0) & BEAMLET_TERMS:
+            return head + _pickle(payload, self)
+        return head + self.codec.encode(payload)
+
+    def encode_reason(self, peer_name: str, reason: Any) -> Any:
+        """An exit reason ready for ``peer_name``: kept for a beamlet node; for an Erlang
+        node, a Python exception as ``{Name, Message}`` and anything ETF cannot say as the
+        binary of its repr (a dead process's reason cannot be refused)."""
+        if self.up.get(peer_name, 0) & BEAMLET_TERMS:
+            return reason
+        term = reason_term(reason)
+        try:
+            self.codec.encode(term)
+        except (ETFError, ValueError):
+            return repr(reason).encode()
+        return term
 
     def route(self, dest: Any, msg: Any) -> None:
-        """The kernel's remote router: a send to a `RemotePid` or ``(name, node)``."""
+        """The kernel's remote router: a send to a `RemotePid`, ``(name, node)`` or another
+        node's alias (an `ExtRef`, or the ``[alias | Ref]`` tag of a gen call)."""
+        from beamlet.dist import control
+
         try:
             sender: Any = _sched.self_pid()
         except Exception:  # noqa: BLE001 - a send from outside any process
             sender = None
+        origin = self.placeholder_pid() if sender is None else sender
+        if isinstance(dest, RemotePid):
+            frame_control: tuple[Any, ...] = (
+                (control.SEND, "", dest) if sender is None
+                else (control.SEND_SENDER, sender, dest))
+            peer_name = dest.node_name
+        elif isinstance(dest, tuple):
+            name, peer_name = dest
+            frame_control = (control.REG_SEND, origin, "", name)
+        else:
+            ref = dest.tail if isinstance(dest, ImproperList) else dest
+            if not isinstance(ref, ExtRef):
+                raise TypeError(f"invalid destination {dest!r}")
+            frame_control = (control.ALIAS_SEND, origin, ref)
+            peer_name = ref.node
         try:
-            if isinstance(dest, RemotePid):
-                control: tuple[Any, ...] = (
-                    (SEND, "", dest) if sender is None else (SEND_SENDER, sender, dest))
-                peer_name = dest.node_name
-            else:
-                name, peer_name = dest
-                origin = self.placeholder_pid() if sender is None else sender
-                control = (REG_SEND, origin, "", name)
-            frame = self.frame(control, msg)
+            self.send_control(peer_name, frame_control, msg)
         except (ETFError, ValueError) as error:
-            log.error("cannot send %r to %r: %s", msg, dest, error)
-            return
-        self.write(peer_name, frame)
+            raise ValueError(f"cannot send {msg!r} to {dest!r}: {error}") from None
+
+    # --- frames in (owner thread) ------------------------------------------------------------
 
     def dispatch(self, peer_name: str, body: bytes) -> None:
-        """Decode one frame from ``peer_name`` and deliver its message."""
+        """Decode one frame from ``peer_name`` and act on it."""
         try:
-            control, message = self._decode(body)
-        except (ETFError, ValueError) as error:
+            control, payload = self._decode(body)
+        except (ETFError, ValueError, pickle.UnpicklingError, EOFError) as error:
             log.error("invalid distribution message from %s: %s", peer_name, error)
             return
-        if not isinstance(control, tuple) or not control:
+        if not isinstance(control, tuple) or not control or type(control[0]) is not int:
             log.error("invalid control message from %s: %r", peer_name, control)
             return
-        at = _DESTINATION_AT.get(control[0])
-        if at is None or len(control) <= at:
-            log.debug("ignored control message from %s: %r", peer_name, control)
-            return
-        dest = control[at]
-        if control[0] in (REG_SEND, REG_SEND_TT):
-            self._to_name(peer_name, dest, message)
-        elif type(dest) is Pid or isinstance(dest, Ref):
-            _sched.send_from_outside(dest, message)
+        try:
+            self.signals.dispatch(peer_name, control, payload)
+        except (ValueError, TypeError, IndexError) as error:
+            log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
 
     def _decode(self, body: bytes) -> tuple[Any, Any]:
         if body[0] != PASS_THROUGH:
             raise ETFError(f"not a pass-through frame (first byte {body[0]})", 0)
         control, end = self.codec.decode_prefix(body, 1)
-        message = self.codec.decode_prefix(body, end)[0] if end < len(body) else None
-        return control, message
+        if end >= len(body):
+            return control, PASS_THROUGH
+        if body[end] == PICKLE_PROTO:
+            import io
 
-    def _to_name(self, peer_name: str, name: Any, message: Any) -> None:
-        if name == "net_kernel" and self._answer_net_kernel(peer_name, message):
-            return
-        if isinstance(name, str):
-            _sched.send_from_outside((name, self.name), message)  # unknown names drop it
-
-    def _answer_net_kernel(self, peer_name: str, message: Any) -> bool:
-        """Answer ``{'$gen_call', From, {is_auth, Node}}`` with ``yes`` (`Node.ping`)."""
-        match message:
-            case ("$gen_call", (caller, tag), ("is_auth", _)) if isinstance(caller, RemotePid):
-                reply = self.frame((SEND_SENDER, self.placeholder_pid(), caller), (tag, "yes"))
-                self.write(caller.node_name, reply)
-                return True
-        return False
+            return control, _Unpickler(io.BytesIO(memoryview(body)[end:]), self).load()
+        return control, self.codec.decode_prefix(body, end)[0]
 
 
-_current: _Dist | None = None
+_current: Dist | None = None
 
 
-async def start(name: str, cookie: str, *, epmd_port: int | None = None) -> None:
+def current() -> Dist:
+    """The running node's distribution; RuntimeError when the node is not distributed."""
+    if _current is None or _current.node is not _sched.node_state():
+        raise RuntimeError("this node is not distributed: start it with beamlet.run(main, "
+                           "name=...) (or a cookie)")
+    return _current
+
+
+def current_or_none() -> Dist | None:
+    """The running node's distribution, or None."""
+    return _current if _current is not None and _current.node is _sched.node_state() else None
+
+
+async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden: bool = False,
+                net_ticktime: float = _hs.DEFAULT_NET_TICKTIME) -> None:
     """Make the running node the distribution node ``name`` (``alive@host``) with ``cookie``.
 
     Called from a process. ``epmd_port`` is the EPMD's port (default: ``ERL_EPMD_PORT`` or
-    4369); the built-in EPMD is started there when none answers. When this returns the node
-    is registered and accepting connections, `send` to remote pids and ``(name, node)``
-    works, and `stop` is registered to run when the node stops.
+    4369); the built-in EPMD is started there when none answers. A ``hidden`` node does not
+    appear in the other nodes' ``Node.list()`` (Erlang's ``-hidden``). ``net_ticktime`` is
+    Erlang's kernel parameter: a node silent for that long is taken for down. When this
+    returns the node is registered and accepting connections, and `stop` is registered to run
+    when the node stops.
     """
+    from beamlet.dist import nodes
+
     global _current
     node = _sched.node_state()
     if node is None:
@@ -348,12 +525,17 @@ async def start(name: str, cookie: str, *, epmd_port: int | None = None) -> None
     if _current is not None:
         raise RuntimeError(f"this node is already distributed as {_current.name}")
     _hs.split_node_name(name)
-    dist = _Dist(node, name, cookie, epmd_port)
+    if not isinstance(net_ticktime, (int, float)) or net_ticktime <= 0:
+        raise ValueError(f"net_ticktime is a positive number of seconds, got {net_ticktime!r}")
+    dist = Dist(node, name, cookie, epmd_port, hidden=hidden, net_ticktime=net_ticktime)
     await aio.await_(dist.open())
     node.name = name
     node.external += 1  # remote nodes may send at any time: no deadlock while we listen
     _current = dist
-    _sched.set_remote_router(dist.route)
+    _sched.set_remote_router(dist.route, (ExtRef, ImproperList))
+    _signals.set_remote_signals(dist.signals)
+    dist.watchers.net_kernel = _sched.spawn(nodes.net_kernel, dist)
+    register(dist.watchers.net_kernel, "net_kernel")  # before any node can ask for it
     node.on_stop.append(stop)
 
 
@@ -364,6 +546,7 @@ def stop() -> None:
     if dist is None:
         return
     _sched.set_remote_router(None)
+    _signals.set_remote_signals(None)
     dist.node.external -= 1
     closing = asyncio.run_coroutine_threadsafe(dist.close(), dist.loop)
     try:
@@ -371,3 +554,7 @@ def stop() -> None:
     except Exception as error:  # noqa: BLE001 - stopping goes on whatever failed
         log.warning("closing the distribution: %s", error)
 
+
+def on_loop(fn: Callable[[], Any]) -> None:
+    """Run ``fn`` on the distribution's loop thread."""
+    current().loop.call_soon_threadsafe(fn)

@@ -1,4 +1,5 @@
-"""Starting and stopping a node: `run` (like ``asyncio.run``) and `Node` (for threaded code)."""
+"""Starting and stopping a node: `run` (like ``asyncio.run``) and `ThreadedNode` (for
+threaded code)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 from . import bodies, handoff as handoff_mod, scheduler as k
 from .node import NodeState
-from .terms import Pid, ProcessExit
+from .terms import Pid, ProcessExit, Ref, RemotePid
 
 _T = TypeVar("_T")
 
@@ -109,17 +110,27 @@ def schedulers_online() -> int:
     return node.schedulers if node is not None else (os.cpu_count() or 1)
 
 
-def node() -> str:
-    """This node's name: ``"nonode@nohost"`` until distribution is started."""
-    return k.node_name_now()
+def node(pid: Any = None) -> str:
+    """This node's name (``"nonode@nohost"`` until distribution is started); with a pid (or
+    ref), the name of the node it lives on, as Elixir's ``node/1``."""
+    if pid is None:
+        return k.node_name_now()
+    if isinstance(pid, RemotePid):
+        return pid.node_name
+    if isinstance(pid, (Pid, Ref)):
+        return k.node_name_now()
+    where = getattr(pid, "node", None)  # another node's ref or port (beamlet.dist.etf)
+    if isinstance(where, str):
+        return where
+    raise TypeError(f"node() takes a pid, a reference or a port, got {pid!r}")
 
 
-class Node:
+class ThreadedNode:
     """A node driven from ordinary threaded code: it runs its scheduler on a thread of its own.
 
     ::
 
-        with beamlet.Node() as node:
+        with beamlet.ThreadedNode() as node:
             pid = node.spawn(worker)             # from any thread
             node.send(pid, ("job", 1))
             result = node.call(compute, 21)      # run as a process, wait for its result
@@ -138,10 +149,10 @@ class Node:
         self._state: NodeState | None = None
         self._error: BaseException | None = None
 
-    def start(self) -> Node:
+    def start(self) -> ThreadedNode:
         """Start the node's thread; return self."""
         if self._thread is not None:
-            raise RuntimeError("this Node has already been started")
+            raise RuntimeError("this ThreadedNode has already been started")
         self._thread = threading.Thread(target=self._serve, name="beamlet-node", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -216,7 +227,7 @@ class Node:
         t.join()
         self._thread = None
 
-    def __enter__(self) -> Node:
+    def __enter__(self) -> ThreadedNode:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -112,7 +112,7 @@ _nested = False                         # a slice of other processes runs inside
 def outside_process() -> RuntimeError:
     return RuntimeError(
         "this beamlet call must be made from inside a beamlet process "
-        "(start one with beamlet.run(fn) or Node.spawn)"
+        "(start one with beamlet.run(fn) or ThreadedNode.spawn)"
     )
 
 
@@ -401,22 +401,31 @@ def _send_other(dest: Any, msg: Any) -> None:
         if q is not None:
             deliver(q, msg)
         return
+    if t in _remote_addresses and _remote is not None:
+        _remote(dest, msg)
+        return
     raise TypeError(f"invalid destination {dest!r}: expected a Pid, a name (str) or (name, node)")
 
 
 _remote: Callable[[Any, Any], None] | None = None   # routes sends to other nodes (dist)
 
 
-def set_remote_router(router: Callable[[Any, Any], None] | None) -> None:
+_remote_addresses: tuple[type, ...] = ()  # other destinations the router takes (remote aliases)
+
+
+def set_remote_router(router: Callable[[Any, Any], None] | None,
+                      addresses: tuple[type, ...] = ()) -> None:
     """Install (or, with None, remove) what carries a message to another node: it is called
-    on the owner thread with a `RemotePid` or a ``(name, node)`` of another node and the
+    on the owner thread with a `RemotePid`, a ``(name, node)`` of another node or an instance
+    of one of ``addresses`` (the layer's own address types: another node's aliases), and the
     isolated message. The distribution layer is its only user; the kernel knows no protocol."""
-    global _remote
+    global _remote, _remote_addresses
     _remote = router
+    _remote_addresses = addresses if router is not None else ()
 
 
 def send_from_outside(dest: Any, msg: Any) -> None:
-    """`send` for work handed in from another thread (`beamlet.Node.send`): on the owner
+    """`send` for work handed in from another thread (`beamlet.ThreadedNode.send`): on the owner
     thread between batches, with no process running."""
     _send_other(dest, isolated(msg))
 

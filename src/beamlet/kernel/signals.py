@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from . import node as node_mod, scheduler as k
 from .node import aliases, dying, names, procs, to_close
 from .ownership import entry
 from .patterns import first_match
 from .proc import DEAD, DOOMED, EXITING, RUNNABLE, RUNNING, WAITING, Proc
-from .terms import Down, Exit, NoProc, Pid, Ref
+from .terms import Down, Exit, NoProc, Pid, Ref, RemotePid
 from .traps import UNREAD, Terminated
 
 _draining = False   # a death is being announced; deaths it causes queue up in `dying`
@@ -96,19 +96,27 @@ def _announce(p: Proc) -> None:
         if x.aliases:
             for a in x.aliases:
                 aliases.pop(a, None)
-        for ref, (target, _) in x.monitors.items():
+        pid = p.pid
+        for ref, (target, shown) in x.monitors.items():
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-        pid = p.pid
+            elif _remote is not None and _is_remote(target, shown):
+                _remote.demonitor(pid, target if target is not None else shown, ref)
         late = x.late
         made_late = {key for _, key in late} if late else ()
         # Exit signals to links go out before the monitors' Down messages, as on the BEAM...
         for other in x.links:
-            if other not in made_late:
+            if other.__class__ is RemotePid:
+                if _remote is not None:
+                    _remote.exit(pid, other, reason, True)
+            elif other not in made_late:
                 _tell_link(pid, other, reason)
         for ref, watcher in x.monitored_by.items():
-            if ref not in made_late:
+            if watcher.__class__ is RemotePid:
+                if _remote is not None:
+                    _remote.down(pid, ref, watcher, reason)
+            elif ref not in made_late:
                 _tell_monitor(pid, ref, watcher, reason)
         # ...and the links and monitors made while it was doomed hear "noproc" last, in the
         # order they were made: on the BEAM their requests came after the fatal signal.
@@ -327,6 +335,11 @@ def link(pid: Pid) -> bool:
     q = _live(pid, "link")
     if q is me:
         return True
+    if pid.__class__ is RemotePid:
+        if pid not in me.x().links:
+            me.x().links.add(pid)
+            _remote_or_raise("link").link(me.pid, pid)
+        return True
     if q is None:
         x = me.ext
         if x is not None and x.trap:
@@ -356,6 +369,11 @@ def unlink(pid: Pid) -> bool:
     """
     me = k.current()
     q = _live(pid, "unlink")
+    if pid.__class__ is RemotePid:
+        if me.ext is not None and pid in me.ext.links:
+            me.ext.links.discard(pid)
+            _remote_or_raise("unlink").unlink(me.pid, pid)
+        return True
     if me.ext is not None:
         me.ext.links.discard(pid)
     if q is not None and q.ext is not None and q.state != DOOMED:
@@ -396,6 +414,8 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     else:
         q, shown = _resolve_target(target)
     ref = k.make_ref()
+    if q is None and _is_remote(target, shown):
+        return _monitor_remote(me, target, shown, ref, alias)
     if q is None:
         # On the BEAM the monitor stands (in `Process.info`) until its DOWN arrives.
         me.x().monitors[ref] = (target if isinstance(target, Pid) else None, shown)
@@ -434,9 +454,12 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
         entry = x.monitors.pop(ref, None)
         if entry is not None:
             found = True
-            q = entry[0]._proc if entry[0] is not None else None
+            target, shown = entry
+            q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
+            elif _remote is not None and _is_remote(target, shown):
+                _remote.demonitor(me.pid, target if target is not None else shown, ref)
     if flush and x is not None and x.pending is not None:
         handle_pending(me, AT_RECEIVE)
     if flush and not found and me.mbox:  # a live monitor has no Down queued: nothing to scan
@@ -460,6 +483,10 @@ def exit_pid(pid: Any, reason: Any) -> bool:
             pid = q.pid
         else:
             raise TypeError(f"Process.exit takes a Pid, got {pid!r}")
+    if pid.__class__ is RemotePid:
+        _remote_or_raise("Process.exit").exit(
+            me.pid, pid, reason if reason.__class__ is str else k.isolated(reason), False)
+        return True
     q = pid._proc
     if q is not None:
         x = me.ext
@@ -568,3 +595,171 @@ def flush(*patterns: Any) -> list[Any]:
         mb.clear()
         mb.extend(keep)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals between nodes: what the kernel asks of the distribution layer, and what it does for it
+# ---------------------------------------------------------------------------------------------
+class RemoteSignals(Protocol):
+    """What the kernel asks of the layer that carries signals to other nodes (`beamlet.dist`).
+
+    The kernel keeps its own side of every link and monitor that involves a `RemotePid` (in the
+    local process's tables, as for local ones) and tells this object what the other node must
+    learn. Each method is called on the owner thread and must not block.
+    """
+
+    def link(self, local: Pid, remote: RemotePid) -> None:
+        """``local`` linked itself to ``remote``."""
+
+    def unlink(self, local: Pid, remote: RemotePid) -> None:
+        """``local`` removed its link to ``remote``."""
+
+    def exit(self, local: Pid, remote: RemotePid, reason: Any, linked: bool) -> None:
+        """An exit signal from ``local`` to ``remote``: through their link when ``local``
+        died (``linked``), else `Process.exit`."""
+
+    def monitor(self, watcher: Pid, target: Any, ref: Ref) -> None:
+        """``watcher`` monitors ``target`` (a `RemotePid` or ``(name, node)``) as ``ref``."""
+
+    def demonitor(self, watcher: Pid, target: Any, ref: Ref) -> None:
+        """``watcher``'s monitor ``ref`` of ``target`` is gone (demonitor, or it died)."""
+
+    def down(self, dead: Pid, ref: Any, watcher: RemotePid, reason: Any) -> None:
+        """``dead``, which the remote ``watcher`` monitored as ``ref``, died of ``reason``."""
+
+
+_remote: RemoteSignals | None = None
+
+
+def set_remote_signals(remote: RemoteSignals | None) -> None:
+    """Install (or, with None, remove) the carrier of signals to other nodes."""
+    global _remote
+    _remote = remote
+
+
+def _remote_or_raise(what: str) -> RemoteSignals:
+    if _remote is None:
+        raise RuntimeError(f"{what} of a remote pid needs a distributed node")
+    return _remote
+
+
+def _is_remote(target: Any, shown: Any) -> bool:
+    """Whether a monitor's target lives on another node."""
+    if target.__class__ is RemotePid:
+        return True
+    return (type(shown) is tuple and len(shown) == 2 and target.__class__ is not Pid
+            and shown[1] != k.node_name_now())
+
+
+def _monitor_remote(me: Proc, target: Any, shown: Any, ref: Ref, alias: bool) -> Ref:
+    x = me.x()
+    x.monitors[ref] = (target if target.__class__ is RemotePid else None, shown)
+    if alias:
+        if x.aliases is None:
+            x.aliases = set()
+        x.aliases.add(ref)
+        k.aliases()[ref] = me
+    _remote_or_raise("monitor").monitor(me.pid, target if target.__class__ is RemotePid
+                                        else shown, ref)
+    return ref
+
+
+def _alive(pid: Pid) -> Proc | None:
+    q = pid._proc
+    if q is None or q.state == EXITING or q.state == DEAD:
+        return None
+    return q
+
+
+def link_from_remote(remote: RemotePid, local: Pid) -> bool:
+    """The remote process ``remote`` linked itself to ``local``; False when ``local`` is not
+    alive (the caller then answers with a "noproc" exit signal, as the BEAM does)."""
+    q = _alive(local)
+    if q is None:
+        return False
+    qx = q.x()
+    if q.state == DOOMED and remote not in qx.links:
+        _add_late(qx, "link", remote)
+    qx.links.add(remote)
+    return True
+
+
+def unlink_from_remote(remote: RemotePid, local: Pid) -> None:
+    """The remote ``remote`` removed its link to ``local``."""
+    q = _alive(local)
+    if q is not None and q.ext is not None:
+        q.ext.links.discard(remote)
+
+
+def exit_from_remote(remote: RemotePid, local: Pid, reason: Any, linked: bool) -> None:
+    """An exit signal from ``remote`` to ``local``: through their link (``linked``: ignored
+    unless the link still stands on our side, as the link protocol asks) or `Process.exit`."""
+    q = _alive(local)
+    if q is None:
+        return
+    if linked:
+        x = q.ext
+        if x is None or remote not in x.links:
+            return
+        x.links.discard(remote)
+    exit_signal(q, remote, reason, linked)
+
+
+def monitor_from_remote(watcher: RemotePid, target: Any, ref: Any) -> Pid | None:
+    """The remote ``watcher`` monitors ``target`` (a local pid or registered name) as
+    ``ref``: the pid now monitored, or None when there is no such live process (the caller
+    answers with a "noproc" Down)."""
+    q = _alive(target) if isinstance(target, Pid) else k.names().get(target)
+    if q is None or q.state == EXITING or q.state == DEAD:
+        return None
+    qx = q.x()
+    qx.monitored_by[ref] = watcher
+    if q.state == DOOMED:
+        _add_late(qx, "monitor", ref)
+    return q.pid
+
+
+def demonitor_from_remote(target: Pid, ref: Any) -> None:
+    """The remote watcher of ``target`` turned its monitor ``ref`` off."""
+    q = _alive(target)
+    if q is not None and q.ext is not None:
+        q.ext.monitored_by.pop(ref, None)
+
+
+def down_from_remote(watcher: Pid, ref: Ref, reason: Any) -> bool:
+    """The remote process that ``watcher`` monitored as ``ref`` is gone with ``reason``
+    (or the connection to its node is: "noconnection"): deliver its Down, unless the monitor
+    was turned off meanwhile. Whether it was delivered."""
+    q = _alive(watcher)
+    if q is None or q.ext is None or ref not in q.ext.monitors:
+        return False
+    _tell_monitor(q.ext.monitors[ref][0] or q.ext.monitors[ref][1], ref, watcher, reason)
+    return True
+
+
+def remote_links(local: Pid) -> list[RemotePid]:
+    """The remote pids ``local`` is linked to (for the distribution's bookkeeping)."""
+    q = _alive(local)
+    if q is None or q.ext is None:
+        return []
+    return [other for other in q.ext.links if other.__class__ is RemotePid]
+
+
+def record_remote_link(local: Pid, remote: RemotePid) -> bool:
+    """A link between ``local`` and ``remote`` that another node set up (a spawn request
+    with the ``link`` option): the kernel's side of it. False when ``local`` is gone."""
+    q = _alive(local)
+    if q is None:
+        return False
+    q.x().links.add(remote)
+    return True
+
+
+def record_remote_monitor(watcher: Pid, remote: RemotePid, ref: Ref) -> bool:
+    """``watcher``'s monitor ``ref`` of ``remote``, which another node set up (a spawn
+    request with the ``monitor`` option). False when ``watcher`` is gone."""
+    q = _alive(watcher)
+    if q is None:
+        return False
+    q.x().monitors[ref] = (remote, remote)
+    return True

@@ -78,6 +78,7 @@ from beamlet import (
     Pid,
     Process,
     ProcessExit,
+    Ref,
     demonitor,
     make_ref,
     monitor,
@@ -91,6 +92,7 @@ from beamlet import (
     whereis,
     yield_turn,
 )
+from beamlet.dist.etf import ImproperList  # the wire form of an Erlang caller's tag
 
 __all__ = ["GenServer", "StartResult", "Server"]
 
@@ -126,18 +128,36 @@ async def _await(r: Any) -> Any:
     return r
 
 
-def _resolve(server: Any) -> Pid | None:
-    """The pid a server reference names now, or None."""
-    if server.__class__ is Pid:
+def _resolve(server: Any) -> Any:
+    """The pid a server reference names now, or None; a ``(name, node)`` on another node
+    as it is (the message goes to that name there)."""
+    if isinstance(server, Pid):
         return server
     if server is None:      # Elixir's nil: an atom that names no process
         return None
     if type(server) is str:
         return whereis(server)
     if type(server) is tuple and len(server) == 2 and type(server[0]) is str:
-        return whereis(server[0]) if server[1] == node() else None
+        return whereis(server[0]) if server[1] == node() else server
     raise TypeError(f"a GenServer is named by a Pid, a registered name or (name, node), "
                     f"got {server!r}")
+
+
+def _answer(from_: tuple[Any, Any], reply: Any) -> None:
+    """Send ``reply`` to the caller ``from_`` = ``(pid, tag)``: to the tag itself when it is
+    an alias (ours, or gen.erl's ``[alias | Ref]`` and ``[[alias | Ref] | _]`` from an Erlang
+    caller), else to the pid (an older caller's plain ref), the message ``(tag, reply)``."""
+    tag = from_[1]
+    if tag.__class__ is Ref:
+        send(tag, (tag, reply))
+        return
+    address = tag
+    if address.__class__ is ImproperList and address.items[0].__class__ is ImproperList:
+        address = address.items[0]
+    if address.__class__ is ImproperList and address.items == ("alias",):
+        send(address.tail, (tag, reply))
+    else:
+        send(from_[0], (tag, reply))
 
 
 def _remote_node(server: Any) -> str | None:
@@ -278,17 +298,23 @@ class GenServer:
         if pid is me:
             raise ProcessExit(("calling_self", (GenServer, "call", [server, request, timeout])))
         mref = monitor(pid, alias=True)   # the ref is also where the reply goes
-        send(pid, (_CALL, (me, mref), request))
+        # To another node the tag is gen.erl's [alias | Ref]: an Erlang server then answers
+        # the alias, and a reply that comes after we gave up is dropped.
+        tag = mref if pid.__class__ is Pid else ImproperList(("alias",), mref)
+        send(pid, (_CALL, (me, tag), request))
         if timeout == 0:  # only a reply already there (never, in practice), as on the BEAM
-            msg = await receive((mref, ANY), timeout=0, default=None)
+            msg = await receive((tag, ANY), timeout=0, default=None)
         else:
-            msg = await receive((mref, ANY), Down(mref, ANY, ANY), timeout=timeout, default=None)
+            msg = await receive((tag, ANY), Down(mref, ANY, ANY), timeout=timeout, default=None)
         demonitor(mref, flush=True)
         if msg.__class__ is tuple:
             return msg[1]
         if msg is None:
             raise ProcessExit(("timeout", (GenServer, "call", [server, request, timeout])))
-        raise ProcessExit((msg.reason, (GenServer, "call", [server, request, timeout])))
+        reason = msg.reason
+        if reason == "noconnection":  # as gen.erl: the server's node went away
+            reason = ("nodedown", node(pid) if isinstance(pid, Pid) else pid[1])
+        raise ProcessExit((reason, (GenServer, "call", [server, request, timeout])))
 
     @staticmethod
     def cast(server: Server, request: Any) -> str:
@@ -304,8 +330,7 @@ class GenServer:
     @staticmethod
     def reply(from_: tuple[Any, ...], reply: Any) -> str:
         """Answer the call identified by ``from_`` (from ``handle_call``), from any process."""
-        tag = from_[1]
-        send(tag, (tag, reply))
+        _answer(from_, reply)
         return "ok"
 
     @staticmethod
@@ -347,7 +372,8 @@ class GenServer:
         node)`` on another node is returned as it is, as Elixir does."""
         if _remote_node(server) is not None:
             return cast("tuple[Any, ...]", server)   # _remote_node found a (name, node)
-        return _resolve(server)
+        found: Pid | None = _resolve(server)
+        return found
 
 
 # ------------------------------------------------------------------------------------ start
@@ -490,14 +516,12 @@ async def _serve(gs: Any, state: Any, parent: Pid, name: str | None, extra: Any,
                     if r[0] == "reply":
                         n = len(r)
                         if n == 3:
-                            tag = from_[1]
-                            send(tag, (tag, r[1]))
+                            _answer(from_, r[1])
                             state = r[2]
                             timeout = None
                             continue
                         if n == 4:
-                            tag = from_[1]
-                            send(tag, (tag, r[1]))
+                            _answer(from_, r[1])
                             state = r[2]
                             timeout, cont = _extra(r[3])
                             continue
@@ -558,8 +582,7 @@ async def _terminate(gs: Any, reason: Any, state: Any, name: str | None, msg: An
             await _await(r)
         finally:
             if reply is not _NOCONT and from_ is not None:
-                tag = from_[1]
-                send(tag, (tag, reply))
+                _answer(from_, reply)
     except ProcessExit as e:
         reason = e.reason
     except Exception as e:  # noqa: BLE001 - terminate crashed: that is the reason now
