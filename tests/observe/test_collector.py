@@ -227,3 +227,29 @@ def test_the_api_refuses_bad_requests(app: Any) -> None:
 
 def test_the_server_listens_on_loopback_only(app: Any) -> None:
     assert app.board.host == "127.0.0.1" and app.board.url.startswith("http://127.0.0.1:")
+
+
+def test_the_dashboard_stops_with_the_node() -> None:
+    import socket
+    import threading
+
+    from beamlet.observe import start_dashboard
+
+    async def main() -> int:
+        board = await start_dashboard(0, announce=False)
+        status, _, body = await beamlet.aio.await_(_get(board.url + "api/overview"))
+        assert status == 200 and json.loads(body)["processes"] >= 2
+        return board.port
+
+    before = {t.name for t in threading.enumerate()}
+    port = run(main)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    assert {t.name for t in threading.enumerate()} <= before
+
+
+async def _get(url: str) -> tuple[int, str, str]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, resp.content_type, await resp.text()

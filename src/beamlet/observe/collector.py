@@ -24,6 +24,7 @@ for the distribution's term format: a remote node's snapshot is one call of `vie
 from __future__ import annotations
 
 import heapq
+import logging
 from collections import deque
 from collections.abc import Callable
 from time import monotonic, perf_counter
@@ -41,6 +42,8 @@ from beamlet import (
 )
 from beamlet.kernel import stats
 from beamlet.kernel.proc import Proc
+
+log = logging.getLogger("beamlet.observe")
 
 NAME = "beamlet_observer"
 SLICE_SECONDS = 0.002      # longest stretch of table walking before the collector yields
@@ -468,16 +471,26 @@ def _supervisor_flags(p: Proc) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the process
+async def _sample(collector: Collector) -> None:
+    """Take a sample; a failure is logged and the next one tried an interval later (the
+    dashboard must outlive a surprise in what it reads)."""
+    try:
+        await collector.sample()
+    except Exception:  # noqa: BLE001
+        log.exception("beamlet: the dashboard's collector failed to take a sample")
+        collector.next_sample = monotonic() + collector.interval
+
+
 async def collector_main(collector: Collector) -> None:
     """The collector process: samples the overview every interval (or less often, see
     `DUTY`) and answers requests ``("observe", op, args, reply)`` by calling ``reply``."""
     register(self_pid(), NAME)
-    await collector.sample()
+    await _sample(collector)
     while True:
         wait = collector.next_sample - monotonic()
         msg = await receive(timeout=max(0.0, wait), default=None)
         if msg is None:
-            await collector.sample()
+            await _sample(collector)
             continue
         if type(msg) is not tuple or len(msg) != 4 or msg[0] != "observe":
             continue
