@@ -55,7 +55,7 @@ def small_message_us() -> dict[str, float]:
     """Microseconds per small message: framing it, and reading the frame back."""
     payload = etf.encode(("hello", 1, b"some bytes"))
     framed, plain = whole(CONTROL, payload), pass_through(CONTROL, payload)
-    reassembler = Reassembler()
+    reassembler, outbox = Reassembler(), Outbox()
     number = 100_000
 
     def each(fn: object) -> float:
@@ -68,6 +68,8 @@ def small_message_us() -> dict[str, float]:
         "feed() of that frame, back to pass-through form": each(
             lambda: reassembler.feed(framed)),
         "feed() of a pass-through frame (no change)": each(lambda: reassembler.feed(plain)),
+        "Outbox put() + next_chunk()": each(lambda: (outbox.put(CONTROL, payload, key=1),
+                                                     outbox.next_chunk())),
     }
 
 

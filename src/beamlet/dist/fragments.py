@@ -61,6 +61,7 @@ _FRAGMENT_HEADER_SIZE = 2 + _IDS.size  # 131, tag, SequenceId, FragmentId
 _NORMAL_HEADER = bytes([VERSION, DIST_HEADER, 0])
 _PASS_THROUGH_START = bytes([PASS_THROUGH, VERSION])
 _VERSION_BYTE = bytes([VERSION])
+_PASS_THROUGH_BYTE = bytes([PASS_THROUGH])
 # Bytes of a frame the decoder tries first when looking for the end of an unusual control
 # term (see `_control_end`): control terms are a few dozen bytes, payloads may be megabytes.
 _CONTROL_WINDOW = 1024
@@ -77,36 +78,42 @@ class FragmentError(ValueError):
 # --- sending -----------------------------------------------------------------------------------
 
 
+def _check(control: Buffer, payload: Buffer) -> None:
+    """Refuse what is not ETF as `Codec.encode` writes it: a 131 byte, then a term."""
+    if len(control) < 2 or control[0] != VERSION:
+        raise ValueError("the control term must be ETF starting with its 131 byte")
+    if payload and (len(payload) == 1 or payload[0] != VERSION):
+        raise ValueError("the payload must be empty or ETF starting with its 131 byte")
+
+
 def _terms(control: Buffer, payload: Buffer) -> tuple[memoryview, memoryview]:
     """The control term and the payload without their 131 bytes (views, nothing copied)."""
-    control_view, payload_view = memoryview(control), memoryview(payload)
-    if len(control_view) < 2 or control_view[0] != VERSION:
-        raise ValueError("the control term must be ETF starting with its 131 byte")
-    if len(payload_view) == 1 or (payload_view and payload_view[0] != VERSION):
-        raise ValueError("the payload must be empty or ETF starting with its 131 byte")
-    return control_view[1:], payload_view[1:]
+    _check(control, payload)
+    return memoryview(control)[1:], memoryview(payload)[1:]
 
 
 def pass_through(control: Buffer, payload: Buffer = b"") -> bytes:
     """The pass-through frame body ``112, 131 Control, [131 Payload]`` (a connection without
     FRAGMENTS)."""
-    _terms(control, payload)
-    return b"".join((bytes([PASS_THROUGH]), control, payload))
+    _check(control, payload)
+    return b"".join((_PASS_THROUGH_BYTE, control, payload))
 
 
 def whole(control: Buffer, payload: Buffer = b"") -> bytes:
     """One message in one frame with the normal distribution header and no atom cache refs:
     ``131, 68, 0, Control, [Payload]`` (what OTP sends when FRAGMENTS is set)."""
-    control_terms, payload_terms = _terms(control, payload)
-    return b"".join((_NORMAL_HEADER, control_terms, payload_terms))
+    _check(control, payload)
+    if len(payload) <= _CONTROL_WINDOW:  # small: slices copy less than views cost
+        return b"".join((_NORMAL_HEADER, control[1:], payload[1:]))
+    return b"".join((_NORMAL_HEADER, memoryview(control)[1:], memoryview(payload)[1:]))
 
 
 def fragment_count(control: Buffer, payload: Buffer, max_fragment: int) -> int:
     """How many frames `split` makes of this message: 1 when it is sent whole."""
     if max_fragment < 1:
         raise ValueError(f"max_fragment must be at least 1, not {max_fragment}")
-    control_size = len(memoryview(control)) - 1
-    payload_size = max(len(memoryview(payload)) - 1, 0)
+    control_size = len(control) - 1
+    payload_size = max(len(payload) - 1, 0)
     if control_size + payload_size <= max_fragment:
         return 1
     in_first = max(max_fragment - control_size, 0)
@@ -228,10 +235,9 @@ def _control_end(data: bytes, start: int) -> int:
             window = len(data) - start
 
 
-def _pass_through_parts(data: bytes, start: int) -> list[Buffer]:
+def _pass_through_parts(data: bytes, start: int, end: int) -> list[Buffer]:
     """The pieces of the pass-through form of the message whose control term (no 131 byte)
-    starts at ``start`` in ``data``: views of it, so nothing is copied yet."""
-    end = _control_end(data, start)
+    spans ``start:end`` in ``data``: views of it, so nothing is copied yet."""
     view = memoryview(data)
     return [_PASS_THROUGH_START, view[start:end], _VERSION_BYTE, view[end:]]
 
@@ -257,6 +263,22 @@ class Reassembler:
             max_message_bytes if max_buffered_bytes is None else max_buffered_bytes)
         self._sequences: dict[int, _Sequence] = {}
         self.buffered_bytes = 0
+        self._last_control = b""
+        # Frames up to this size take `feed`'s short way (within every limit by construction).
+        self._small = min(_CONTROL_WINDOW, max_message_bytes + 3)
+
+    def _control_end(self, data: bytes, start: int) -> int:
+        """Where the control term at ``start`` ends: found by `_control_end`, or at once when
+        it is the previous message's control term again (as between one pair of processes).
+        Bytes that begin with a whole term's encoding hold that term: every term says where it
+        ends."""
+        last = self._last_control
+        if last and data.startswith(last, start):
+            return start + len(last)
+        end = _control_end(data, start)
+        if end - start <= _CONTROL_WINDOW:
+            self._last_control = data[start:end]
+        return end
 
     @property
     def open_sequences(self) -> int:
@@ -268,6 +290,13 @@ class Reassembler:
         for a frame that breaks the protocol."""
         if type(body) is not bytes:
             body = bytes(body)
+        elif body.startswith(_NORMAL_HEADER) and 3 < len(body) <= self._small:
+            # The usual frame once FRAGMENTS is agreed: a small whole message.
+            last = self._last_control
+            end = 3 + len(last) if last and body.startswith(last, 3) else self._control_end(body, 3)
+            if end == len(body):  # a control message without payload
+                return _PASS_THROUGH_START + body[3:]
+            return b"".join((_PASS_THROUGH_START, body[3:end], _VERSION_BYTE, body[end:]))
         if len(body) < 2:
             raise FragmentError(f"a frame of {len(body)} bytes is no distribution message")
         if body[0] == PASS_THROUGH:
@@ -306,7 +335,7 @@ class Reassembler:
         self._check_size(len(body) - 3)
         if len(body) == 3:
             raise FragmentError("a distribution header without a control term")
-        end = _control_end(body, 3)
+        end = self._control_end(body, 3)
         if end == len(body):
             return _PASS_THROUGH_START + body[3:]
         if len(body) <= _CONTROL_WINDOW:  # small: slicing copies less than views cost
@@ -334,7 +363,7 @@ class Reassembler:
         if not size:
             raise FragmentError(f"first fragment of sequence {sequence_id} without control")
         self._check_size(size)
-        parts = _pass_through_parts(body, start)
+        parts = _pass_through_parts(body, start, self._control_end(body, start))
         if fragment_id == 1:
             return self._finish(parts)
         self._reserve(size)
@@ -455,7 +484,7 @@ class Outbox:
 
     def put(self, control: Buffer, payload: Buffer = b"", key: Hashable = None) -> None:
         """Queue one message; ``payload`` ``b""`` for a control message without one."""
-        _terms(control, payload)
+        _check(control, payload)
         message = _Outgoing(control, payload, key, next(self._places))
         same_key = self._by_key.get(key)
         if same_key is None:
@@ -490,13 +519,16 @@ class Outbox:
 
     def _frame(self, message: _Outgoing) -> None:
         if not self.fragments:
-            message.frames = iter((pass_through(message.control, message.payload),))
-            message.left = 1
-            return
-        message.left = fragment_count(message.control, message.payload, self.max_fragment)
-        sequence_id = 0
-        if message.left > 1:
-            sequence_id = self._next_sequence_id
-            self._next_sequence_id = (sequence_id + 1) & _U64
-        message.frames = _frames(message.control, message.payload, sequence_id,
-                                 self.max_fragment)
+            only = pass_through(message.control, message.payload)
+        else:
+            count = fragment_count(message.control, message.payload, self.max_fragment)
+            if count > 1:
+                sequence_id = self._next_sequence_id
+                self._next_sequence_id = (sequence_id + 1) & _U64
+                message.frames = _frames(message.control, message.payload, sequence_id,
+                                         self.max_fragment)
+                message.left = count
+                return
+            only = whole(message.control, message.payload)
+        message.frames = iter((only,))
+        message.left = 1
