@@ -117,7 +117,7 @@ defmodule RandomTerms do
   defp pick(depth, pool, 22), do: [term(depth - 1, pool) | term(depth - 1, pool)]
   defp pick(depth, pool, 23), do: [term(depth - 1, pool), term(depth - 1, pool)]
   defp pick(depth, pool, 24) do
-    if :rand.uniform(32) == 1, do: large(depth, pool, :rand.uniform(6)), else: list(depth, pool)
+    if :rand.uniform(16) == 1, do: large(depth, pool, :rand.uniform(6)), else: list(depth, pool)
   end
 
   # Rare shapes, at the boundaries of the encodings.
