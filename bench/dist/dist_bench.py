@@ -343,7 +343,8 @@ def rows_for(workload: Workload, results: dict[tuple[str, str], list[dict[str, A
         if latency:
             text = f"{figure:,.1f} ms"
             detail = (f"p50 {fields['p50_ms']:.1f} ms, max {fields['max_ms']:.0f} ms, "
-                      f"{fields['samples']:.0f} samples, {fields['transfer_seconds']:.2f} s/100MB")
+                      f"{fields['samples']:.0f} samples, "
+                      f"{fields['transfer_seconds']:.2f} s/100MB")
             ok = figure <= LATENCY_TARGET_MS
             target = f"<= {LATENCY_TARGET_MS:.0f} ms" if pair.min_ratio is not None else ""
         else:
@@ -354,8 +355,8 @@ def rows_for(workload: Workload, results: dict[tuple[str, str], list[dict[str, A
         verdict = "" if pair.min_ratio is None else ("PASS" if ok else "FAIL")
         if note:
             detail = f"{detail}; {note}"[:90]
-        yield Row(workload.label, pair.label, text, f"{ratio:.2f}" if ratio is not None else "-", target,
-                  verdict, detail)
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        yield Row(workload.label, pair.label, text, shown, target, verdict, detail)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -365,7 +366,7 @@ def print_table(rows: list[Row]) -> None:
     for row in [headers, *rows]:
         cells = [row.workload, row.pair, row.figure, row.ratio, row.target, row.verdict]
         aligned = [f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in
-                   enumerate(zip(cells, widths))]
+                   enumerate(zip(cells, widths, strict=True))]
         print("  ".join(aligned) + (f"  {row.detail}" if row.detail else ""))
 
 

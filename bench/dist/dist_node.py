@@ -60,8 +60,11 @@ async def start(kind: str, arg: Any) -> Pid:
     if kind == "sink":
         return spawn(sink)
     if kind == "gen":
-        _, pid = await GenServer.start(Gen, None)
-        return pid
+        match await GenServer.start(Gen, None):
+            case ("ok", pid):
+                return pid  # type: ignore[no-any-return]  # StartResult's pid is Any
+            case failed:
+                raise RuntimeError(f"the GenServer did not start: {failed!r}")
     raise ValueError(f"no such kind of process: {kind!r}")
 
 
