@@ -24,20 +24,29 @@ for the distribution's term format: a remote node's snapshot is one call of `vie
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from time import monotonic, perf_counter
 from typing import Any
 
 from beamlet import (
+    ANY,
     GenServer,
+    Node,
     Pid,
     Process,
     ProcessExit,
+    make_ref,
     receive,
     register,
+    rpc,
     self_pid,
+    send,
+    spawn,
+    whereis,
     yield_turn,
 )
 from beamlet.kernel import stats
@@ -158,6 +167,7 @@ class Collector:
         self.seen_reds: dict[int, tuple[float, int]] = {}   # pid -> (when, reductions) on a page
         self.child_pids: dict[tuple[int, str], int] = {}    # (sup, child id) -> child pid
         self.restarts: dict[tuple[int, str], int] = {}      # restarts seen by the collector
+        self.erlang_nodes: dict[str, Any] = {}              # node -> its ErlangViews
 
     # ------------------------------------------------------------------ overview
     async def sample(self) -> dict[str, Any]:
@@ -202,6 +212,7 @@ class Collector:
             "run_queue": stats.run_queue_lengths(),
             "reductions_total": self.reductions_total,
             "reductions_per_s": last.get("reductions_per_s", 0.0),
+            "nodes": Node.list("connected"),
             "messages_queued": last.get("messages_queued", 0),
             "longest_queue": last.get("longest_queue", 0),
             "rss": stats.rss_bytes(),
@@ -495,8 +506,87 @@ async def collector_main(collector: Collector) -> None:
         if type(msg) is not tuple or len(msg) != 4 or msg[0] != "observe":
             continue
         _, op, args, reply = msg
+        if op == "remote" and args["node"] == stats.node_name():
+            op, args = args["op"], args.get("args", {})
+        elif op == "remote":
+            spawn(_answer_remote, collector, args, reply)   # a slow node delays no one else
+            continue
         try:
             result: Any = ("ok", await collector.answer(op, args))
         except Exception as e:  # noqa: BLE001 - a bad request is answered, not fatal
             result = ("error", short(e))
         reply(result)
+
+
+# ---------------------------------------------------------------------- other nodes
+REMOTE_MODULE = "beamlet_observe"
+REMOTE_SECONDS = 5.0
+
+
+async def local_view(op: str, args: dict[str, Any]) -> Any:
+    """The answer to a request about this node, from any process of it: the running
+    collector's (asked by message), or a collector made for this one answer."""
+    collector = whereis(NAME)
+    if collector is None:
+        fresh = Collector()
+        await fresh.sample()
+        return await fresh.answer(op, args)
+    ref = make_ref()
+    send(collector, ("observe", op, args, partial(_send_answer, self_pid(), ref)))
+    _, (kind, value) = await receive((ref, ANY), timeout=REMOTE_SECONDS)
+    if kind == "error":
+        raise ValueError(value)
+    return value
+
+
+def _send_answer(to: Pid, ref: Any, result: Any) -> None:
+    send(to, (ref, result))
+
+
+class Exports:
+    """What other nodes may call here by rpc (``beamlet_observe:view/2``), so that their
+    dashboards show this node: the answer is JSON bytes (a binary on the wire), which keeps
+    long texts and any key intact whatever the other node is."""
+
+    @staticmethod
+    async def view(op: str, args: dict[str, Any]) -> bytes:
+        return json.dumps(await local_view(str(op), dict(args))).encode()
+
+
+def expose() -> None:
+    """Let other nodes' dashboards read this node (`Exports`); needs the distribution."""
+    rpc.export(REMOTE_MODULE, Exports)
+
+
+def _undefined(answer: Any, depth: int = 4) -> bool:
+    """Whether a ``badrpc`` answer says the function does not exist there (``undef``)."""
+    if answer == "undef":
+        return True
+    if depth and isinstance(answer, (tuple, list)):
+        return any(_undefined(x, depth - 1) for x in answer)
+    return False
+
+
+async def remote_answer(collector: Collector, node: str, op: str, args: dict[str, Any]) -> Any:
+    """A view of another node: a beamlet node's own collector answers (one rpc); an Erlang
+    node, or a beamlet node that does not expose itself, is read with OTP's functions."""
+    views = collector.erlang_nodes.get(node)
+    if views is None:
+        answer = await rpc.call(node, REMOTE_MODULE, "view", [op, args], REMOTE_SECONDS)
+        if isinstance(answer, bytes):
+            return json.loads(answer)
+        if not _undefined(answer):
+            raise RuntimeError(f"{node} did not answer: {short(answer)}")
+        from .erlang import ErlangViews
+        views = collector.erlang_nodes[node] = ErlangViews(node)
+    return await views.answer(op, args)
+
+
+async def _answer_remote(collector: Collector, args: dict[str, Any],
+                         reply: Callable[[Any], None]) -> None:
+    try:
+        result: Any = ("ok", await remote_answer(collector, args["node"], args["op"],
+                                                 args.get("args", {})))
+    except Exception as e:  # noqa: BLE001 - answered, as every request is
+        result = ("error", short(e))
+    reply(result)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from functools import partial
 from importlib import resources
@@ -31,6 +32,7 @@ ASK_TIMEOUT = 10.0        # seconds an HTTP request waits for the collector
 _SHUTDOWN_SECONDS = 1.0   # open event streams are cut after this when the node stops
 _STATIC = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
 _VIEWS = ("overview", "processes", "process", "tree")
+_REMOTE_PID = re.compile(r"\d+\.\d+")
 
 
 def _settle(fut: asyncio.Future[Any], result: Any) -> None:
@@ -52,12 +54,14 @@ def _page_args(query: Any) -> dict[str, Any]:
         raise web.HTTPBadRequest(text=f"bad page parameter: {e}") from None
 
 
-def _pid_arg(text: str) -> int:
-    try:
+def _pid_arg(text: str, node: str | None = None) -> int | str:
+    """A process as a page names it: the N of ``<0.N.0>`` on this node (and on another
+    beamlet node); ``"N.S"`` for ``<X.N.S>`` on an Erlang node."""
+    if text.isdigit():
         return int(text)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"a pid is its number, as in <0.N.0>: got {text!r}") \
-            from None
+    if node is not None and _REMOTE_PID.fullmatch(text):
+        return text
+    raise web.HTTPBadRequest(text=f"a pid is its number, as in <0.N.0>: got {text!r}")
 
 
 class Server:
@@ -91,14 +95,24 @@ class Server:
         return value
 
     async def view(self, name: str, query: Any) -> Any:
-        """One view's data: overview, processes, process or tree."""
+        """One view's data: overview, processes, process or tree; of another node when the
+        query names one (``node=``)."""
+        node = query.get("node") or None
         if name == "processes":
-            return await self.ask("processes", _page_args(query))
-        if name == "process":
-            return await self.ask("process", {"pid": _pid_arg(query.get("pid", ""))})
-        if name in ("overview", "tree"):
-            return await self.ask(name)
-        raise web.HTTPBadRequest(text=f"unknown view {name!r}; known: {', '.join(_VIEWS)}")
+            args = _page_args(query)
+        elif name == "process":
+            args = {"pid": _pid_arg(query.get("pid", ""), node)}
+        elif name in ("overview", "tree"):
+            args = {}
+        else:
+            raise web.HTTPBadRequest(text=f"unknown view {name!r}; known: {', '.join(_VIEWS)}")
+        return await self.on(node, name, args)
+
+    async def on(self, node: str | None, op: str, args: dict[str, Any]) -> Any:
+        """Ask this node's collector, or through it another node."""
+        if node is None:
+            return await self.ask(op, args)
+        return await self.ask("remote", {"node": node, "op": op, "args": args})
 
     # ------------------------------------------------------------------ handlers
     async def page(self, request: web.Request) -> web.Response:
@@ -127,7 +141,9 @@ class Server:
         given = request.headers.get("X-Beamlet-Token", "")
         if not secrets.compare_digest(given.encode(), self.token.encode()):
             raise web.HTTPForbidden(text="a kill needs the token the node printed at start")
-        answer = await self.ask("kill", {"pid": _pid_arg(request.match_info["pid"])})
+        node = request.query.get("node") or None
+        pid = _pid_arg(request.match_info["pid"], node)
+        answer = await self.on(node, "kill", {"pid": pid})
         return web.json_response({"result": answer})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

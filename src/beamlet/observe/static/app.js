@@ -10,6 +10,25 @@ tokenInput.value = sessionStorage.getItem("beamlet-token") || "";
 tokenInput.addEventListener("change", () => sessionStorage.setItem("beamlet-token", tokenInput.value));
 
 let stream = null;
+// The node the pages show: "" for this one, or the name of a node it is connected to.
+let currentNode = sessionStorage.getItem("beamlet-node") || "";
+const nodeSelect = document.getElementById("node-select");
+
+function knowNodes(names) {
+  for (const name of names) {
+    if (![...nodeSelect.options].some(o => o.value === name)) nodeSelect.add(new Option(name, name));
+  }
+  nodeSelect.value = currentNode;
+}
+
+function showNode(name) {
+  currentNode = name;
+  sessionStorage.setItem("beamlet-node", name);
+  knowNodes(name ? [name] : []);
+  route();
+}
+
+nodeSelect.addEventListener("change", () => showNode(nodeSelect.value));
 
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
@@ -49,7 +68,7 @@ function chart(title, points, key, format) {
 
 function listen(name, params, update) {
   if (stream) stream.close();
-  const query = new URLSearchParams({view: name, ...params});
+  const query = new URLSearchParams({view: name, ...params, ...(currentNode ? {node: currentNode} : {})});
   stream = new EventSource(`/api/events?${query}`);
   stream.onmessage = event => { live.className = "on"; update(JSON.parse(event.data)); };
   stream.onerror = () => { live.className = ""; };
@@ -59,13 +78,14 @@ function listen(name, params, update) {
 function overview() {
   view.innerHTML = `<h2>Overview</h2><div class="cards" id="cards"></div>
     <div class="charts" id="charts"></div>
-    <section><h2>Run queues</h2><table id="queues"></table></section>`;
+    <section><h2>Run queues</h2><table id="queues"></table></section>
+    <section><h2>Connected nodes</h2><div id="nodes"></div></section>`;
   listen("overview", {}, o => {
     document.getElementById("node-name").textContent = o.node;
     const cards = [["node", o.node], ["uptime", `${o.uptime} s`], ["processes", count(o.processes)],
       ["reductions/s", count(Math.round(o.reductions_per_s))],
       ["messages queued", count(o.messages_queued)], ["longest mailbox", count(o.longest_queue)],
-      ["memory (RSS)", bytes(o.rss)], ["hand-offs", count(o.handoffs)],
+      ["memory", bytes(o.rss)], ["hand-offs", o.handoffs === null ? "–" : count(o.handoffs)],
       ["schedulers", o.schedulers]];
     document.getElementById("cards").innerHTML = cards.map(([k, v]) =>
       `<div class="card" data-card="${esc(k)}"><div class="k">${esc(k)}</div>
@@ -75,7 +95,13 @@ function overview() {
       chart("reductions/s", o.history, "reductions_per_s", v => count(Math.round(v))) +
       chart("memory", o.history, "rss", bytes) +
       chart("messages queued", o.history, "messages_queued", count);
-    document.getElementById("queues").innerHTML = "<tr><th>priority</th><th>runnable</th></tr>" +
+    knowNodes(o.nodes || []);
+    document.getElementById("nodes").innerHTML = (o.nodes || []).length ? (o.nodes || []).map(n =>
+      `<button class="node-link" data-node="${esc(n)}">${esc(n)}</button>`).join(" ")
+      : `<span class="muted">none</span>`;
+    document.querySelectorAll("button.node-link").forEach(b =>
+      b.addEventListener("click", () => showNode(b.dataset.node)));
+    document.getElementById("queues").innerHTML = "<tr><th>queue</th><th>runnable</th></tr>" +
       Object.entries(o.run_queue).map(([p, n]) =>
         `<tr><td>${esc(p)}</td><td class="num">${count(n)}</td></tr>`).join("");
   });
@@ -150,7 +176,8 @@ function processPage(pid) {
     this process</button><span id="kill-result"></span></div><div id="proc-body"></div>`;
   document.getElementById("kill").addEventListener("click", async () => {
     if (!confirm(`Kill process ${pid} with reason "kill"? It cannot trap this.`)) return;
-    const res = await fetch(`/api/process/${pid}/kill`, {method: "POST",
+    const where = currentNode ? `?node=${encodeURIComponent(currentNode)}` : "";
+    const res = await fetch(`/api/process/${pid}/kill${where}`, {method: "POST",
       headers: {"X-Beamlet-Token": tokenInput.value}});
     const out = document.getElementById("kill-result");
     out.textContent = res.ok ? `killed (${(await res.json()).result})` : `refused: ${await res.text()}`;
@@ -159,7 +186,7 @@ function processPage(pid) {
   listen("process", {pid}, p => {
     const head = document.getElementById("proc");
     if (!p.alive) {
-      head.innerHTML = `<h2>Process &lt;0.${pid}.0&gt; <span class="error">is dead</span></h2>`;
+      head.innerHTML = `<h2>Process ${esc(pid)} <span class="error">is dead</span></h2>`;
       document.getElementById("kill").disabled = true;
       return;
     }
@@ -220,6 +247,7 @@ function tree() {
 
 // ------------------------------------------------------------------ routing
 function route() {
+  nodeSelect.value = currentNode;
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -227,7 +255,7 @@ function route() {
   document.querySelectorAll("nav a").forEach(a =>
     a.classList.toggle("active", a.dataset.view === (name === "process" ? "processes" : name)));
   if (name === "processes") processes(params);
-  else if (name === "process") processPage(Number(parts[1]));
+  else if (name === "process") processPage(decodeURIComponent(parts[1]));
   else if (name === "tree") tree();
   else overview();
 }

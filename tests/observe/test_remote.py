@@ -1,0 +1,142 @@
+"""The dashboard's views of other nodes, read over the distribution: a real Elixir node
+(through OTP's own functions by rpc) and another beamlet node (its collector, one rpc)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "dist"))
+import erlang_nodes  # noqa: E402 - the distribution tests' cluster helpers
+from erlang_nodes import COOKIE, HOST, Cluster, ErlangNode  # noqa: E402
+
+import beamlet  # noqa: E402
+from beamlet import Node, aio  # noqa: E402
+from beamlet.observe import start_dashboard  # noqa: E402
+from beamlet.observe.collector import Collector, remote_answer  # noqa: E402
+
+MAIN = f"obs_main@{HOST}"
+OBSERVED = os.path.join(os.path.dirname(__file__), "observed_node.py")
+
+# An Elixir application: a supervisor with a worker registered as :flooded that never reads
+# its mailbox, 300 messages sent to it, and a line printed when it all runs.
+ELIXIR_APP = """
+defmodule Sink do
+  def start_link(_), do: {:ok, spawn_link(&sink/0)}
+  def sink do
+    Process.register(self(), :flooded)
+    receive do :never -> :ok end
+  end
+  def child_spec(arg), do: %{id: :sink, start: {__MODULE__, :start_link, [arg]}}
+end
+{:ok, _} = Supervisor.start_link([Sink], strategy: :one_for_one, name: :obs_sup)
+Process.sleep(50)
+for i <- 1..300, do: send(:flooded, {:job, i})
+IO.puts("ready")
+Process.sleep(:infinity)
+"""
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    erlang_nodes.require("elixir")
+    erlang_nodes.require("epmd")
+    nodes = Cluster(erlang_nodes.free_port())
+    try:
+        nodes.start_epmd()
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+def observed_beamlet_node(cluster: Cluster, name: str) -> ErlangNode:
+    process = erlang_nodes.popen(
+        [sys.executable, OBSERVED, name, COOKIE, str(cluster.epmd_port)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=cluster.env(), start_new_session=True)
+    cluster.processes.append(process)
+    return ErlangNode(f"{name}@{HOST}", process)
+
+
+def run_main(cluster: Cluster, body: Any) -> Any:
+    return beamlet.run(body, name=MAIN, cookie=COOKIE, epmd_port=cluster.epmd_port)
+
+
+def test_an_elixir_node_through_otp_functions(cluster: Cluster) -> None:
+    ex = cluster.elixir("obs_ex", ELIXIR_APP)
+
+    async def main() -> None:
+        await aio.await_(ex.expect("ready"))
+        assert await Node.connect(ex.name)
+        c = Collector()
+        o = await remote_answer(c, ex.name, "overview", {})
+        assert o["node"] == ex.name and o["processes"] > 20 and MAIN in o["nodes"]
+        assert o["longest_queue"] == 300
+        page = await remote_answer(c, ex.name, "processes",
+                                   {"sort": "message_queue_len", "desc": True, "size": 5})
+        first = page["rows"][0]
+        assert first["name"] == "flooded" and first["message_queue_len"] == 300
+        assert page["total"] == o["processes"] or page["total"] > 20
+        one = await remote_answer(c, ex.name, "process", {"pid": first["pid"]})
+        assert one["alive"] and one["message_count"] == 300
+        assert one["messages"][0] == "('job', 1)"
+        assert [a["label"] for a in one["ancestors"]][:1] == ["obs_sup"]
+        tree = await remote_answer(c, ex.name, "tree", {})
+        (sup,) = [s for s in _walk(tree["roots"]) if s["name"] == "obs_sup"]
+        assert sup["strategy"] == "one_for_one"
+        assert [(ch["id"], ch["pid"]) for ch in sup["children"]] == [("sink", first["pid"])]
+        assert any(s["name"] == "kernel_sup" for s in tree["roots"])
+        assert await remote_answer(c, ex.name, "kill", {"pid": first["pid"]}) == "ok"
+        for _ in range(100):   # the supervisor restarts it; each check is one rpc round trip
+            again = await remote_answer(c, ex.name, "tree", {})
+            (sup,) = [s for s in _walk(again["roots"]) if s["name"] == "obs_sup"]
+            if sup["children"][0]["pid"] not in (None, first["pid"]):
+                break
+        assert sup["children"][0]["pid"] not in (None, first["pid"])
+        assert sup["recent_restarts"] == 1
+        json.dumps([o, page, one, tree])
+
+    run_main(cluster, main)
+
+
+def _walk(sups: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for s in sups:
+        yield s
+        yield from _walk([c["supervisor"] for c in s["children"] if "supervisor" in c])
+
+
+def test_another_beamlet_node_through_its_collector(cluster: Cluster) -> None:
+    other = observed_beamlet_node(cluster, "obs_py")
+
+    async def main() -> None:
+        await aio.await_(other.expect("ready"))
+        assert await Node.connect(other.name)
+        board = await start_dashboard(0, announce=False)
+        page = await aio.await_(_get_json(
+            f"{board.url}api/processes?node={other.name}&sort=message_queue_len&desc=1"))
+        first = page["rows"][0]
+        assert (first["name"], first["message_queue_len"]) == ("py_sink", 250)
+        assert page["node"] == other.name
+        o = await aio.await_(_get_json(f"{board.url}api/overview?node={other.name}"))
+        assert o["node"] == other.name and o["longest_queue"] == 250
+        one = await aio.await_(_get_json(
+            f"{board.url}api/process/{first['pid']}?node={other.name}"))
+        assert one["message_count"] == 250 and one["name"] == "py_sink"
+        mine = await aio.await_(_get_json(f"{board.url}api/overview"))
+        assert mine["node"] == MAIN and other.name in mine["nodes"]
+
+    run_main(cluster, main)
+
+
+async def _get_json(url: str) -> Any:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
