@@ -12,6 +12,7 @@ once (a frame must be one buffer, and so must the message handed to the decoder)
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 import timeit
 
@@ -55,7 +56,7 @@ def small_message_us() -> dict[str, float]:
     """Microseconds per small message: framing it, and reading the frame back."""
     payload = etf.encode(("hello", 1, b"some bytes"))
     framed, plain = whole(CONTROL, payload), pass_through(CONTROL, payload)
-    reassembler, outbox = Reassembler(), Outbox()
+    reassembler, outbox, queue = Reassembler(), Outbox(), asyncio.Queue[bytes]()
     number = 100_000
 
     def each(fn: object) -> float:
@@ -70,6 +71,8 @@ def small_message_us() -> dict[str, float]:
         "feed() of a pass-through frame (no change)": each(lambda: reassembler.feed(plain)),
         "Outbox put() + next_chunk()": each(lambda: (outbox.put(CONTROL, payload, key=1),
                                                      outbox.next_chunk())),
+        "asyncio.Queue put_nowait() + get_nowait() (node.py's today)": each(
+            lambda: (queue.put_nowait(plain), queue.get_nowait())),
     }
 
 

@@ -63,7 +63,7 @@ _PASS_THROUGH_START = bytes([PASS_THROUGH, VERSION])
 _VERSION_BYTE = bytes([VERSION])
 _PASS_THROUGH_BYTE = bytes([PASS_THROUGH])
 # Bytes of a frame the decoder tries first when looking for the end of an unusual control
-# term (see `_control_end`): control terms are a few dozen bytes, payloads may be megabytes.
+# term (see `_find_control_end`): control terms are a few dozen bytes, payloads may be megabytes.
 _CONTROL_WINDOW = 1024
 
 Buffer = bytes | bytearray | memoryview
@@ -103,6 +103,10 @@ def whole(control: Buffer, payload: Buffer = b"") -> bytes:
     """One message in one frame with the normal distribution header and no atom cache refs:
     ``131, 68, 0, Control, [Payload]`` (what OTP sends when FRAGMENTS is set)."""
     _check(control, payload)
+    return _whole(control, payload)
+
+
+def _whole(control: Buffer, payload: Buffer) -> bytes:
     if len(payload) <= _CONTROL_WINDOW:  # small: slices copy less than views cost
         return b"".join((_NORMAL_HEADER, control[1:], payload[1:]))
     return b"".join((_NORMAL_HEADER, memoryview(control)[1:], memoryview(payload)[1:]))
@@ -213,7 +217,7 @@ def _skip_common(data: bytes, pos: int) -> int:
     return pos if pos <= len(data) else -1
 
 
-def _control_end(data: bytes, start: int) -> int:
+def _find_control_end(data: bytes, start: int) -> int:
     """Where the control term at ``start`` (without its 131 byte) ends in ``data``.
 
     `_skip_common` finds it for the usual control terms; any other is decoded: first within
@@ -268,14 +272,14 @@ class Reassembler:
         self._small = min(_CONTROL_WINDOW, max_message_bytes + 3)
 
     def _control_end(self, data: bytes, start: int) -> int:
-        """Where the control term at ``start`` ends: found by `_control_end`, or at once when
+        """Where the control term at ``start`` ends: `_find_control_end`'s answer, or at once when
         it is the previous message's control term again (as between one pair of processes).
         Bytes that begin with a whole term's encoding hold that term: every term says where it
         ends."""
         last = self._last_control
         if last and data.startswith(last, start):
             return start + len(last)
-        end = _control_end(data, start)
+        end = _find_control_end(data, start)
         if end - start <= _CONTROL_WINDOW:
             self._last_control = data[start:end]
         return end
@@ -292,8 +296,7 @@ class Reassembler:
             body = bytes(body)
         elif body.startswith(_NORMAL_HEADER) and 3 < len(body) <= self._small:
             # The usual frame once FRAGMENTS is agreed: a small whole message.
-            last = self._last_control
-            end = 3 + len(last) if last and body.startswith(last, 3) else self._control_end(body, 3)
+            end = self._control_end(body, 3)
             if end == len(body):  # a control message without payload
                 return _PASS_THROUGH_START + body[3:]
             return b"".join((_PASS_THROUGH_START, body[3:end], _VERSION_BYTE, body[end:]))
@@ -338,8 +341,6 @@ class Reassembler:
         end = self._control_end(body, 3)
         if end == len(body):
             return _PASS_THROUGH_START + body[3:]
-        if len(body) <= _CONTROL_WINDOW:  # small: slicing copies less than views cost
-            return b"".join((_PASS_THROUGH_START, body[3:end], _VERSION_BYTE, body[end:]))
         view = memoryview(body)
         return b"".join((_PASS_THROUGH_START, view[3:end], _VERSION_BYTE, view[end:]))
 
@@ -382,10 +383,8 @@ class Reassembler:
                 f"fragment {fragment_id} of sequence {sequence_id} where "
                 f"{sequence.expected} was due")
         piece = body[_FRAGMENT_HEADER_SIZE:]
-        if sequence.size + len(piece) > self.max_message_bytes:
-            self._forget(sequence_id)
-            self._check_size(sequence.size + len(piece))
         try:
+            self._check_size(sequence.size + len(piece))
             self._reserve(len(piece))
         except FragmentError:
             self._forget(sequence_id)
@@ -422,21 +421,17 @@ class Reassembler:
 
 
 class _Outgoing:
-    """A queued message: its terms, its place in line, then, once its first frame is taken,
-    its frames."""
+    """A queued message: its terms, then, once its first frame is taken and if it is
+    fragmented, the rest of its frames and how many are left."""
 
-    __slots__ = ("control", "frames", "key", "left", "payload", "place")
+    __slots__ = ("control", "frames", "key", "left", "payload")
 
-    def __init__(self, control: Buffer, payload: Buffer, key: Hashable, place: int) -> None:
+    def __init__(self, control: Buffer, payload: Buffer, key: Hashable) -> None:
         self.control = control
         self.payload = payload
         self.key = key
-        self.place = place
         self.frames: Iterator[bytes] | None = None
         self.left = 0
-
-    def __lt__(self, other: _Outgoing) -> bool:
-        return self.place < other.place
 
 
 class Outbox:
@@ -473,8 +468,11 @@ class Outbox:
         self.fragments = fragments
         self.max_fragment = max_fragment
         self._next_sequence_id = first_sequence_id & _U64
-        self._free: list[_Outgoing] = []  # a heap by place in line
-        self._by_key: dict[Hashable, deque[_Outgoing]] = {}  # unfinished, in put order
+        # The messages free to go, a heap of (place in line, message); places are unique.
+        self._free: list[tuple[int, _Outgoing]] = []
+        # Each key with a free message: the (place, message)s of that key waiting behind it
+        # (None until one waits: most keys never have two messages queued at once).
+        self._waiting: dict[Hashable, deque[tuple[int, _Outgoing]] | None] = {}
         self._places = itertools.count()
         self._count = 0
 
@@ -485,50 +483,49 @@ class Outbox:
     def put(self, control: Buffer, payload: Buffer = b"", key: Hashable = None) -> None:
         """Queue one message; ``payload`` ``b""`` for a control message without one."""
         _check(control, payload)
-        message = _Outgoing(control, payload, key, next(self._places))
-        same_key = self._by_key.get(key)
-        if same_key is None:
-            self._by_key[key] = deque((message,))
-            heapq.heappush(self._free, message)
+        entry = (next(self._places), _Outgoing(control, payload, key))
+        if key not in self._waiting:
+            self._waiting[key] = None
+            heapq.heappush(self._free, entry)
         else:
-            same_key.append(message)
+            waiting = self._waiting[key]
+            if waiting is None:
+                waiting = self._waiting[key] = deque()
+            waiting.append(entry)
         self._count += 1
 
     def next_chunk(self) -> bytes | None:
         """The next frame body to write, or None when the outbox is empty."""
         if not self._free:
             return None
-        message = heapq.heappop(self._free)
+        _, message = heapq.heappop(self._free)
         if message.frames is None:
-            self._frame(message)
-        assert message.frames is not None
-        chunk = next(message.frames)
-        message.left -= 1
-        if message.left:
-            message.place = next(self._places)
-            heapq.heappush(self._free, message)
+            chunk = self._first_frame(message)
+        else:
+            chunk = next(message.frames)
+            message.left -= 1
+        if message.left:  # to the back of the line
+            heapq.heappush(self._free, (next(self._places), message))
             return chunk
         self._count -= 1
-        same_key = self._by_key[message.key]
-        same_key.popleft()
-        if same_key:
-            heapq.heappush(self._free, same_key[0])
+        waiting = self._waiting[message.key]
+        if waiting:
+            heapq.heappush(self._free, waiting.popleft())  # at its own place
         else:
-            del self._by_key[message.key]
+            del self._waiting[message.key]
         return chunk
 
-    def _frame(self, message: _Outgoing) -> None:
+    def _first_frame(self, message: _Outgoing) -> bytes:
+        """Frame ``message`` as the connection wants, and give its first frame (`put` has
+        checked its terms)."""
+        control, payload = message.control, message.payload
         if not self.fragments:
-            only = pass_through(message.control, message.payload)
-        else:
-            count = fragment_count(message.control, message.payload, self.max_fragment)
-            if count > 1:
-                sequence_id = self._next_sequence_id
-                self._next_sequence_id = (sequence_id + 1) & _U64
-                message.frames = _frames(message.control, message.payload, sequence_id,
-                                         self.max_fragment)
-                message.left = count
-                return
-            only = whole(message.control, message.payload)
-        message.frames = iter((only,))
-        message.left = 1
+            return b"".join((_PASS_THROUGH_BYTE, control, payload))
+        if len(control) - 1 + max(len(payload) - 1, 0) <= self.max_fragment:  # it fits
+            return _whole(control, payload)
+        count = fragment_count(control, payload, self.max_fragment)
+        sequence_id = self._next_sequence_id
+        self._next_sequence_id = (sequence_id + 1) & _U64
+        message.frames = _frames(control, payload, sequence_id, self.max_fragment)
+        message.left = count - 1
+        return next(message.frames)
