@@ -341,3 +341,28 @@ def elixir_tls(
     )
     cluster.processes.append(process)
     return ErlangNode(f"{name}@{HOST}", process)
+
+
+# --- beamlet nodes in OS processes of their own ------------------------------------------------
+
+BEAMLET_NODE = os.path.join(os.path.dirname(__file__), "beamlet_node.py")
+
+
+def beamlet_node(cluster: Cluster, name: str, *, ticktime: float | None = None) -> ErlangNode:
+    """Start `beamlet_node.py` as the node ``name@HOST`` on the cluster's EPMD; it prints
+    ``ready NAME`` once it serves."""
+    command = [sys.executable, BEAMLET_NODE, name, COOKIE, str(cluster.epmd_port)]
+    if ticktime is not None:
+        command.append(str(ticktime))
+    process = popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cluster.env(),
+        start_new_session=True,
+        preexec_fn=_die_with_us,
+    )
+    cluster.processes.append(process)
+    return ErlangNode(f"{name}@{HOST}", process)

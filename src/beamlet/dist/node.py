@@ -31,7 +31,7 @@ from typing import Any
 
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
-from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList
+from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
 from beamlet.kernel.registry import register
@@ -77,11 +77,19 @@ class _Pickler(pickle.Pickler):
         self.dist = dist
 
     def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, Pid):
-            return ("pid", self.dist.pid_to_wire(obj))
-        if isinstance(obj, Ref):
-            return ("ref", self.dist.ref_to_wire(obj))
-        return None
+        """Pids and refs by wire identity — also another node's, which may be the
+        receiver's own and must come back there as its local pid or ref."""
+        cls = obj.__class__
+        if cls is ExtRef or cls is ExtPid:
+            wire = obj
+        elif isinstance(obj, Pid):
+            wire = self.dist.pid_to_wire(obj)
+        elif isinstance(obj, Ref):
+            wire = self.dist.ref_to_wire(obj)
+        else:
+            return None
+        # plain values only: the id itself is pickled without persistent ids
+        return ("pid" if wire.__class__ is ExtPid else "ref", wire.__reduce__()[1][1])
 
 
 class _Unpickler(pickle.Unpickler):
@@ -90,11 +98,11 @@ class _Unpickler(pickle.Unpickler):
         self.dist = dist
 
     def persistent_load(self, pid: Any) -> Any:
-        kind, wire = pid
+        kind, values = pid
         if kind == "pid":
-            return self.dist.pid_from_wire(wire)
+            return self.dist.pid_from_wire(_rebuild(ExtPid, values))
         if kind == "ref":
-            return self.dist.ref_from_wire(wire)
+            return self.dist.ref_from_wire(_rebuild(ExtRef, values))
         raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
 
 
@@ -157,7 +165,7 @@ class Dist:
     """
 
     def __init__(self, node: NodeState, name: str, cookie: str, epmd_port: int | None, *,
-                 hidden: bool, net_ticktime: float) -> None:
+                 hidden: bool, net_ticktime: float, connect_all: bool = True) -> None:
         from beamlet.dist import control, nodes, spawning
 
         self.node = node
@@ -165,6 +173,7 @@ class Dist:
         self.cookie = cookie
         self.epmd_port = epmd_port
         self.net_ticktime = net_ticktime
+        self.connect_all = connect_all
         self.flags = (_hs.DEFAULT_FLAGS | BEAMLET_TERMS) & ~(_hs.PUBLISHED if hidden else 0)
         self.creation = 0
         self.loop = aio.loop()
@@ -506,13 +515,15 @@ def current_or_none() -> Dist | None:
 
 
 async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden: bool = False,
-                net_ticktime: float = _hs.DEFAULT_NET_TICKTIME) -> None:
+                net_ticktime: float = _hs.DEFAULT_NET_TICKTIME, connect_all: bool = True) -> None:
     """Make the running node the distribution node ``name`` (``alive@host``) with ``cookie``.
 
     Called from a process. ``epmd_port`` is the EPMD's port (default: ``ERL_EPMD_PORT`` or
     4369); the built-in EPMD is started there when none answers. A ``hidden`` node does not
     appear in the other nodes' ``Node.list()`` (Erlang's ``-hidden``). ``net_ticktime`` is
-    Erlang's kernel parameter: a node silent for that long is taken for down. When this
+    Erlang's kernel parameter: a node silent for that long is taken for down. With
+    ``connect_all`` (Erlang's default) a new visible node's own connections are made too, so
+    the cluster stays fully meshed. When this
     returns the node is registered and accepting connections, and `stop` is registered to run
     when the node stops.
     """
@@ -527,7 +538,8 @@ async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden:
     _hs.split_node_name(name)
     if not isinstance(net_ticktime, (int, float)) or net_ticktime <= 0:
         raise ValueError(f"net_ticktime is a positive number of seconds, got {net_ticktime!r}")
-    dist = Dist(node, name, cookie, epmd_port, hidden=hidden, net_ticktime=net_ticktime)
+    dist = Dist(node, name, cookie, epmd_port, hidden=hidden, net_ticktime=net_ticktime,
+                connect_all=connect_all)
     await aio.await_(dist.open())
     node.name = name
     node.external += 1  # remote nodes may send at any time: no deadlock while we listen

@@ -41,6 +41,8 @@ class NodeWatchers:
         if self.net_kernel is not None:
             _tell(self.net_kernel, ("nodeup", name))
         hidden = not flags & _hs.PUBLISHED
+        if self.dist.connect_all and not hidden and self.dist.flags & _hs.PUBLISHED:
+            _sched.new_process(_connect_known, (self.dist, name))
         for watcher, with_hidden in list(self.all_nodes):
             if with_hidden or not hidden:
                 _tell(watcher, ("nodeup", name))
@@ -60,6 +62,19 @@ class NodeWatchers:
             if with_hidden or not hidden:
                 _tell(watcher, ("nodedown", name))
 
+
+
+async def _connect_known(dist: Dist, name: str) -> None:
+    """Connect to the visible nodes ``name`` is connected to (Erlang's ``connect_all``, which
+    ``global`` does there): a cluster stays fully meshed."""
+    from beamlet.dist.rpc import rpc
+
+    others = await rpc.call(name, "erlang", "nodes", [], timeout=dist.net_ticktime)
+    if not isinstance(others, list):
+        return  # ("badrpc", ...): it went away, or cannot say
+    for other in others:
+        if isinstance(other, str) and other != dist.name and other not in dist.up:
+            await Node.connect(other)
 
 
 def _tell(watcher: Pid, message: Any) -> None:
