@@ -4,9 +4,18 @@ plumbing the tests share."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
 import shutil
-from collections.abc import Iterator
+import signal
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +119,57 @@ def chromium_path() -> str:
     require("Debian's chromium", os.path.exists(CHROMIUM) or shutil.which("chromium") is not None,
             "apt-get install -y chromium")
     return CHROMIUM if os.path.exists(CHROMIUM) else str(shutil.which("chromium"))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SCREEN_WAIT = 20.0     # a guard against a hang, not a pace: each wait ends when the text shows
+
+
+class Terminal:
+    """A child process on a pseudo-terminal of 120x30, read as screens of text."""
+
+    def __init__(self, argv: list[str]) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+        env = {**os.environ, "COLUMNS": "120", "LINES": "30"}
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.text = ""
+
+    def screen(self) -> str:
+        """The text drawn since the screen was last cleared."""
+        return ANSI.sub("", self.text.rsplit("\x1b[2J", 1)[-1])
+
+    def wait_for(self, holds: Callable[[str], bool]) -> str:
+        deadline = time.monotonic() + SCREEN_WAIT
+        while not holds(self.screen()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"the screen never showed it; last screen:\n{self.screen()}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:     # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"top ended; last screen:\n{self.screen()}")
+                self.text += chunk.decode(errors="replace")
+        return self.screen()
+
+    def press(self, key: str) -> None:
+        os.write(self.master, key.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        os.close(self.master)
+
+
+def first_row(screen: str) -> str:
+    lines = screen.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("PID"))
+    return lines[header + 1] if header + 1 < len(lines) else ""

@@ -140,3 +140,29 @@ async def _get_json(url: str) -> Any:
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
+
+
+def test_top_attaches_to_an_elixir_node_by_name(cluster: Cluster) -> None:
+    from observe_app import Terminal, first_row
+
+    ex = cluster.elixir("obs_top", ELIXIR_APP)
+    asyncio_run(ex.expect("ready"))
+    env_port = str(cluster.epmd_port)
+    term = Terminal([sys.executable, "-m", "beamlet", "top", "--interval", "0.3",
+                     "--cookie", COOKIE, "--epmd-port", env_port, ex.name])
+    try:
+        term.wait_for(lambda s: f"node {ex.name}" in s and "PID" in s)
+        term.press("l")
+        screen = term.wait_for(lambda s: "sort: message_queue_len (desc)" in s
+                               and "flooded" in first_row(s))
+        assert "300" in first_row(screen)
+        term.press("q")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.close()
+
+
+def asyncio_run(aw: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(aw)
