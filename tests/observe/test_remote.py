@@ -166,3 +166,50 @@ def asyncio_run(aw: Any) -> Any:
     import asyncio
 
     return asyncio.run(aw)
+
+
+def test_the_page_shows_an_elixir_node(cluster: Cluster, tmp_path: Any) -> None:
+    """In the browser: pick the Elixir node, sort its processes by queue length, open the
+    flooded one."""
+    import observe_app
+
+    executable = observe_app.chromium_path()
+    from playwright.sync_api import expect, sync_playwright
+
+    ex = cluster.elixir("obs_page", ELIXIR_APP)
+    shots = observe_app.screenshot_dir(str(tmp_path))
+
+    def browse(url: str) -> None:
+        with sync_playwright() as pw:
+            chromium = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            try:
+                page = chromium.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(url)
+                page.click(f'button.node-link[data-node="{ex.name}"]')
+                expect(page.locator("#node-name")).to_have_text(ex.name)
+                expect(page.locator('[data-card="longest mailbox"] .v')).to_have_text("300")
+                page.click('nav a[data-view="processes"]')
+                page.click('th[data-sort="message_queue_len"]')
+                first = page.locator("#proc-table tbody tr.proc-row").first
+                expect(first).to_contain_text("flooded")
+                page.screenshot(path=os.path.join(shots, "dashboard-elixir-node.png"))
+                first.click()
+                expect(page.locator("section h2", has_text="Mailbox")).to_contain_text("300")
+                expect(page.locator("section", has_text="Supervisor chain")).to_contain_text(
+                    "obs_sup")
+            finally:
+                chromium.close()
+
+    async def main() -> None:
+        await aio.await_(ex.expect("ready"))
+        assert await Node.connect(ex.name)
+        board = await start_dashboard(0, announce=False)
+        await aio.await_(asyncio_in_thread(browse, board.url))
+
+    run_main(cluster, main)
+
+
+async def asyncio_in_thread(fn: Any, *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
