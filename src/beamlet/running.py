@@ -16,6 +16,7 @@ from typing import Any
 
 from .dist import node as dist_node
 from .dist.handshake import short_host_name
+from .dist.tls import TlsOptions
 from .kernel import runtime
 
 LOCAL = "nonode@nohost"
@@ -23,7 +24,7 @@ LOCAL = "nonode@nohost"
 
 def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | None = None,
         epmd_port: int | None = None, hidden: bool = False, net_ticktime: float = 60.0,
-        **options: Any) -> Any:
+        tls: TlsOptions | None = None, **options: Any) -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     Everything `beamlet.kernel.runtime.run` documents holds (``schedulers=``, ``isolation=``,
@@ -34,7 +35,8 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
     cookie, ``~/.erlang.cookie`` is used, created as Erlang creates it when missing. A
     ``hidden`` node is not in the other nodes' ``Node.list()`` (Erlang's ``-hidden``);
     ``net_ticktime`` (seconds) is Erlang's kernel parameter: a connected node silent for that
-    long is taken for down.
+    long is taken for down. ``tls`` (`beamlet.dist.tls.TlsOptions`) makes every connection
+    TLS, as Erlang's ``-proto_dist inet_tls`` (see docs/distribution-tls.md).
     """
     if name == LOCAL and cookie is None:
         return runtime.run(fn, *args, **options)
@@ -43,7 +45,7 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
 
     async def distributed_main() -> Any:
         await dist_node.start(full_name, secret, epmd_port=epmd_port, hidden=hidden,
-                              net_ticktime=net_ticktime)
+                              net_ticktime=net_ticktime, tls=tls)
         result = fn(*args)
         if inspect.isawaitable(result):
             result = await result

@@ -32,6 +32,7 @@ from typing import Any
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
+from beamlet.dist.tls import TlsOptions
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
 from beamlet.kernel.registry import register
@@ -165,7 +166,8 @@ class Dist:
     """
 
     def __init__(self, node: NodeState, name: str, cookie: str, epmd_port: int | None, *,
-                 hidden: bool, net_ticktime: float, connect_all: bool = True) -> None:
+                 hidden: bool, net_ticktime: float, connect_all: bool = True,
+                 tls: TlsOptions | None = None) -> None:
         from beamlet.dist import control, nodes, spawning
 
         self.node = node
@@ -174,6 +176,9 @@ class Dist:
         self.epmd_port = epmd_port
         self.net_ticktime = net_ticktime
         self.connect_all = connect_all
+        # TLS both ways when asked (Erlang's -proto_dist inet_tls); bad files fail here
+        self.tls_server = tls.server_context() if tls is not None else None
+        self.tls_client = tls.client_context() if tls is not None else None
         self.flags = (_hs.DEFAULT_FLAGS | BEAMLET_TERMS) & ~(_hs.PUBLISHED if hidden else 0)
         self.creation = 0
         self.loop = aio.loop()
@@ -267,7 +272,7 @@ class Dist:
         try:
             connection = await _hs.accept(
                 reader, writer, name=self.name, cookie=self.cookie, flags=self.flags,
-                creation=self.creation, decide=self._decide)
+                creation=self.creation, decide=self._decide, ssl=self.tls_server)
         except (_hs.HandshakeError, OSError, TimeoutError) as error:
             log.warning("a node failed to connect: %s", error)
             return
@@ -297,7 +302,7 @@ class Dist:
         try:
             connection = await _hs.connect(
                 peer.name, name=self.name, cookie=self.cookie, flags=self.flags,
-                creation=self.creation, epmd=self.epmd_port)
+                creation=self.creation, epmd=self.epmd_port, ssl=self.tls_client)
         except _hs.SimultaneousConnect:
             return
         except (_hs.HandshakeError, OSError, TimeoutError, ValueError) as error:
@@ -515,7 +520,8 @@ def current_or_none() -> Dist | None:
 
 
 async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden: bool = False,
-                net_ticktime: float = _hs.DEFAULT_NET_TICKTIME, connect_all: bool = True) -> None:
+                net_ticktime: float = _hs.DEFAULT_NET_TICKTIME, connect_all: bool = True,
+                tls: TlsOptions | None = None) -> None:
     """Make the running node the distribution node ``name`` (``alive@host``) with ``cookie``.
 
     Called from a process. ``epmd_port`` is the EPMD's port (default: ``ERL_EPMD_PORT`` or
@@ -523,7 +529,8 @@ async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden:
     appear in the other nodes' ``Node.list()`` (Erlang's ``-hidden``). ``net_ticktime`` is
     Erlang's kernel parameter: a node silent for that long is taken for down. With
     ``connect_all`` (Erlang's default) a new visible node's own connections are made too, so
-    the cluster stays fully meshed. When this
+    the cluster stays fully meshed. With ``tls`` (`beamlet.dist.tls.TlsOptions`) every
+    connection is TLS, as with Erlang's ``-proto_dist inet_tls``. When this
     returns the node is registered and accepting connections, and `stop` is registered to run
     when the node stops.
     """
@@ -539,7 +546,7 @@ async def start(name: str, cookie: str, *, epmd_port: int | None = None, hidden:
     if not isinstance(net_ticktime, (int, float)) or net_ticktime <= 0:
         raise ValueError(f"net_ticktime is a positive number of seconds, got {net_ticktime!r}")
     dist = Dist(node, name, cookie, epmd_port, hidden=hidden, net_ticktime=net_ticktime,
-                connect_all=connect_all)
+                connect_all=connect_all, tls=tls)
     await aio.await_(dist.open())
     node.name = name
     node.external += 1  # remote nodes may send at any time: no deadlock while we listen
