@@ -517,22 +517,27 @@ def test_a_real_node_fragments_reassemble(cluster: Cluster) -> None:
 
 def test_our_fragments_reach_a_real_node_and_a_small_message_passes_them(
         cluster: Cluster) -> None:
-    """A 2 MB message in 64 KiB fragments through the outbox, with a small one put after it:
-    the small one arrives first (it went between two fragments), the big one intact."""
+    """Two messages of 2 MB and 1 MB in 64 KiB fragments through the outbox, their fragments
+    interleaved, and a small one put after them: the small one arrives first (it went between
+    fragments), then the 1 MB one, whose last fragment went first, and both intact."""
     cluster.start_epmd()
 
     async def scenario() -> None:
         elixir, connection = await connect_with_fragments(cluster, "exfragin")
-        blob = bytes(range(256)) * 8192
+        big, bigger = bytes(range(256)) * 4096, bytes(range(255, -1, -1)) * 8192
         outbox = Outbox()
-        outbox.put(*to_listener(connection, ("big", blob)), key="big")
+        outbox.put(*to_listener(connection, ("big", bigger)), key="bigger")
+        outbox.put(*to_listener(connection, ("big", big)), key="big")
         outbox.put(*to_listener(connection, ("small", 1)), key="small")
         frames = drain(outbox)
-        assert [frame[1] for frame in frames[:3]] == [69, 68, 70] and len(frames) == 34
+        assert [frame[1] for frame in frames[:5]] == [69, 69, 68, 70, 70]
+        assert len(frames) == 1 + 33 + 17  # 2 MB and 1 MB: 32 and 16 pieces, and the rest
         for frame in frames:
             await connection.send_frame(frame)
         assert await elixir.expect("got") == "got small 1"
-        assert await elixir.expect("got") == f"got big {len(blob)} {hashlib.md5(blob).hexdigest()}"
+        for blob in (big, bigger):
+            assert await elixir.expect("got") == (
+                f"got big {len(blob)} {hashlib.md5(blob).hexdigest()}")
         await connection.close()
 
     asyncio.run(scenario())
