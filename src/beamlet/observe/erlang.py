@@ -81,6 +81,7 @@ class ErlangViews:
         self.history: list[dict[str, Any]] = []
         self.last: tuple[float, int] | None = None
         self.started = monotonic()
+        self.seen_reds: dict[str, tuple[float, int]] = {}   # pid key -> (when, reductions)
 
     async def table(self, keys: list[str]) -> list[tuple[Any, dict[str, Any]]]:
         """Every process of the node with the ``process_info`` items ``keys``."""
@@ -98,13 +99,21 @@ class ErlangViews:
 
     def row(self, pid: Any, info: dict[str, Any]) -> dict[str, Any]:
         name = info.get("registered_name")
+        key = key_of(pid)
+        reds = info.get("reductions", 0)
+        now = monotonic()
+        before = self.seen_reds.get(key)
+        recent = 0.0 if before is None else (reds - before[1]) / max(now - before[0], 1e-9)
+        if len(self.seen_reds) > 100_000:
+            self.seen_reds.clear()
+        self.seen_reds[key] = (now, reds)
         return {
-            "pid": key_of(pid), "text": repr(pid),
+            "pid": key, "text": repr(pid),
             "name": name if isinstance(name, str) and name else None,
             "initial_call": _mfa(info.get("initial_call")) or "",
             "current_function": _mfa(info.get("current_function")),
-            "status": info.get("status"), "reductions": info.get("reductions", 0),
-            "recent": 0.0, "memory": info.get("memory", 0),
+            "status": info.get("status"), "reductions": reds,
+            "recent": round(max(0.0, recent), 1), "memory": info.get("memory", 0),
             "message_queue_len": info.get("message_queue_len", 0),
             "priority": info.get("priority"),
         }
