@@ -464,3 +464,46 @@ def test_p9_the_elixir_side_sees_the_alias_reply_dropped_after_a_timeout(
         return first, beamlet.flush()
 
     assert python_against_elixir(cluster, body) == ("timeout", [])
+
+
+def test_8_elixir_sees_a_stopped_python_node_go_down_within_net_ticktime(
+        cluster: Cluster) -> None:
+    """Scenario 8: the Python node in an OS process of its own, SIGSTOPped; both ends at
+    net_ticktime 4 as the research ran it."""
+    import asyncio
+    import os
+    import signal
+
+    async def scenario() -> str:
+        python = erlang_nodes.beamlet_node(cluster, "stopped", ticktime=4)
+        await python.expect("ready")
+        elixir = cluster.elixir("m", (
+            f':net_kernel.monitor_nodes(true); IO.puts("up #{{Node.connect(:"{python.name}")}}");'
+            ' receive do {:nodedown, n} -> IO.puts("down #{n}") after 30000 -> '
+            'IO.puts("no nodedown") end'), ticktime=4)
+        assert await elixir.expect("up") == "up true"
+        os.kill(python.process.pid, signal.SIGSTOP)
+        try:
+            return await elixir.expect("down")
+        finally:
+            os.kill(python.process.pid, signal.SIGCONT)
+
+    cluster.start_epmd()
+    assert asyncio.run(scenario()) == f"down stopped@{HOST}"
+
+
+def test_long_names_both_ways(cluster: Cluster) -> None:
+    long_name = "py@127.0.0.1"
+
+    async def body() -> Any:
+        await serve()
+        elixir = cluster.elixir("a@127.0.0.1", (
+            f'IO.puts("R " <> inspect(GenServer.call({{:echo, :"{long_name}"}}, :hi))); '
+            'Process.register(self(), :waiter); IO.puts("ready"); Process.sleep(:infinity)'),
+            long=True)
+        theirs = await line(elixir, "R ")
+        await line(elixir, "ready")
+        return theirs, await rpc.call("a@127.0.0.1", "erlang", "node", [])
+
+    result = beamlet.run(body, name=long_name, cookie=COOKIE, epmd_port=cluster.epmd_port)
+    assert result == ("R {:ok, :hi}", "a@127.0.0.1")
