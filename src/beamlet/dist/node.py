@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -186,10 +187,16 @@ class Dist:
         self.peers: dict[str, _Peer] = {}                        # loop thread only
         self.up: dict[str, int] = {}                             # node -> connection flags
         self.pending: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
-        self.remote_pids: dict[tuple[str, int, int, int], RemotePid] = {}
-        self.wire_pids: dict[RemotePid, ExtPid] = {}             # byte-exact way back
+        # Identities, held weakly: a pid or ref nobody holds any more is forgotten here too.
+        self.remote_pids: weakref.WeakValueDictionary[tuple[str, int, int, int], RemotePid] = \
+            weakref.WeakValueDictionary()
+        self.wire_pids: weakref.WeakKeyDictionary[RemotePid, ExtPid] = \
+            weakref.WeakKeyDictionary()                          # byte-exact way back
         self.node_index: dict[str, int] = {}
-        self.local_refs: dict[tuple[int, ...], Ref] = {}         # refs we have sent
+        self.local_refs: weakref.WeakValueDictionary[tuple[int, ...], Ref] = \
+            weakref.WeakValueDictionary()                        # refs we have sent
+        self.local_pids: weakref.WeakValueDictionary[int, Pid] = \
+            weakref.WeakValueDictionary()                        # pids we have sent
         self.server: asyncio.Server | None = None
         self.registration: _epmd.Registration | None = None
         self.epmd_server: _epmd.EpmdServer | None = None
@@ -202,8 +209,14 @@ class Dist:
     def pid_from_wire(self, wire: ExtPid) -> Pid:
         """A pid of ours as its live process's pid (a dead one if gone); others interned."""
         if wire.node == self.name:
-            proc = _sched.procs().get(wire.id) if wire.creation == self.creation else None
-            return proc.pid if proc is not None else Pid(None, wire.id)
+            if wire.creation == self.creation:
+                proc = _sched.procs().get(wire.id)
+                if proc is not None:
+                    return proc.pid
+                sent = self.local_pids.get(wire.id)
+                if sent is not None:
+                    return sent  # the pid of a process that ended since, as it was sent
+            return Pid(None, wire.id)
         key = (wire.node, wire.id, wire.serial, wire.creation)
         remote = self.remote_pids.get(key)
         if remote is None:
@@ -217,6 +230,7 @@ class Dist:
         if isinstance(pid, RemotePid):
             return self.wire_pids.get(pid) or ExtPid(
                 pid.node_name, pid.id, pid.serial, pid.creation)
+        self.local_pids[pid.id] = pid
         return ExtPid(self.name, pid.id, 0, self.creation)
 
     def ref_from_wire(self, wire: ExtRef) -> Any:

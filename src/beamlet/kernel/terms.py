@@ -25,7 +25,9 @@ class Pid:
     pid kept in some message does not keep a dead process's memory alive.
     """
 
-    __slots__ = ("_proc", "id", "node")
+    # __weakref__: the distribution layer maps a pid that comes back from another node to this
+    # very object, through a table that must not keep dead processes' pids alive
+    __slots__ = ("_proc", "id", "node", "__weakref__")
 
     def __init__(self, proc: Proc | None, id: int, node: int = 0) -> None:
         self._proc = proc
@@ -45,7 +47,7 @@ class RemotePid(Pid):
     goes to the router the layer installed (`scheduler.set_remote_router`), or is dropped when
     no connection can carry it, as Erlang drops a message to an unreachable node."""
 
-    __slots__ = ("node_name", "serial", "creation")
+    __slots__ = ("node_name", "serial", "creation")  # (weakref-able through Pid)
 
     def __init__(self, node_name: str, id: int, serial: int, creation: int,
                  index: int) -> None:
@@ -69,7 +71,7 @@ class Ref:
     `receive` waiting for a reply tagged with it skip the older backlog.
     """
 
-    __slots__ = ("n", "by", "at")
+    __slots__ = ("n", "by", "at", "__weakref__")  # weakref: as for Pid (the dist layer)
 
     def __init__(self) -> None:
         self.n = next(_ref_ids)
