@@ -28,9 +28,9 @@ from typing import Any
 from beamlet import Pid, Process, aio, spawn
 from beamlet.kernel import scheduler as _k
 
-from .collector import NAME as COLLECTOR_NAME, Collector, collector_main
+from .collector import NAME as COLLECTOR_NAME, Collector, collector_main, expose
 
-__all__ = ["COLLECTOR_NAME", "Dashboard", "start_dashboard"]
+__all__ = ["COLLECTOR_NAME", "Dashboard", "expose", "start_dashboard"]
 
 _STOP_SECONDS = 5.0
 
@@ -76,6 +76,7 @@ async def start_dashboard(port: int = 0, *, token: str | None = None, host: str 
     button asks for (a random one by default); with ``announce`` the URL and the token are
     printed on stderr. ``interval`` is how often open pages are updated and the overview is
     sampled (seconds). The dashboard stops with the node, or earlier with `Dashboard.stop`.
+    Other nodes may read this one from then on (`beamlet.observe.collector.expose`).
     """
     try:
         from .web import Server
@@ -98,6 +99,7 @@ async def start_dashboard(port: int = 0, *, token: str | None = None, host: str 
     shown = f"[{host}]" if ":" in host else host
     board = Dashboard(f"http://{shown}:{bound}/", host, bound, secret, collector, server)
     node.on_stop.append(board.stop_with_node)
+    expose()       # other nodes' dashboards (and `beamlet top NAME`) may read this one
     if announce:
         print(f"beamlet dashboard: {board.url}  (kill token: {secret})", file=sys.stderr,
               flush=True)

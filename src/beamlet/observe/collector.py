@@ -62,6 +62,7 @@ HISTORY = 300              # overview samples kept for the charts
 MAX_PAGE = 500             # rows in one processes page at most
 MAX_MESSAGES = 20          # mailbox messages shown on a process page
 MAX_CHILDREN = 200         # children shown per supervisor
+MAX_ORDERS = 16            # sorted orders kept for reuse
 TEXT_LIMIT = 200           # characters of a value's repr shown
 SORT_KEYS = ("pid", "reductions", "memory", "message_queue_len", "name")
 
@@ -282,6 +283,8 @@ class Collector:
 
         await walk(procs, scan)
         order = _Order(monotonic(), perf_counter() - t0, [p for _, _, p in best], total, depth)
+        if len(self.orders) >= MAX_ORDERS:    # one per filter typed: keep the latest few
+            self.orders.clear()
         self.orders[key] = order
         return order
 
@@ -521,6 +524,7 @@ async def collector_main(collector: Collector) -> None:
 # ---------------------------------------------------------------------- other nodes
 REMOTE_MODULE = "beamlet_observe"
 REMOTE_SECONDS = 5.0
+VIEW_OPS = ("overview", "processes", "process", "tree", "kill")
 
 
 async def local_view(op: str, args: dict[str, Any]) -> Any:
@@ -550,6 +554,8 @@ class Exports:
 
     @staticmethod
     async def view(op: str, args: dict[str, Any]) -> bytes:
+        if op not in VIEW_OPS:
+            raise ValueError(f"unknown request {op!r}; known: {', '.join(VIEW_OPS)}")
         return json.dumps(await local_view(str(op), dict(args))).encode()
 
 

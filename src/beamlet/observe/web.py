@@ -74,6 +74,7 @@ class Server:
         self.metrics = Metrics()
         self.runner: web.AppRunner | None = None
         self.streams = 0            # open event streams (pages open now)
+        self.pending: set[asyncio.Future[Any]] = set()   # questions the collector has now
 
     # ------------------------------------------------------------------ the node side
     async def ask(self, op: str, args: dict[str, Any] | None = None) -> Any:
@@ -85,11 +86,14 @@ class Server:
             loop.call_soon_threadsafe(_settle, fut, result)
 
         msg = ("observe", op, args or {}, reply)
+        self.pending.add(fut)
         _k.hand_in(partial(_k.send_from_outside, self.collector, msg))
         try:
             kind, value = await asyncio.wait_for(fut, ASK_TIMEOUT)
         except TimeoutError:
             raise web.HTTPServiceUnavailable(text="the node did not answer in time") from None
+        finally:
+            self.pending.discard(fut)
         if kind == "error":
             raise web.HTTPBadRequest(text=str(value))
         return value
@@ -199,5 +203,7 @@ class Server:
     async def close(self) -> None:
         """Stop listening and end every open stream."""
         runner, self.runner = self.runner, None
+        for fut in list(self.pending):     # a stopped node answers nothing: do not wait for it
+            fut.cancel()
         if runner is not None:
             await runner.cleanup()
