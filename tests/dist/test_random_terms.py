@@ -47,7 +47,16 @@ import pytest
 from erlang_nodes import COOKIE, GUARD_SECONDS, HOST, Cluster
 
 import beamlet
-from beamlet import ANY, make_ref, receive, register, self_pid, send, spawn
+from beamlet import (
+    ANY,
+    make_ref,
+    receive,
+    register,
+    self_pid,
+    send,
+    spawn,
+    spawn_monitor,
+)
 from beamlet.dist.etf import (
     BitBinary,
     Codec,
@@ -545,10 +554,15 @@ def check_echo(report: Report, seq: int, sent: Any, echoed: Any, otp_bytes: byte
             raise Mismatch(f"the node delivered {echoed!r:.300}")
         aligned = wire_forms.align(sent, FAST.decode(otp_bytes))
         check_encodes_as(aligned, otp_bytes, both_codecs(otp_bytes))
-    except Mismatch as mismatch:
-        report.fail(f"seq {seq}: {mismatch}; sent {sent!r:.500}")
+    except Exception as error:  # noqa: BLE001 - a codec error is a finding about this term
+        report.fail(f"seq {seq}: {describe(error)}; sent {sent!r:.500}")
     else:
         report.passed += 1
+
+
+def describe(error: Exception) -> str:
+    """A mismatch as it reads; any other exception (a codec error) with its type."""
+    return str(error) if isinstance(error, Mismatch) else f"{type(error).__name__}: {error}"
 
 
 async def sink(index: int, producers: list[int], count: int, control: Pid) -> None:
@@ -562,6 +576,9 @@ async def sink(index: int, producers: list[int], count: int, control: Pid) -> No
             report.fail(f"nothing more came; next expected {expected}")
             break
         k, seq = message[0], message[1]
+        if k not in expected:
+            report.fail(f"a message from no producer still sending: {message!r:.300}")
+            continue
         if seq == "done":
             arrived = expected.pop(k)
             if arrived != count:
@@ -592,8 +609,9 @@ def check_produced(report: Report, k: int, seq: int, payload: tuple[Any, ...],
             check_compressed(term, compressed, bytes_v1)
         aligned = wire_forms.align(delivered, term)
         check_encodes_as(aligned, bytes_v2, (FAST,))
-    except Mismatch as mismatch:
-        report.fail(f"producer {k} seq {seq}: {mismatch}; OTP's bytes {bytes_v2[:300]!r}")
+    except Exception as error:  # noqa: BLE001 - a codec error is a finding about this term
+        report.fail(f"producer {k} seq {seq}: {describe(error)}; OTP's bytes "
+                    f"{bytes_v2[:300]!r}")
     else:
         report.passed += 1
 
@@ -657,6 +675,22 @@ def identity_kinds(hello: list[tuple[Any, bytes]], local_pids: list[Pid],
     return kinds
 
 
+async def collect_reports(workers: list[Pid]) -> list[tuple[str, int, list[str]]]:
+    """Every worker's report; a worker that crashed instead is a failure with its reason."""
+    reports: list[tuple[str, int, list[str]]] = []
+    for _ in workers:
+        found = await receive(("report", str, int, list), Down, timeout=2 * GUARD_SECONDS,
+                              default=None)
+        if found is None:
+            raise AssertionError(f"{len(workers) - len(reports)} workers sent no report in "
+                                 f"{2 * GUARD_SECONDS} s; reports so far: {reports}")
+        if isinstance(found, Down):
+            reports.append((repr(found.pid), 0, [f"{found.pid!r} crashed: {found.reason!r}"]))
+        else:
+            reports.append(found[1:])
+    return reports
+
+
 def run_both_ways(cluster: Cluster, seed: int, count: int) -> list[tuple[str, int, list[str]]]:
     """Run the node, the Elixir node and both directions; the reports of every process."""
 
@@ -666,10 +700,10 @@ def run_both_ways(cluster: Cluster, seed: int, count: int) -> list[tuple[str, in
         elixir = cluster.elixir("exterms", elixir_command(seed, count // PRODUCERS))
         hello = await receive(("hello", ANY, list, list), timeout=GUARD_SECONDS)
         _, elixir_control, echoes, identities = hello
-        senders = [spawn(sender, k, echoes[k % ECHOES], count // SENDERS, control)
+        senders = [spawn_monitor(sender, k, echoes[k % ECHOES], count // SENDERS, control)[0]
                    for k in range(SENDERS)]
-        sinks = [spawn(sink, i, [k for k in range(PRODUCERS) if k % SINKS == i],
-                       count // PRODUCERS, control) for i in range(SINKS)]
+        sinks = [spawn_monitor(sink, i, [k for k in range(PRODUCERS) if k % SINKS == i],
+                               count // PRODUCERS, control)[0] for i in range(SINKS)]
         local_pids = [control, *senders, *sinks]
         local_refs = [make_ref() for _ in range(3)]
         wire_forms = await wire_forms_of(echoes[0], local_pids + local_refs, identities)
@@ -679,10 +713,7 @@ def run_both_ways(cluster: Cluster, seed: int, count: int) -> list[tuple[str, in
             send(worker, ("go", wire_forms))
         for worker in senders:
             send(worker, ("go", kinds, wire_forms))
-        reports = []
-        for _ in range(SENDERS + SINKS):
-            reports.append((await receive(("report", str, int, list),
-                                          timeout=4 * GUARD_SECONDS))[1:])
+        reports = await collect_reports(senders + sinks)
         for worker in senders + sinks:
             send(worker, "stop")
         assert elixir.process.poll() is None, f"the Elixir node ended: {elixir.lines}"
