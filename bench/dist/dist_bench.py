@@ -48,7 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 HOST = socket.gethostname().split(".")[0]
 # Against a hung node only: a client's run takes seconds, a node starts in about one.
 START_GUARD_SECONDS = 60.0
-RUN_GUARD_SECONDS = {False: 180.0, True: 60.0}  # by --quick
+RUN_GUARD_SECONDS = {False: 120.0, True: 60.0}  # by --quick
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,12 @@ class Started:
                 return line
 
     def last_words(self) -> str:
-        """The last line of its output that says something (an exception's, usually)."""
+        """What its output says went wrong: Elixir's ``** (Error) ...`` line, or else the last
+        line that says something (a Python traceback's exception)."""
         meaningful = [line.strip() for line in self.lines if line.strip()]
+        elixir_errors = [line for line in meaningful if line.startswith("** (")]
+        if elixir_errors:
+            return elixir_errors[-1][:160]
         return meaningful[-1][:160] if meaningful else f"exit status {self.process.poll()}"
 
 
@@ -265,30 +269,39 @@ def figure_of(workload: Workload, result: dict[str, Any]) -> float:
 
 def measure(cluster: Cluster, pairs: list[Pair], workloads: list[Workload], rounds: int,
             quick: bool) -> dict[tuple[str, str], list[dict[str, Any] | str]]:
-    """Every (pair, workload) ``rounds`` times: each run's JSON result or its error text."""
+    """Every (pair, workload) ``rounds`` times: each run's JSON result or its error text.
+
+    Each round starts one server node per pair and runs each workload on every pair in turn,
+    so that the figures a ratio compares are measured minutes apart at most on a machine
+    whose speed drifts. A server that died, or whose client failed, is started afresh."""
     results: dict[tuple[str, str], list[dict[str, Any] | str]] = {}
     for round_number in range(rounds):
-        for pair in pairs:
-            server: tuple[str, Started] | None = None
-            for workload in workloads:
-                key = (pair.label, workload.key)
-                try:
-                    if server is None or server[1].process.poll() is not None:
-                        server = cluster.server(pair.server)
-                    n = workload.quick if quick else workload.full
-                    outcome: dict[str, Any] | str = cluster.client(
-                        pair.client, workload.key, server[0], n, RUN_GUARD_SECONDS[quick])
-                except RuntimeError as error:
-                    outcome = str(error)
-                    if server is not None:  # a server in doubt is not used again
-                        cluster.processes.kill(server[1])
-                        server = None
-                results.setdefault(key, []).append(outcome)
+        servers: dict[str, tuple[str, Started]] = {}
+        for workload in workloads:
+            for pair in pairs:
+                outcome = run_one(cluster, servers, pair, workload, quick)
+                results.setdefault((pair.label, workload.key), []).append(outcome)
                 print(f"  round {round_number + 1}/{rounds} {pair.label:16} {workload.key:12}"
                       f" {describe(workload, outcome)}", file=sys.stderr, flush=True)
-            if server is not None:
-                cluster.processes.kill(server[1])
+        for _, server in servers.values():
+            cluster.processes.kill(server)
     return results
+
+
+def run_one(cluster: Cluster, servers: dict[str, tuple[str, Started]], pair: Pair,
+            workload: Workload, quick: bool) -> dict[str, Any] | str:
+    """One client run for ``pair`` (starting its server when needed): its result or error."""
+    server = servers.get(pair.label)
+    try:
+        if server is None or server[1].process.poll() is not None:
+            server = servers[pair.label] = cluster.server(pair.server)
+        n = workload.quick if quick else workload.full
+        return cluster.client(pair.client, workload.key, server[0], n, RUN_GUARD_SECONDS[quick])
+    except RuntimeError as error:
+        if server is not None:  # a server in doubt is not used again
+            cluster.processes.kill(server[1])
+            del servers[pair.label]
+        return str(error)
 
 
 def describe(workload: Workload, outcome: dict[str, Any] | str) -> str:

@@ -18,7 +18,8 @@ defmodule DistBench.Gen do
 end
 
 defmodule DistBench do
-  @guard_ms 120_000
+  # Only against a lost message (less than dist_bench.py's guard on the whole run).
+  @guard_ms 30_000
 
   def now_us, do: System.monotonic_time(:microsecond)
 
@@ -87,8 +88,11 @@ defmodule DistBench do
 
     Enum.each(1..n, fn i ->
       send(echo, {me, i})
+
       receive do
         ^i -> :ok
+      after
+        @guard_ms -> raise "round trip #{i}: no answer in #{div(@guard_ms, 1000)} s"
       end
     end)
   end
@@ -148,6 +152,8 @@ defmodule DistBench do
         send(pinger, :stop)
         receive do
           {:samples, these} -> {these ++ samples, [took | seconds]}
+        after
+          @guard_ms -> raise "the pinger did not stop"
         end
       end)
 
@@ -181,7 +187,7 @@ defmodule DistBench do
     receive do
       {:ack, seen} -> push(counter, i, n, seen, window)
     after
-      @guard_ms -> raise "the counter stopped acknowledging at #{acked}"
+      @guard_ms -> raise "the counter has not acknowledged past #{acked} of #{n}"
     end
   end
 

@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "src"))
 import beamlet  # noqa: E402
 from beamlet import ANY, GenServer, Pid, flush, receive, register, self_pid, send, spawn  # noqa: E402
 
-# Only against a peer that stopped answering: every awaited message normally comes in seconds.
-GUARD_SECONDS = 120.0
+# Only against a lost message: every awaited one normally comes within a few seconds (less than
+# dist_bench.py's guard on the whole run, so that the client says what it missed).
+GUARD_SECONDS = 30.0
 BIG_BYTES = 100_000_000
 CALL_BYTES = 100_000
 ONEWAY_ACK_EVERY = 500
@@ -102,7 +103,8 @@ async def round_trips(echo_pid: Pid, n: int) -> None:
     me = self_pid()
     for i in range(1, n + 1):
         send(echo_pid, (me, i))
-        await receive(i)
+        if await receive(i, timeout=GUARD_SECONDS, default=None) is None:
+            raise TimeoutError(f"round trip {i}: no answer in {GUARD_SECONDS:.0f} s")
 
 
 def rate(n: int, started: float) -> dict[str, float]:
@@ -128,7 +130,11 @@ async def oneway(server: str, n: int) -> dict[str, float]:
             sent += 1
             send(counter, sent)
         else:
-            _, acked = await receive(("ack", int), timeout=GUARD_SECONDS)
+            ack = await receive(("ack", int), timeout=GUARD_SECONDS, default=None)
+            if ack is None:
+                raise TimeoutError(f"the counter has not acknowledged past {acked} of {n} "
+                                   f"in {GUARD_SECONDS:.0f} s")
+            acked = ack[1]
     return rate(n, started)
 
 
