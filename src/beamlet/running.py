@@ -10,11 +10,12 @@ from __future__ import annotations
 import inspect
 import os
 import secrets
+import socket
 import string
 from collections.abc import Callable
 from typing import Any
 
-from .dist import node as dist_node
+from .dist import epmd, node as dist_node, peers
 from .dist.handshake import short_host_name
 from .dist.tls import TlsOptions
 from .kernel import runtime
@@ -24,7 +25,7 @@ LOCAL = "nonode@nohost"
 
 def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | None = None,
         epmd_port: int | None = None, hidden: bool = False, net_ticktime: float = 60.0,
-        tls: TlsOptions | None = None, **options: Any) -> Any:
+        tls: TlsOptions | None = None, cores: int | str = 1, **options: Any) -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     Everything `beamlet.kernel.runtime.run` documents holds (``schedulers=``, ``isolation=``,
@@ -37,21 +38,59 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
     ``net_ticktime`` (seconds) is Erlang's kernel parameter: a connected node silent for that
     long is taken for down. ``tls`` (`beamlet.dist.tls.TlsOptions`) makes every connection
     TLS, as Erlang's ``-proto_dist inet_tls`` (see docs/distribution-tls.md).
+
+    ``cores=N`` (or ``"auto"``: every core this process may run on) starts N-1 peer nodes,
+    one OS process each, connected before ``fn`` starts and stopped with the node
+    (`beamlet.dist.peers`, docs/multicore.md). Without a name the node takes one of its own
+    (``beamlet<os pid>``), a random cookie and a private EPMD port, so nothing on the host's
+    EPMD is touched.
     """
+    peer_count = core_count(cores) - 1
+    if peer_count > 0 and tls is not None:
+        raise ValueError("cores= with tls= is not supported yet: peers speak plain TCP")
+    if peer_count > 0 and name == LOCAL and cookie is None:
+        name, cookie = f"beamlet{os.getpid()}", secrets.token_hex(16)
+        epmd_port = epmd_port if epmd_port is not None else free_port()
     if name == LOCAL and cookie is None:
         return runtime.run(fn, *args, **options)
     full_name = node_name(name)
     secret = cookie if cookie is not None else home_cookie()
+    prepared = peers.prepare(full_name, secret, epmd_port or epmd.epmd_port(), net_ticktime,
+                             peer_count) if peer_count > 0 else None
 
     async def distributed_main() -> Any:
         await dist_node.start(full_name, secret, epmd_port=epmd_port, hidden=hidden,
                               net_ticktime=net_ticktime, tls=tls)
+        if prepared is not None:
+            await peers.start(prepared)
         result = fn(*args)
         if inspect.isawaitable(result):
             result = await result
         return result
 
-    return runtime.run(distributed_main, name=full_name, **options)
+    try:
+        return runtime.run(distributed_main, name=full_name, **options)
+    finally:
+        if prepared is not None:
+            prepared.stop()  # done already when the node started them; else frees the forked
+
+
+def core_count(cores: int | str) -> int:
+    """``cores=`` as a number of nodes: a positive int, or "auto" for every usable core."""
+    if cores == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+        raise ValueError(f"cores is a positive int or 'auto', got {cores!r}")
+    return cores
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on now (for a private EPMD)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def node_name(name: str) -> str:
