@@ -15,8 +15,13 @@ writes (map keys in OTP's order, which is the only thing taken from OTP's side).
 Elixir -> beamlet. `PRODUCERS` Elixir processes (tests/dist/random_terms.exs, a generator
 seeded per message) send random terms of their own, including beamlet's pids and refs, to
 `SINKS` beamlet processes, each with OTP's encodings of it. The sinks check order, that both
-codecs (the C fast path and the pure Python one) decode OTP's bytes to the same term and
-encode it back to exactly those bytes, and that the term the node delivered is that term.
+codecs (the C fast path and the pure Python one, the latter for terms up to `PURE_UP_TO`
+bytes: it is slow, and test_etf_properties compares the two) decode OTP's bytes to the same
+term and encode it back to exactly those bytes, and that the term the node delivered is
+that term, its pids and refs the very objects beamlet gave out.
+
+A sender or producer ends with a marker after its last term, so a lost message is reported
+when the marker arrives, without waiting for a timeout.
 
 The rule for canonical forms: OTP 25's ``term_to_binary`` writes Latin-1 atoms as
 ``ATOM_EXT`` (minor version 1) and the distribution writes every atom in UTF-8
@@ -28,7 +33,10 @@ zero), which is what OTP sends back whatever it was sent (see
 test_a_bitstring_is_equal_to_its_canonical_form).
 
 Deterministic: every term comes from the seed (`SEED`, or ``BEAMLET_RANDOM_TERMS_SEED``), the
-sender or producer number and the message number alone; a failure names all three.
+sender or producer number and the message number alone; a failure names all three. Map keys
+that Python deems equal (1, 1.0 and true; [1] and {1}; {:EXIT, p, r} and {p, r}) are never
+two keys of one random map: a dict cannot hold them (see the xfail tests at the end, which
+hold what the random terms found and leave out until it is fixed).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from typing import Any
 import erlang_nodes
 import pytest
 from erlang_nodes import COOKIE, GUARD_SECONDS, HOST, Cluster
+from etf_otp import run_elixir
 
 import beamlet
 from beamlet import (
@@ -836,8 +845,6 @@ end
 def otp_reencodes(terms: list[Any]) -> list[tuple[bytes, bytes]]:
     """OTP's own encodings (minor_version 2, and compressed at level 6) of what it decodes
     from the codec's bytes for each term: one `elixir` run, no distribution."""
-    from etf_otp import run_elixir  # noqa: PLC0415 - etf_otp skips without Elixir
-
     lines = "".join(FAST.encode(term).hex().upper() + "\n" for term in terms)
     found = []
     for line in run_elixir(REENCODE_SCRIPT, lines).splitlines():
