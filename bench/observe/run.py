@@ -30,10 +30,7 @@ from typing import Any
 
 import beamlet
 from beamlet import receive, self_pid, send, spawn
-from beamlet.kernel import runtime
 from beamlet.observe import Dashboard, start_dashboard
-
-ThreadedNode: Any = getattr(beamlet, "ThreadedNode", None) or runtime.Node
 
 
 async def parked() -> None:
@@ -97,7 +94,7 @@ def page_open(url: str) -> Iterator[None]:
 
 
 def cost(processes: int, rounds: int, window: float) -> dict[str, Any]:
-    with ThreadedNode() as node:
+    with beamlet.ThreadedNode() as node:
         node.call(spawn_parked, processes)
         board = node.call(open_board)
         closed, opened = [], []
@@ -118,7 +115,7 @@ def cost(processes: int, rounds: int, window: float) -> dict[str, Any]:
 
 def first_rows(processes: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    with ThreadedNode() as node:
+    with beamlet.ThreadedNode() as node:
         t0 = time.perf_counter()
         node.call(spawn_parked, processes)
         out["spawn"] = time.perf_counter() - t0

@@ -23,13 +23,10 @@ import pytest
 
 import beamlet
 from beamlet import Agent, DynamicSupervisor, GenServer, Pid, Supervisor, receive, spawn_link
-from beamlet.kernel import runtime
 from beamlet.observe import Dashboard, start_dashboard
 
 TOKEN = "test-token-123"
-# A node on a thread of its own (beamlet.ThreadedNode; named Node before the distribution's
-# Node module took that name).
-THREADED_NODE: Any = getattr(beamlet, "ThreadedNode", None) or runtime.Node
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -100,7 +97,7 @@ async def _start(interval: float) -> tuple[Dashboard, Pid]:
 
 def running_app(interval: float = 0.2) -> Iterator[App]:
     """A node with the application and its dashboard, stopped (with its server) afterwards."""
-    node = THREADED_NODE().start()
+    node = beamlet.ThreadedNode().start()
     try:
         board, sup = node.call(_start, interval)
         yield App(node, board, sup)
