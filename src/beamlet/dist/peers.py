@@ -143,7 +143,9 @@ class Peers:
         then waits for it (it is the thread PR_SET_PDEATHSIG follows) and tells the keeper
         when it has ended."""
         started = threading.Event()
-        environment = dict(os.environ, **{COOKIE_ENV: self.cookie})
+        # the main node's import path: what it pickles by reference, a peer can import
+        environment = dict(os.environ, **{COOKIE_ENV: self.cookie,
+                                          "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
 
         def fork_and_wait() -> None:
             try:

@@ -49,6 +49,8 @@ in production, so that they are supervised).
 from __future__ import annotations
 
 import inspect
+import pickle
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from time import monotonic
@@ -382,7 +384,8 @@ class Task:
                      *, max_concurrency: int | None = None, ordered: bool = True,
                      timeout: float | None = 5.0,
                      on_timeout: str = "exit",
-                     zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
+                     zip_input_on_exit: bool = False,
+                     nodes: list[str] | None = None) -> AsyncIterator[tuple[str, Any]]:
         """Run ``fn(item)`` in a task for each item of ``enumerable``; an async iterator of
         the results, ``("ok", value)`` or ``("exit", reason)``.
 
@@ -399,12 +402,32 @@ class Task:
           ``"kill_task"``: the late task is killed and its item is ``("exit", "timeout")``.
         * ``zip_input_on_exit`` — with True, an ``("exit", reason)`` item is ``("exit",
           (item, reason))``, naming the input that failed.
+        * ``nodes`` — spread the work over these nodes (say ``Node.list() + [node()]``): each
+          task runs a batch of items, one after another, on the node with the least work
+          queued; ``max_concurrency`` (default: `schedulers_online()` per node) bounds the
+          tasks alive, ``timeout`` applies to each item from its start. See
+          docs/multicore.md for how batching keeps every option's meaning.
 
         The tasks are linked to the caller, as with `async_`: one that crashes takes a caller
         that does not trap exits down with it; a trapping caller gets ``("exit", reason)`` for
         that item (use `TaskSupervisor.async_stream_nolink` to survive crashes without
         trapping). Leaving the loop early kills the tasks still running.
         """
+        if nodes is not None:
+            cs, an = callers(), ancestors()
+
+            async def start_batch(where: str, items: list[Any]) -> tuple[Pid, Ref]:
+                args = (items, timeout)
+                if where == node():
+                    pid = spawn_link(batch_body, fn, args, cs, an)
+                else:
+                    from beamlet import Node
+
+                    pid = await Node.spawn_link(where, batch_body, fn, args, cs, an)
+                return pid, hand_ref(pid)
+
+            return spread(enumerable, fn, start_batch, nodes, max_concurrency, ordered,
+                          timeout, on_timeout, zip_input_on_exit)
         return stream(enumerable, _linked_starter(fn, callers(), ancestors()),
                       max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit)
 
@@ -488,6 +511,13 @@ def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
         max_concurrency = schedulers_online()
     if timeout == "infinity":
         timeout = None
+    check_options(enumerable, max_concurrency, timeout, on_timeout)
+    return _stream(enumerable, start, max_concurrency, ordered, cast("float | None", timeout),
+                   on_timeout, bool(zip_input_on_exit))
+
+
+def check_options(enumerable: Any, max_concurrency: int, timeout: Any, on_timeout: str) -> None:
+    """ValueError (TypeError) for a stream option (an input) that is not one."""
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
             or max_concurrency < 1:
         raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
@@ -499,8 +529,6 @@ def stream(enumerable: Iterable[Any] | AsyncIterable[Any],
     if not (hasattr(enumerable, "__aiter__") or hasattr(enumerable, "__iter__")):
         raise TypeError(f"async_stream takes an iterable or an async iterable, "
                         f"got {enumerable!r}")
-    return _stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout,
-                   bool(zip_input_on_exit))
 
 
 async def _stream(enumerable: Any, start: Callable[..., Any], max_concurrency: int, ordered: bool,
@@ -625,3 +653,362 @@ def _forget_exit(pid: Pid) -> None:
     consumer's (in Elixir the tasks are linked to a helper process that takes them)."""
     if Process.read_flag("trap_exit"):
         flush(Exit(pid, ANY))
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams spread over nodes: a task runs a batch of items, on the node with the least work
+# queued (docs/multicore.md)
+# ---------------------------------------------------------------------------------------------
+_FLUSH_SECONDS = 0.002        # a batch sends the results it has at least this often
+_TARGET_BATCH_SECONDS = 0.02  # a batch is sized to take about this long on its node
+_MAX_BATCH = 2000
+_STOP = "$batch_stop"         # never sent: what a stopped batch waits for until it is killed
+
+
+class _BatchState:
+    """What a batch task shares with its guard (both on the same node, so one object):
+    which item runs and since when, the results not sent yet, and whether the guard has
+    declared the running item late. ``lock`` makes "the item ended, the next one starts"
+    and "the running item is late" exclusive, so no item starts after its batch timed out."""
+
+    __slots__ = ("lock", "current", "started", "stopped", "unsent")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.current: int | None = 0
+        self.started = monotonic()
+        self.stopped = False
+        self.unsent: list[Any] = []
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, tuple, list, dict, set, type(None)})
+
+
+def _awaitable(result: Any) -> bool:
+    """`inspect.isawaitable`, with the common plain results answered at once (it costs a
+    microsecond, as much as a small item's whole overhead)."""
+    return result.__class__ not in _PLAIN and inspect.isawaitable(result)
+
+
+async def batch_body(fn: Callable[..., Any], args: tuple[list[Any], float | None],
+                     cs: list[Any], ancestors: list[Any]) -> None:
+    """The body of a stream task that runs a batch: wait for the ref (an alias of the
+    stream's consumer), run ``fn(x)`` for each item in turn, and send the results as
+    ``(ref, "ok", [results])`` every `_FLUSH_SECONDS` and at the end. With a ``timeout`` a
+    guard process beside it watches the running item (see `_guard`). An item that raises
+    ends the batch with that exception, after the results before it were sent."""
+    items, timeout = args
+    _set_info(fn, (None,), cs, ancestors)
+    _, ref = await receive((_TASK_REF, ANY))
+    state = _BatchState()
+    try:
+        if timeout is None:
+            await _run_unguarded(fn, items, state, ref)
+        else:
+            guard = spawn_link(_guard, state, ref, timeout)
+            await _run_guarded(fn, items, state, ref)
+            send(guard, "done")
+    except BaseException:
+        _flush(state, ref, items)
+        raise
+    _flush(state, ref, items)
+
+
+async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
+                         ref: Ref) -> None:
+    """The items one after another, the results flushed now and then (no timeout: nobody
+    else reads ``state``, so no lock)."""
+    unsent = state.unsent
+    last_flush = monotonic()
+    for x in items:
+        result = fn(x)
+        if _awaitable(result):
+            result = await result
+        unsent.append(result)
+        state.current = cast(int, state.current) + 1
+        if len(unsent) & 31 == 0 and monotonic() - last_flush >= _FLUSH_SECONDS:
+            _flush(state, ref, items)
+            unsent = state.unsent
+            last_flush = monotonic()
+    state.current = None
+
+
+async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
+                       ref: Ref) -> None:
+    """The items one after another under the guard's eye: each one's start is recorded,
+    and none starts once the guard has declared the batch late."""
+    lock = state.lock
+    last_flush = state.started
+    for x in items:
+        result = fn(x)
+        if _awaitable(result):
+            result = await result
+        with lock:
+            if state.stopped:
+                break
+            state.unsent.append(result)
+            state.current = cast(int, state.current) + 1
+            now = state.started = monotonic()
+        if now - last_flush >= _FLUSH_SECONDS:
+            _flush(state, ref, items)
+            last_flush = now
+    if state.stopped:
+        await receive(_STOP)    # the consumer kills this batch: its item is late
+    with lock:
+        state.current = None
+
+
+def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
+    """Send the results not sent yet; one that cannot travel to the consumer's node ends
+    the batch with a ValueError naming its item (the results before it are sent)."""
+    with state.lock:
+        chunk, state.unsent = state.unsent, []
+        first = (state.current if state.current is not None else len(items)) - len(chunk)
+    if not chunk:
+        return
+    try:
+        send(ref, (ref, "ok", chunk))
+    except ValueError:
+        for offset, result in enumerate(chunk):
+            try:
+                send(ref, (ref, "ok", [result]))
+            except ValueError as error:
+                item = items[first + offset]
+                raise ValueError(f"the result of item {item!r} cannot travel back to the "
+                                 f"stream's node: {error}") from None
+
+
+async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
+    """Watch a batch's running item: once it has run ``timeout`` seconds, mark the batch
+    stopped (no further item starts) and tell the consumer ``(ref, "timeout", [results
+    not sent yet])``; the item late is the one after those. The consumer then kills the
+    batch or exits, as ``on_timeout`` says. Linked to the batch: it dies with it."""
+    while True:
+        with state.lock:
+            if state.current is None:
+                return
+            index, started = state.current, state.started
+        left = started + timeout - monotonic()
+        if left > 0.0:
+            if await receive("done", timeout=left, default=None) == "done":
+                return
+            continue
+        with state.lock:
+            if state.current != index or state.started != started:
+                continue
+            state.stopped = True
+            chunk, state.unsent = state.unsent, []
+        send(ref, (ref, "timeout", chunk))
+        return
+
+
+class _Batch:
+    """The consumer's record of a batch task: where it runs, its items ``(index, item)``,
+    how many have been answered, and when it was started."""
+
+    __slots__ = ("node", "pid", "items", "answered", "started")
+
+    def __init__(self, where: str, pid: Pid, items: list[tuple[int, Any]]) -> None:
+        self.node = where
+        self.pid = pid
+        self.items = items
+        self.answered = 0
+        self.started = monotonic()
+
+
+def spread(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[..., Any],
+           start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
+           nodes: list[str], max_concurrency: int | None, ordered: bool,
+           timeout: float | str | None, on_timeout: str,
+           zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
+    """Check the options, then return the async iterator of a stream spread over
+    ``nodes``: ``start_batch(node, items)`` starts a `batch_body` there and returns
+    ``(pid, ref)``, ``ref`` a monitor of ``pid`` (an alias) that it answers to."""
+    nodes = list(nodes)
+    if not nodes or not all(isinstance(n, str) for n in nodes):
+        raise ValueError(f"nodes must be a non-empty list of node names, got {nodes!r}")
+    if max_concurrency is None:
+        max_concurrency = schedulers_online() * len(nodes)
+    if timeout == "infinity":
+        timeout = None
+    check_options(enumerable, max_concurrency, timeout, on_timeout)
+    return _spread(enumerable, fn, start_batch, list(dict.fromkeys(nodes)), max_concurrency,
+                   ordered, cast("float | None", timeout), on_timeout, bool(zip_input_on_exit))
+
+
+class _Spread:
+    """A spread stream's bookkeeping: items to start again, batches alive, work queued per
+    node (items sent and not answered: the least loaded node gets the next batch) and how
+    long an item takes there (to size its batches)."""
+
+    def __init__(self, nodes: list[str]) -> None:
+        self.nodes = nodes
+        self.retry: list[tuple[int, Any]] = []       # sorted by index
+        self.batches: dict[Ref, _Batch] = {}
+        self.queued = dict.fromkeys(nodes, 0)
+        self.per_item: dict[str, float] = {}
+        self.lost: set[str] = set()                  # nodes that went away mid-stream
+
+    def pick(self) -> str:
+        """The node with the least work queued (the first such one in ``nodes``); the
+        local node once every node in ``nodes`` was lost."""
+        live = [n for n in self.nodes if n not in self.lost]
+        if not live:
+            return node()
+        return min(live, key=lambda n: self.queued.get(n, 0))
+
+    def size(self, where: str) -> int:
+        per_item = self.per_item.get(where)
+        if per_item is None:
+            return 1
+        return max(1, min(_MAX_BATCH, int(_TARGET_BATCH_SECONDS / max(per_item, 1e-7))))
+
+    def answered(self, batch: _Batch, count: int) -> None:
+        batch.answered += count
+        self.queued[batch.node] = self.queued.get(batch.node, 0) - count
+        if batch.answered == len(batch.items):
+            took = (monotonic() - batch.started) / len(batch.items)
+            self.per_item[batch.node] = took
+
+    def requeue(self, batch: _Batch) -> None:
+        """The items of ``batch`` after its first unanswered one: to be started again."""
+        rest = batch.items[batch.answered + 1:]
+        self.queued[batch.node] = self.queued.get(batch.node, 0) - (len(rest) + 1)
+        if rest:
+            self.retry = sorted(self.retry + rest, key=lambda e: e[0])
+
+
+async def _spread(enumerable: Any, fn: Callable[..., Any],
+                  start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
+                  nodes: list[str], max_concurrency: int, ordered: bool,
+                  timeout: float | None, on_timeout: str,
+                  zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
+    if hasattr(enumerable, "__aiter__"):
+        source: Any = enumerable.__aiter__()
+        pull_async = True
+    else:
+        source = iter(enumerable)
+        pull_async = False
+    me = self_pid()
+    state = _Spread(nodes)
+    batches = state.batches
+    done: dict[int, tuple[Any, ...]] = {}
+    ready: list[tuple[Any, ...]] = []            # unordered: results to yield now
+    next_in = 0
+    next_out = 0
+    exhausted = False
+
+    def ours(m: Any) -> bool:
+        c = m.__class__
+        if c is tuple:
+            return len(m) == 3 and m[0].__class__ is Ref and m[0] in batches
+        return c is Down and m.ref in batches
+
+    def emit(index: int, result: tuple[Any, ...]) -> None:
+        if ordered:
+            done[index] = result
+        else:
+            ready.append(result)
+
+    def answered(batch: _Batch, chunk: list[Any]) -> None:
+        first = batch.answered
+        entries = batch.items[first:first + len(chunk)]
+        if ordered:
+            for (index, _), value in zip(entries, chunk, strict=True):
+                done[index] = ("ok", value)
+        else:
+            ready.extend([("ok", value) for value in chunk])
+        state.answered(batch, len(chunk))
+
+    def failed(batch: _Batch, reason: Any) -> None:
+        index, x = batch.items[batch.answered]
+        emit(index, ("exit", (x, reason) if zip_input else reason))
+        state.requeue(batch)
+
+    try:
+        while True:
+            while len(batches) < max_concurrency and (state.retry or not exhausted):
+                where = state.pick()
+                size = state.size(where)
+                items, state.retry = state.retry[:size], state.retry[size:]
+                while len(items) < size and not exhausted:
+                    try:
+                        x = await source.__anext__() if pull_async else next(source)
+                    except (StopIteration, StopAsyncIteration):
+                        exhausted = True
+                        break
+                    items.append((next_in, x))
+                    next_in += 1
+                if not items:
+                    break
+                pid, ref = await _start(start_batch, fn, where, items)
+                batches[ref] = _Batch(where, pid, items)
+                state.queued[where] = state.queued.get(where, 0) + len(items)
+            if ready:
+                for result in ready:
+                    yield result
+                ready.clear()
+                continue
+            if ordered and next_out in done:
+                while next_out in done:
+                    yield done.pop(next_out)
+                    next_out += 1
+                continue
+            if not batches:
+                return
+            msg = await receive(ours)
+            if msg.__class__ is Down:
+                batch = batches.pop(msg.ref)
+                _forget_exit(batch.pid)
+                if batch.answered < len(batch.items):
+                    if msg.reason == "noconnection":
+                        state.lost.add(batch.node)
+                    failed(batch, msg.reason)
+                continue
+            ref, kind, chunk = msg
+            batch = batches[ref]
+            answered(batch, chunk)
+            if kind == "timeout":
+                if on_timeout == "exit":
+                    raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
+                del batches[ref]
+                demonitor(ref, flush=True)
+                unlink(batch.pid)
+                _forget_exit(batch.pid)
+                Process.exit(batch.pid, "kill")
+                failed(batch, "timeout")
+    finally:
+        if batches:
+            _stop_stream(me, {ref: [None, b.pid] for ref, b in batches.items()}, ours)
+            batches.clear()
+
+
+async def _start(start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
+                 fn: Callable[..., Any], where: str,
+                 items: list[tuple[int, Any]]) -> tuple[Pid, Ref]:
+    """Start a batch on ``where``; what cannot travel there is named in the ValueError."""
+    try:
+        return await start_batch(where, [x for _, x in items])
+    except ValueError as error:
+        raise ValueError(f"async_stream: cannot start a task on {where}: "
+                         f"{_what_cannot_travel(fn, items) or error}") from None
+
+
+def _what_cannot_travel(fn: Callable[..., Any], items: list[tuple[int, Any]]) -> str | None:
+    """Which of ``fn`` and the items cannot be pickled (with cloudpickle when installed)."""
+    try:
+        import cloudpickle  # type: ignore[import-untyped]
+
+        dumps: Callable[[Any], bytes] = cloudpickle.dumps
+    except ImportError:
+        dumps = pickle.dumps
+    try:
+        dumps(fn)
+    except Exception as error:  # noqa: BLE001 - what pickling says, quoted
+        return f"the function {fn!r} cannot be pickled: {error}"
+    for index, x in items:
+        try:
+            dumps(x)
+        except Exception as error:  # noqa: BLE001
+            return f"item {x!r} (input #{index}) cannot be pickled: {error}"
+    return None

@@ -23,14 +23,25 @@ awaited; ``async_stream`` and ``async_stream_nolink`` are async iterators, as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from beamlet import Pid, Ref, link, spawn_link
+from beamlet import Pid, Ref, link, node, spawn_link
 
 from .dynamic_supervisor import DynamicSupervisor
 from .gen_server import Server, StartResult
-from .task import Task, ancestors, attach, callers, hand_ref, run_body, stream, task_body
+from .task import (
+    Task,
+    ancestors,
+    attach,
+    batch_body,
+    callers,
+    hand_ref,
+    run_body,
+    spread,
+    stream,
+    task_body,
+)
 
 __all__ = ["TaskSupervisor"]
 
@@ -51,9 +62,8 @@ def _spec(body: Callable[..., Any], fn: Callable[..., Any], args: tuple[Any, ...
 
 
 async def _start_replying(sup: Server, fn: Callable[..., Any], args: tuple[Any, ...],
-                          shutdown: _Shutdown) -> Pid:
-    r = await DynamicSupervisor.start_child(sup, _spec(task_body, fn, args, "temporary",
-                                                       shutdown))
+                          shutdown: _Shutdown, body: Callable[..., Any] = task_body) -> Pid:
+    r = await DynamicSupervisor.start_child(sup, _spec(body, fn, args, "temporary", shutdown))
     if r == ("error", "max_children"):
         raise RuntimeError("reached the maximum number of tasks for this task supervisor. The "
                            "maximum number of tasks that are allowed to run at the same time "
@@ -106,7 +116,9 @@ class TaskSupervisor:
     async def async_(sup: Server, fn: Callable[..., Any], *args: Any,
                      shutdown: _Shutdown = 5.0) -> Task:
         """Start ``fn(*args)`` as a task under ``sup``, linked to the caller and monitored by
-        it as with `Task.async_`; collect it with `Task.await_` and friends."""
+        it as with `Task.async_`; collect it with `Task.await_` and friends. ``sup`` may be
+        ``(name, node)``, a supervisor on another node: the task runs there (``fn`` and its
+        arguments travel by pickle, closures with cloudpickle)."""
         pid = await _start_replying(sup, fn, args, shutdown)
         link(pid)    # before the task may run: it waits for its ref
         return attach(pid)
@@ -135,9 +147,17 @@ class TaskSupervisor:
                      fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
                      ordered: bool = True, timeout: float | None = 5.0,
                      on_timeout: str = "exit", shutdown: _Shutdown = 5.0,
-                     zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
+                     zip_input_on_exit: bool = False,
+                     nodes: list[str] | None = None) -> AsyncIterator[tuple[str, Any]]:
         """`Task.async_stream` with each task started under ``sup``, and linked to the
-        caller as well. Same options and results."""
+        caller as well. Same options and results. With ``nodes``, ``sup`` is a registered
+        name: on each node the tasks start under the TaskSupervisor of that name there (a
+        TaskSupervisor per node), spread as `Task.async_stream`'s ``nodes=`` spreads them."""
+
+        if nodes is not None:
+            return spread(enumerable, fn, _batch_starter(sup, fn, shutdown, timeout, True),
+                          nodes, max_concurrency, ordered, timeout, on_timeout,
+                          zip_input_on_exit)
 
         async def start(x: Any) -> tuple[Pid, Ref]:
             pid = await _start_replying(sup, fn, (x,), shutdown)
@@ -152,9 +172,15 @@ class TaskSupervisor:
                             fn: Callable[[Any], Any], *, max_concurrency: int | None = None,
                             ordered: bool = True, timeout: float | None = 5.0,
                             on_timeout: str = "exit", shutdown: _Shutdown = 5.0,
-                            zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
+                            zip_input_on_exit: bool = False,
+                            nodes: list[str] | None = None) -> AsyncIterator[tuple[str, Any]]:
         """`async_stream` whose tasks are not linked to the caller: a task that crashes gives
         ``("exit", reason)`` for its item and the stream goes on, without trapping exits."""
+
+        if nodes is not None:
+            return spread(enumerable, fn, _batch_starter(sup, fn, shutdown, timeout, False),
+                          nodes, max_concurrency, ordered, timeout, on_timeout,
+                          zip_input_on_exit)
 
         async def start(x: Any) -> tuple[Pid, Ref]:
             pid = await _start_replying(sup, fn, (x,), shutdown)
@@ -162,3 +188,22 @@ class TaskSupervisor:
 
         return stream(enumerable, start, max_concurrency, ordered, timeout, on_timeout,
                       zip_input_on_exit)
+
+
+def _batch_starter(sup: Server, fn: Callable[..., Any], shutdown: _Shutdown,
+                   timeout: Any, linked: bool) -> Callable[[str, list[Any]],
+                                                           Awaitable[tuple[Pid, Ref]]]:
+    """Start a stream's batch under the supervisor named ``sup`` on a given node."""
+    if not isinstance(sup, str):
+        raise TypeError(f"with nodes=, the supervisor is a registered name (a TaskSupervisor "
+                        f"of that name on each node), got {sup!r}")
+    per_item = None if timeout == "infinity" else timeout
+
+    async def start(where: str, items: list[Any]) -> tuple[Pid, Ref]:
+        target: Server = sup if where == node() else (sup, where)
+        pid = await _start_replying(target, fn, (items, per_item), shutdown, batch_body)
+        if linked:
+            link(pid)
+        return pid, hand_ref(pid)
+
+    return start
