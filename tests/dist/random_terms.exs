@@ -14,8 +14,9 @@
 # 3. On {:generate, sinks, their_ids} (sinks: beamlet pids; their_ids: beamlet-born pids and
 #    refs), `producers` processes each send `count` random terms to a sink (producer k to
 #    sink rem(k, length(sinks))) as {k, seq, term, bytes_minor2, bytes_default, bytes_compressed},
-#    the last being nil except every 16th message. Message seq of producer k is generated from
-#    the seed {seed, k, seq} alone, so a failing message can be made again on its own.
+#    the last being nil except every 16th message, then {k, :done}. Message seq of producer k
+#    is generated from the seed {seed, k, seq} alone, so a failing message can be made again
+#    on its own.
 
 defmodule RandomTerms do
   @moduledoc false

@@ -728,8 +728,11 @@ def run_both_ways(cluster: Cluster, seed: int, count: int) -> list[tuple[str, in
         assert elixir.process.poll() is None, f"the Elixir node ended: {elixir.lines}"
         return reports
 
+    # No watchdog: a check of a large term is one long step, and a step handed off to
+    # another thread races with the run loop over the current process (self_pid() answers
+    # for another process now and then; reported with a reproducer). This test is about terms.
     result: list[tuple[str, int, list[str]]] = beamlet.run(
-        main, name="py", cookie=COOKIE, epmd_port=cluster.epmd_port)
+        main, name="py", cookie=COOKIE, epmd_port=cluster.epmd_port, handoff=False)
     return result
 
 
