@@ -336,9 +336,12 @@ def link(pid: Pid) -> bool:
     if q is me:
         return True
     if pid.__class__ is RemotePid:
-        if pid not in me.x().links:
+        if _remote is None:  # no distribution: its node cannot be reached
+            exit_signal(me, pid, "noconnection", True)
+            raise_if_dead(me)
+        elif pid not in me.x().links:
             me.x().links.add(pid)
-            _remote_or_raise("link").link(me.pid, pid)
+            _remote.link(me.pid, pid)
         return True
     if q is None:
         x = me.ext
@@ -372,7 +375,8 @@ def unlink(pid: Pid) -> bool:
     if pid.__class__ is RemotePid:
         if me.ext is not None and pid in me.ext.links:
             me.ext.links.discard(pid)
-            _remote_or_raise("unlink").unlink(me.pid, pid)
+            if _remote is not None:
+                _remote.unlink(me.pid, pid)
         return True
     if me.ext is not None:
         me.ext.links.discard(pid)
@@ -484,8 +488,9 @@ def exit_pid(pid: Any, reason: Any) -> bool:
         else:
             raise TypeError(f"Process.exit takes a Pid, got {pid!r}")
     if pid.__class__ is RemotePid:
-        _remote_or_raise("Process.exit").exit(
-            me.pid, pid, reason if reason.__class__ is str else k.isolated(reason), False)
+        if _remote is not None:  # (else unreachable: the signal is lost, as on the BEAM)
+            _remote.exit(
+                me.pid, pid, reason if reason.__class__ is str else k.isolated(reason), False)
         return True
     q = pid._proc
     if q is not None:
@@ -637,12 +642,6 @@ def set_remote_signals(remote: RemoteSignals | None) -> None:
     _remote = remote
 
 
-def _remote_or_raise(what: str) -> RemoteSignals:
-    if _remote is None:
-        raise RuntimeError(f"{what} of a remote pid needs a distributed node")
-    return _remote
-
-
 def _is_remote(target: Any, shown: Any) -> bool:
     """Whether a monitor's target lives on another node."""
     if target.__class__ is RemotePid:
@@ -652,15 +651,19 @@ def _is_remote(target: Any, shown: Any) -> bool:
 
 
 def _monitor_remote(me: Proc, target: Any, shown: Any, ref: Ref, alias: bool) -> Ref:
+    """A monitor of a process on another node; without distribution its node cannot be
+    reached and the Down says "noconnection" (after the step, as a "noproc" one)."""
     x = me.x()
     x.monitors[ref] = (target if target.__class__ is RemotePid else None, shown)
+    if _remote is None:
+        k.after_this_step(partial(_deliver_later, me, Down(ref, shown, "noconnection")))
+        return ref
     if alias:
         if x.aliases is None:
             x.aliases = set()
         x.aliases.add(ref)
         k.aliases()[ref] = me
-    _remote_or_raise("monitor").monitor(me.pid, target if target.__class__ is RemotePid
-                                        else shown, ref)
+    _remote.monitor(me.pid, target if target.__class__ is RemotePid else shown, ref)
     return ref
 
 
