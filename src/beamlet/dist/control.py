@@ -35,7 +35,16 @@ PAYLOAD_EXIT2, PAYLOAD_EXIT2_TT, PAYLOAD_MONITOR_P_EXIT = 26, 27, 28
 SPAWN_REQUEST, SPAWN_REQUEST_TT, SPAWN_REPLY, SPAWN_REPLY_TT = 29, 30, 31, 32
 ALIAS_SEND, ALIAS_SEND_TT, UNLINK_ID, UNLINK_ID_ACK = 33, 34, 35, 36
 
-NO_PAYLOAD = 112  # `Dist.send_control`'s "no payload" (PASS_THROUGH)
+class _NoPayload:
+    """The payload of a control message that has none (a value no message can be)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_PAYLOAD"
+
+
+NO_PAYLOAD: Any = _NoPayload()
 
 
 class Signals:

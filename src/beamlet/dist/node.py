@@ -32,7 +32,9 @@ from typing import Any
 
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
+from beamlet.dist.control import NO_PAYLOAD
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
+from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
 from beamlet.dist.tls import TlsOptions
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
@@ -145,12 +147,14 @@ def reason_term(reason: Any) -> Any:
 
 
 class _Peer:
-    """One other node on the loop thread: its connection once up, and the frames to write."""
+    """One other node on the loop thread: its connection once up, and the messages to write
+    (an `Outbox`: fragments of a big message take turns with the small ones behind it)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.ready: asyncio.Future[_hs.Connection] = asyncio.get_running_loop().create_future()
-        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.outbox = Outbox()
+        self.queued = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
 
@@ -180,7 +184,8 @@ class Dist:
         # TLS both ways when asked (Erlang's -proto_dist inet_tls); bad files fail here
         self.tls_server = tls.server_context() if tls is not None else None
         self.tls_client = tls.client_context() if tls is not None else None
-        self.flags = (_hs.DEFAULT_FLAGS | BEAMLET_TERMS) & ~(_hs.PUBLISHED if hidden else 0)
+        self.flags = (_hs.DEFAULT_FLAGS | _hs.FRAGMENTS | BEAMLET_TERMS) \
+            & ~(_hs.PUBLISHED if hidden else 0)
         self.creation = 0
         self.loop = aio.loop()
         self.codec = _NodeCodec(self)
@@ -339,24 +344,37 @@ class Dist:
         peer.tasks.append(asyncio.ensure_future(connection.run_ticker(self.net_ticktime)))
 
     async def _pump(self, peer: _Peer) -> None:
-        """Write the peer's frames in order once it is connected; drop it when that fails."""
+        """Write the peer's frames once it is connected, in the outbox's order (fragmented
+        when the connection agreed on FRAGMENTS); drop the peer when writing fails."""
         try:
             connection = await peer.ready
+            outbox = peer.outbox
+            outbox.fragments = bool(connection.flags & _hs.FRAGMENTS)
             while True:
-                await connection.send_frame(await peer.outbox.get())
+                chunk = outbox.next_chunk()
+                if chunk is None:
+                    peer.queued.clear()
+                    await peer.queued.wait()
+                    continue
+                await connection.send_frame(chunk)
         except ConnectionError as error:
             log.info("connection to %s lost while writing: %s", peer.name, error)
             await self._drop(peer)
 
     async def _read(self, peer: _Peer, connection: _hs.Connection) -> None:
         """Hand every frame to the owner thread, in order; forget the peer when it closes."""
+        reassembler = Reassembler()
         try:
             while True:
                 body = await connection.read_frame()
                 if body:
-                    _sched.hand_in(partial(self.dispatch, connection.peer_name, body))
+                    message = reassembler.feed(body)
+                    if message is not None:
+                        _sched.hand_in(partial(self.dispatch, connection.peer_name, message))
         except ConnectionError:
             log.info("connection to %s closed", connection.peer_name)
+        except FragmentError as error:  # a broken peer: OTP closes the connection too
+            log.error("invalid frame from %s, disconnecting: %s", connection.peer_name, error)
         await self._drop(peer)
 
     async def _drop(self, peer: _Peer) -> None:
@@ -382,10 +400,11 @@ class Dist:
         await self._drop(peer)
         return True
 
-    def _enqueue(self, peer_name: str, frame: bytes) -> None:
+    def _enqueue(self, peer_name: str, control: bytes, payload: bytes, key: Any) -> None:
         peer = self.peers.get(peer_name)
         if peer is not None:
-            peer.outbox.put_nowait(frame)
+            peer.outbox.put(control, payload, key)
+            peer.queued.set()
         # else: the connection went down after the frame was made; node_down ends its signal
 
     # --- node up and down (owner thread) -----------------------------------------------------
@@ -412,7 +431,7 @@ class Dist:
     # --- frames out (owner thread) -----------------------------------------------------------
 
     def send_control(self, peer_name: str, control: tuple[Any, ...],
-                     payload: Any = PASS_THROUGH) -> None:
+                     payload: Any = NO_PAYLOAD) -> None:
         """Send ``control`` (and ``payload``, a message or reason, when given) to the node
         ``peer_name``, connecting first when it is not up. Raises ValueError (or ETFError) for
         what cannot be encoded for a node that is up."""
@@ -429,21 +448,29 @@ class Dist:
 
     def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
         try:
-            frame = self.frame(peer_name, control, payload)
+            control_bytes, payload_bytes = self.encode(peer_name, control, payload)
         except (ETFError, ValueError) as error:
             log.error("cannot send %r to %s: %s", control, peer_name, error)
             if peer_name not in self.up:
                 return
             raise
-        self.loop.call_soon_threadsafe(self._enqueue, peer_name, frame)
+        # ordered per sending process (control[1] is the sender, or the request id of a
+        # spawn request, which names no other order to keep), as OTP orders a channel
+        key = control[1] if control[0] != 29 else control[2]
+        self.loop.call_soon_threadsafe(
+            self._enqueue, peer_name, control_bytes, payload_bytes, key)
 
-    def frame(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> bytes:
-        head = bytes([PASS_THROUGH]) + self.codec.encode(control)
-        if payload is PASS_THROUGH:
-            return head
+    def encode(self, peer_name: str, control: tuple[Any, ...],
+               payload: Any) -> tuple[bytes, bytes]:
+        """The control term and the payload as the frames carry them: ETF (each with its
+        131 byte); to a beamlet node the payload is 131 then a pickle (the decoder tells
+        them apart by the byte after 131: no ETF tag is 0x80, every pickle starts so)."""
+        control_bytes = self.codec.encode(control)
+        if payload is NO_PAYLOAD:
+            return control_bytes, b""
         if self.up.get(peer_name, 0) & BEAMLET_TERMS:
-            return head + _pickle(payload, self)
-        return head + self.codec.encode(payload)
+            return control_bytes, b"\x83" + _pickle(payload, self)
+        return control_bytes, self.codec.encode(payload)
 
     def encode_reason(self, peer_name: str, reason: Any) -> Any:
         """An exit reason ready for ``peer_name``: kept for a beamlet node; for an Erlang
@@ -509,11 +536,11 @@ class Dist:
             raise ETFError(f"not a pass-through frame (first byte {body[0]})", 0)
         control, end = self.codec.decode_prefix(body, 1)
         if end >= len(body):
-            return control, PASS_THROUGH
-        if body[end] == PICKLE_PROTO:
+            return control, NO_PAYLOAD
+        if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
             import io
 
-            return control, _Unpickler(io.BytesIO(memoryview(body)[end:]), self).load()
+            return control, _Unpickler(io.BytesIO(memoryview(body)[end + 1:]), self).load()
         return control, self.codec.decode_prefix(body, end)[0]
 
 
