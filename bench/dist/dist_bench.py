@@ -367,7 +367,7 @@ def rows_for(workload: Workload, results: dict[tuple[str, str], list[dict[str, A
             target = f">= {pair.min_ratio:.1f}x" if pair.min_ratio is not None else ""
         verdict = "" if pair.min_ratio is None else ("PASS" if ok else "FAIL")
         if note:
-            detail = f"{detail}; {note}"[:90]
+            detail = "; ".join(part for part in (detail, note) if part)[:110]
         shown = f"{ratio:.2f}" if ratio is not None else "-"
         yield Row(workload.label, pair.label, text, shown, target, verdict, detail)
 

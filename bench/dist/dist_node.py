@@ -95,8 +95,10 @@ async def sink() -> None:
 async def remote(server: str, kind: str, arg: Any) -> Pid:
     """A fresh process of ``kind`` on the server node."""
     send(("bench", server), ("start", kind, arg, self_pid()))
-    _, pid = await receive(("started", ANY), timeout=GUARD_SECONDS)
-    return pid  # type: ignore[no-any-return]  # a RemotePid, decoded from the wire
+    started = await receive(("started", ANY), timeout=GUARD_SECONDS, default=None)
+    if started is None:
+        raise TimeoutError(f"the server {server} did not start {kind} in {GUARD_SECONDS:.0f} s")
+    return started[1]  # type: ignore[no-any-return]  # a RemotePid, decoded from the wire
 
 
 async def round_trips(echo_pid: Pid, n: int) -> None:
