@@ -475,7 +475,8 @@ def _run_slice(me: Proc) -> None:
         set_contended(True)  # so that the loop looks at the node after this step
     finally:
         if not handed_off:
-            _current = me
+            with _klock:  # (see _run_batch: a detached thread may be in a kernel call)
+                _current = me
 
 
 # ---------------------------------------------------------------------------------------------
@@ -922,6 +923,11 @@ def _run_batch(q: deque[Any], n: int, me: int, node: NodeState, successor: Proc 
     `_STOPPING` when the node is stopping.
     """
     global _current
+    # Contended (a thread is handed off): a detached thread's kernel call sets the current
+    # process to its own and back under the lock, so the loop must switch processes under
+    # it too, or that call would put back a process the loop has left. Contention begins
+    # only by detaching the owner thread, so it cannot begin during this batch.
+    locked = _contended
     qmax, qhigh = _queues[0], _queues[1]
     if q is qmax:
         qmax = qhigh = _EMPTY
@@ -937,8 +943,13 @@ def _run_batch(q: deque[Any], n: int, me: int, node: NodeState, successor: Proc 
             elif p.resume is UNREAD and p.state == WAITING:
                 p.resume = None  # it has looked at what arrived (see `_offer`)
             continue
-        _current = p
-        p.state = RUNNING
+        if locked:
+            with _klock:
+                _current = p
+                p.state = RUNNING
+        else:
+            _current = p
+            p.state = RUNNING
         try:
             r = p.coro.send(p.resume)
         except BaseException as e:  # noqa: BLE001 - an ending is a value here
