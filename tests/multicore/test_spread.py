@@ -270,3 +270,26 @@ def test_a_task_supervisor_per_node() -> None:
     peer, remote, pid_node, streamed = on_two_nodes(body)
     assert remote == (49, peer) and pid_node == peer
     assert [v[0] for _, v in streamed] == [x * x for x in range(50)]
+
+
+class Counter(beamlet.GenServer):
+    async def init(self, start: int) -> Any:
+        return ("ok", start)
+
+    async def handle_call(self, request: Any, from_: Any, count: int) -> Any:
+        return ("reply", (count + 1, beamlet.node()), count + 1)
+
+
+async def start_counter(me: Any) -> None:
+    send(me, ("started", await beamlet.GenServer.start(Counter, 10, name="counter")))
+
+
+def test_a_genserver_started_on_a_peer_is_called_by_name() -> None:
+    async def body(peer: str) -> Any:
+        await Node.spawn(peer, start_counter, self_pid())
+        (_, (ok, _)) = await receive(("started", ANY), timeout=GUARD_SECONDS)
+        assert ok == "ok"
+        return peer, await beamlet.GenServer.call(("counter", peer), "increment")
+
+    peer, reply = on_two_nodes(body)
+    assert reply == (11, peer)

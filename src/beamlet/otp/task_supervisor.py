@@ -37,6 +37,7 @@ from .task import (
     batch_body,
     callers,
     hand_ref,
+    pack,
     run_body,
     spread,
     stream,
@@ -200,8 +201,10 @@ def _batch_starter(sup: Server, fn: Callable[..., Any], shutdown: _Shutdown,
     per_item = None if timeout == "infinity" else timeout
 
     async def start(where: str, items: list[Any]) -> tuple[Pid, Ref]:
-        target: Server = sup if where == node() else (sup, where)
-        pid = await _start_replying(target, fn, (items, per_item), shutdown, batch_body)
+        here = where == node()
+        target: Server = sup if here else (sup, where)
+        args = (items, per_item, False) if here else (pack(items), per_item, True)
+        pid = await _start_replying(target, fn, args, shutdown, batch_body)
         if linked:
             link(pid)
         return pid, hand_ref(pid)
