@@ -747,8 +747,8 @@ async def batch_body(fn: Callable[..., Any],
                      cs: list[Any], ancestors: list[Any]) -> None:
     """The body of a stream task that runs a batch: wait for the ref (an alias of the
     stream's consumer), run ``fn(x)`` for each item in turn, and send the results as
-    ``(ref, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end. With a ``timeout`` a
-    guard process beside it watches the running item (see `_guard`). An item that raises
+    ``(ref, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end. With a
+    ``timeout`` a guard process beside it watches the running item (see `_guard`). An item that raises
     ends the batch with that exception, after the results before it were sent. With
     ``remote``, items come and results go as one pickle each when they can (see `pack`)."""
     packed_items, timeout, remote = args
