@@ -35,8 +35,8 @@ test_a_bitstring_is_equal_to_its_canonical_form).
 Deterministic: every term comes from the seed (`SEED`, or ``BEAMLET_RANDOM_TERMS_SEED``), the
 sender or producer number and the message number alone; a failure names all three. Map keys
 that Python deems equal (1, 1.0 and true; [1] and {1}; {:EXIT, p, r} and {p, r}) are never
-two keys of one random map: a dict cannot hold them (see the xfail tests at the end, which
-hold what the random terms found and leave out until it is fixed).
+two keys of one random map: a dict cannot hold them (the tests at the end hold what the random
+terms found in the codec).
 """
 
 from __future__ import annotations
@@ -258,9 +258,8 @@ class TermMaker:
     def built(self) -> Any:
         """A pid, ref, port, export or fun of `GHOST`, made in Python, never decoded.
 
-        Two ranges are left out until the codec's gaps are closed (the xfail tests at the end):
-        port ids from 2**28 to 2**32 (OTP writes them as V4_PORT_EXT) and a fun's OldIndex and
-        OldUniq from 2**31 (OTP holds them as signed 32-bit integers).
+        Port ids of 28 bits, 28 to 32 bits (OTP writes those as V4_PORT_EXT) and 64 bits; a
+        fun's OldIndex and OldUniq as the signed 32-bit integers OTP holds.
         """
         rng = self.rng
         bits = rng.getrandbits
@@ -270,11 +269,12 @@ class TermMaker:
         if choice == 1:
             return ExtRef(GHOST, bits(32), tuple(bits(32) for _ in range(rng.randrange(1, 6))))
         if choice == 2:
-            port_id = bits(28) if rng.randrange(2) else rng.randrange(1 << 32, 1 << 64)
+            port_id = rng.choice((bits(28), rng.randrange(1 << 28, 1 << 32),
+                                  rng.randrange(1 << 32, 1 << 64)))
             return ExtPort(GHOST, port_id, bits(32))
         if choice == 3:
             return ExtExport(self.atom(), self.atom(), rng.randrange(256))
-        old_index, old_uniq = (bits(rng.choice((8, 27, 31))) for _ in range(2))
+        old_index, old_uniq = (rng.randrange(-(1 << 31), 1 << 31) for _ in range(2))
         return ExtFun(self.atom(), rng.randrange(256), rng.randbytes(16), bits(32), old_index,
                       old_uniq, ExtPid(GHOST, bits(32), bits(32), bits(32)),
                       tuple(self.plain_leaf() for _ in range(rng.randrange(3))))
@@ -833,8 +833,7 @@ def test_same_tells_a_pair_from_an_exit_and_minus_zero_from_zero() -> None:
 
 # --- what the random terms found -------------------------------------------------------------
 #
-# Each gap below was found by the random terms and is left out of them until it is closed; the
-# tests are strict xfails, so the day the codec closes one its test says so.
+# Each gap below was found by the random terms, and closed in the codec since.
 
 # For each line of hex on stdin: what OTP makes of those bytes, written back by
 # term_to_binary with minor_version 2, then with compressed: 6 (minor_version 1).
@@ -883,9 +882,6 @@ def otp_forms() -> dict[str, tuple[bytes, bytes]]:
     return dict(zip(probes, otp_reencodes(list(probes.values())), strict=True))
 
 
-@pytest.mark.xfail(strict=True, reason="codec: BitBinary keeps the unused low bits of its last "
-                   "byte, which OTP clears (etf.py BitBinary.__init__, and the BIT_BINARY_EXT "
-                   "decoding in _make_decoder.rare)")
 def test_a_bitstring_is_equal_to_its_canonical_form(
     otp_forms: dict[str, tuple[bytes, bytes]],
 ) -> None:
@@ -897,9 +893,6 @@ def test_a_bitstring_is_equal_to_its_canonical_form(
     assert FAST.encode(PADDED_BITS) == otp_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="codec: a port built in Python with an id from 2**28 to "
-                   "2**32 is written as NEW_PORT_EXT where OTP writes V4_PORT_EXT (etf.py, "
-                   "_make_encoder.built: `if obj.id < (1 << 32)`)")
 def test_a_port_id_past_28_bits_is_written_as_otp_writes_it(
     otp_forms: dict[str, tuple[bytes, bytes]],
 ) -> None:
@@ -908,10 +901,6 @@ def test_a_port_id_past_28_bits_is_written_as_otp_writes_it(
     assert FAST.encode(PORT_PAST_28_BITS) == otp_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="codec: a fun's OldIndex and OldUniq are signed 32-bit "
-                   "integers in OTP, ExtFun takes them unsigned (etf.py ExtFun.__init__, the "
-                   "_check_uint of old_index and old_uniq), so the fun OTP sends back for "
-                   "old_uniq 2**31 cannot be built")
 def test_a_fun_comes_back_with_the_old_uniq_otp_holds(
     otp_forms: dict[str, tuple[bytes, bytes]],
 ) -> None:
@@ -923,9 +912,6 @@ def test_a_fun_comes_back_with_the_old_uniq_otp_holds(
     assert FAST.encode(rebuilt) == otp_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="codec: a compressed term exactly as long as the plain "
-                   "one is written plain; OTP keeps it compressed (etf.py Codec.encode: `<` "
-                   "where OTP has `<=`)")
 def test_a_compressed_term_as_long_as_the_plain_one_stays_compressed(
     otp_forms: dict[str, tuple[bytes, bytes]],
 ) -> None:
@@ -934,10 +920,6 @@ def test_a_compressed_term_as_long_as_the_plain_one_stays_compressed(
     assert FAST_V1.encode(FAST.decode(compressed), compressed=6) == compressed
 
 
-@pytest.mark.xfail(strict=True, reason="codec: a list used as a map key decodes as a "
-                   "FrozenList, which equals the tuple of its elements, so %{[1] => :a, {1} "
-                   "=> :b} is refused as a map with duplicate keys (etf.py FrozenList, and "
-                   "map_at's duplicate check)")
 def test_a_map_with_a_list_key_and_the_tuple_of_its_elements_decodes() -> None:
     """The random maps from Elixir leave such keys out (random_terms.exs, python_key); so
     do 1 and 1.0 and true (one key in a dict, documented in etf.py's error message) and

@@ -190,6 +190,13 @@ def _check_uint(name: str, value: Any, bits: int) -> None:
         raise ValueError(f"{name} must be an int in [0, 2**{bits}), not {value!r}")
 
 
+def _int32(name: str, value: Any) -> int:
+    """``value`` as the signed 32-bit int OTP holds (an unsigned one is taken as its bits)."""
+    if type(value) is not int or not -(1 << 31) <= value < (1 << 32):
+        raise ValueError(f"{name} must be a 32-bit int, not {value!r}")
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
 def _check_node(node: Any) -> None:
     if type(node) is not str or len(node) > MAX_ATOM_LENGTH:
         raise ValueError(f"a node name is an atom (a str of at most 255 characters), not {node!r}")
@@ -298,8 +305,8 @@ class ExtFun(_Frozen):
         if type(uniq) is not bytes or len(uniq) != 16:
             raise ValueError("uniq is the 16-byte MD5 of the module")
         _check_uint("index", index, 32)
-        _check_uint("old_index", old_index, 32)
-        _check_uint("old_uniq", old_uniq, 32)
+        old_index = _int32("old_index", old_index)  # signed in OTP (INTEGER_EXT)
+        old_uniq = _int32("old_uniq", old_uniq)
         if type(pid) is not ExtPid:
             raise ValueError(f"a fun's pid is an ExtPid, not {pid!r}")
         _rebuild_into(self, (module, arity, uniq, index, old_index, old_uniq, pid,
@@ -346,7 +353,15 @@ class BitBinary(_Frozen):
         if type(bits) is not int or not 1 <= bits <= 7:
             raise ValueError(
                 f"bits is the number of bits used in the last byte, 1 to 7, not {bits!r}")
-        _rebuild_into(self, (data, bits))
+        _rebuild_into(self, (_clear_unused_bits(data, bits), bits))
+
+
+def _clear_unused_bits(data: bytes, bits: int) -> bytes:
+    """``data`` with the unused low bits of its last byte clear: one bitstring has one form
+    (OTP reads ``<<255::3>>``'s byte 0xff as 0xe0 and writes it so)."""
+    last = data[-1]
+    kept = last & (0xFF << (8 - bits)) & 0xFF
+    return data if kept == last else data[:-1] + bytes([kept])
 
 
 def _rebuild_into(obj: Any, values: tuple[Any, ...]) -> None:
@@ -356,9 +371,23 @@ def _rebuild_into(obj: Any, values: tuple[Any, ...]) -> None:
 
 
 class FrozenList(tuple[Any, ...]):
-    """A list used as a map key (Python cannot hash a `list`); it encodes as a list."""
+    """A list used as a map key (Python cannot hash a `list`); it encodes as a list.
+
+    It equals only another FrozenList (or a `list`) with the same elements, never the tuple
+    of them: ``%{[1] => :a, {1} => :b}`` has two keys."""
 
     __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is FrozenList or type(other) is list:
+            return tuple.__eq__(self, tuple(other))
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(("FrozenList", tuple(self)))
 
     def __repr__(self) -> str:
         return f"FrozenList({list(self)!r})"
@@ -669,7 +698,7 @@ def _make_decoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
             if bits == 8 or size == 0:
                 return chunk, at + size
             bitstring = _new(BitBinary)
-            _set(bitstring, "data", chunk)
+            _set(bitstring, "data", _clear_unused_bits(chunk, bits))
             _set(bitstring, "bits", bits)
             return bitstring, at + size
         if tag == 89 or tag == 120 or tag == 102:
@@ -998,7 +1027,7 @@ def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
         kind = type(obj)
         out = bytearray()
         if kind is ExtPort:
-            if obj.id < (1 << 32):
+            if obj.id <= 0x0FFFFFFF:  # as OTP: V4_PORT_EXT past the old 28-bit ids
                 out += b"Y" + atom(obj.node) + _pack_2u32(obj.id, obj.creation)
             else:
                 out += b"x" + atom(obj.node) + struct.pack(">QI", obj.id, obj.creation)
@@ -1179,7 +1208,7 @@ class Codec:
         if compressed:
             level = 6 if compressed is True else compressed
             packed = zlib.compress(memoryview(out)[1:], level)
-            if len(packed) + 5 < len(out) - 1:
+            if len(packed) + 5 <= len(out) - 1:  # as OTP: compressed unless larger
                 return b"\x83P" + _pack_u32(len(out) - 1) + packed
         return out if type(out) is bytes else bytes(out)
 
