@@ -41,7 +41,8 @@ from beamlet.dist import handshake as _hs
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.terms import ANY, Down
 
-__all__ = ["MAX_RESTARTS", "RESTART_WINDOW", "START_SECONDS", "Peers", "peer_names", "start"]
+__all__ = ["MAX_RESTARTS", "RESTART_WINDOW", "START_SECONDS", "SWITCH_INTERVAL", "Peers",
+           "peer_names", "prepare", "start"]
 
 log = logging.getLogger("beamlet.dist.peers")
 
@@ -49,6 +50,10 @@ START_SECONDS = 30.0    # a peer not connected by then is a failure of `run` (a 
 MAX_RESTARTS = 3        # restarts of one peer allowed within RESTART_WINDOW seconds
 RESTART_WINDOW = 5.0
 COOKIE_ENV = "BEAMLET_PEER_COOKIE"
+# The thread switch interval of a node with peers and of the peers (CPython's default is 5 ms):
+# a message waits for the GIL up to that long in each process it crosses while CPU-bound work
+# runs there, and a batch of a stream crosses a few (docs/multicore.md).
+SWITCH_INTERVAL = 0.001
 _PR_SET_PDEATHSIG = 1
 # What a peer's interpreter runs (``-c``, not ``-m``: runpy would import this module twice)
 _PEER_SCRIPT = "import sys; from beamlet.dist.peers import peer_entry; peer_entry(sys.argv[1:])"
@@ -371,6 +376,7 @@ def _forked_peer(peers: Peers, name: str, go: int) -> None:
         os.close(go)
         import beamlet
 
+        sys.setswitchinterval(SWITCH_INTERVAL)
         beamlet.run(_peer_main, peers.main_name, name=name, cookie=peers.cookie,
                     epmd_port=peers.epmd_port, net_ticktime=peers.net_ticktime)
         code = 0
@@ -391,6 +397,7 @@ def peer_entry(argv: list[str]) -> None:
         raise SystemExit(f"{COOKIE_ENV} is not set: a peer is started by beamlet.run(cores=)")
     import beamlet
 
+    sys.setswitchinterval(SWITCH_INTERVAL)
     beamlet.run(_peer_main, main_name, name=name, cookie=cookie, epmd_port=int(epmd_port),
                 net_ticktime=float(ticktime))
 

@@ -748,9 +748,9 @@ async def batch_body(fn: Callable[..., Any],
     """The body of a stream task that runs a batch: wait for the ref (an alias of the
     stream's consumer), run ``fn(x)`` for each item in turn, and send the results as
     ``(ref, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end. With a
-    ``timeout`` a guard process beside it watches the running item (see `_guard`). An item that raises
-    ends the batch with that exception, after the results before it were sent. With
-    ``remote``, items come and results go as one pickle each when they can (see `pack`)."""
+    ``timeout`` a guard process beside it watches the running item (see `_guard`). An item
+    that raises ends the batch with that exception, after the results before it were sent.
+    With ``remote``, items come and results go as one pickle each when they can (see `pack`)."""
     packed_items, timeout, remote = args
     items = unpack(packed_items)
     _set_info(fn, (None,), cs, ancestors)
@@ -906,6 +906,7 @@ class _Spread:
         self.queued = dict.fromkeys(nodes, 0)
         self.per_item: dict[str, float] = {}
         self.lost: set[str] = set()                  # nodes that went away mid-stream
+        self.working = 0      # batches with an item not answered yet: what max_concurrency caps
 
     def pick(self) -> str:
         """The node with the least work queued (the first such one in ``nodes``); the
@@ -927,6 +928,8 @@ class _Spread:
         self.queued[batch.node] = self.queued.get(batch.node, 0) - count
         if batch.answered:
             self.per_item[batch.node] = busy / batch.answered
+        if batch.answered == len(batch.items):
+            self.working -= 1   # its last item is done: its process is only ending now
 
     def requeue(self, batch: _Batch) -> None:
         """The items of ``batch`` after its first unanswered one: to be started again."""
@@ -985,7 +988,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
 
     try:
         while True:
-            while len(batches) < max_concurrency and (state.retry or not exhausted):
+            while state.working < max_concurrency and (state.retry or not exhausted):
                 where = state.pick()
                 size = state.size(where)
                 items, state.retry = state.retry[:size], state.retry[size:]
@@ -1001,6 +1004,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                     break
                 pid, ref = await _start(start_batch, fn, where, items)
                 batches[ref] = _Batch(where, pid, items)
+                state.working += 1
                 state.queued[where] = state.queued.get(where, 0) + len(items)
             if ready:
                 for result in ready:
@@ -1019,6 +1023,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 batch = batches.pop(msg.ref)
                 _forget_exit(batch.pid)
                 if batch.answered < len(batch.items):
+                    state.working -= 1
                     if msg.reason == "noconnection":
                         state.lost.add(batch.node)
                     failed(batch, msg.reason)
@@ -1030,6 +1035,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
                 del batches[ref]
+                state.working -= 1
                 demonitor(ref, flush=True)
                 unlink(batch.pid)
                 _forget_exit(batch.pid)
