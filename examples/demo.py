@@ -1,6 +1,6 @@
 """A guided tour of beamlet, following the seeds' journey: processes, messages, links and
-monitors, a GenServer, a supervisor that heals, a million processes, and the priority stress
-test — ending with a table of what it measured.
+monitors, a GenServer, a supervisor that heals, a million processes, the priority stress
+test, and a parallel map over every core — ending with a table of what it measured.
 
     python examples/demo.py                 # the full tour (1,000,000 processes)
     python examples/demo.py --processes N   # a smaller stress test
@@ -14,8 +14,8 @@ import sys
 import time
 
 import beamlet
-from beamlet import (ANY, Down, Exit, GenServer, Process, Supervisor, monitor, receive, self_pid,
-                     send, sleep, spawn, spawn_link)
+from beamlet import (ANY, Down, Exit, GenServer, Node, Process, Supervisor, Task, monitor,
+                     receive, self_pid, send, sleep, spawn, spawn_link)
 
 from counter import counter
 from global_counter import GlobalCounter
@@ -192,6 +192,36 @@ async def priorities() -> None:
                      "0.025 ms (+S 1, measured)"))
 
 
+# -- 8. Every core ----------------------------------------------------------------------------
+def collatz_steps(start: int) -> int:
+    """Pure-Python CPU work (~20 ms): the Collatz steps of the numbers from ``start`` on."""
+    steps = 0
+    for n in range(start, start + 1_000):
+        while n != 1:
+            n = n // 2 if n % 2 == 0 else 3 * n + 1
+            steps += 1
+    return steps
+
+
+async def every_core() -> None:
+    step("8. Every core: a CPU-bound parallel map over a node per core")
+    nodes = Node.list() + [beamlet.node()]
+    print(f"  beamlet.run(main, cores=\"auto\") started {len(nodes) - 1} peer node(s), one OS "
+          f"process each: {', '.join(nodes)}")
+    items = [i * 1_000 + 1 for i in range(40)]
+    t0 = time.perf_counter()
+    here = [r async for r in Task.async_stream(items, collatz_steps, nodes=[beamlet.node()])]
+    one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    spread = [r async for r in Task.async_stream(items, collatz_steps, nodes=nodes)]
+    every = time.perf_counter() - t0
+    assert spread == here
+    print(f"  40 items of ~20 ms: {one:.2f} s on one node, {every:.2f} s over {len(nodes)} "
+          f"nodes: {one / every:.2f}x faster")
+    measured.append((f"CPU-bound map speed-up, {len(nodes)} cores", f"{one / every:.2f}x",
+                     f"{len(nodes)}x at best"))
+
+
 def table() -> None:
     step("What this run measured")
     w = max(len(r[0]) for r in measured)
@@ -209,6 +239,7 @@ async def main(n: int) -> None:
     await supervisor()
     await stress(n)
     await priorities()
+    await every_core()
     table()
     print("\nDone: the node stops every process still alive.")
 
@@ -232,4 +263,4 @@ if __name__ == "__main__":
     logging.getLogger("beamlet").propagate = False
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--processes", type=int, default=1_000_000)
-    beamlet.run(main, ap.parse_args().processes)
+    beamlet.run(main, ap.parse_args().processes, cores="auto")

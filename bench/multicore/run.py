@@ -32,12 +32,11 @@ import work  # noqa: E402 - after the path: the module the workers import too
 CHUNKSIZES = (10, 100, 1000, 5000)
 
 
-def beamlet_map(cores: int, count: int, seconds: float, timeout: float | None) -> float:
+def beamlet_map(cores: int, count: int, steps: int, timeout: float | None) -> float:
     """Wall seconds of a `Task.async_stream` map of ``count`` items over ``cores`` nodes."""
     import beamlet
     from beamlet import Node, Task
 
-    steps = work.calibrate(seconds)
     items = [(i, steps) for i in range(count)]
 
     async def main() -> float:
@@ -53,10 +52,9 @@ def beamlet_map(cores: int, count: int, seconds: float, timeout: float | None) -
     return took
 
 
-def pool_map(count: int, seconds: float, chunksize: int) -> float:
+def pool_map(count: int, steps: int, chunksize: int) -> float:
     from concurrent.futures import ProcessPoolExecutor
 
-    steps = work.calibrate(seconds)
     items = [(i, steps) for i in range(count)]
     with ProcessPoolExecutor(2) as pool:
         list(pool.map(work.spin, [1, 1]))   # workers up, as beamlet's peers are
@@ -67,10 +65,9 @@ def pool_map(count: int, seconds: float, chunksize: int) -> float:
     return took
 
 
-def ray_map(count: int, seconds: float) -> float:
+def ray_map(count: int, steps: int) -> float:
     import ray  # type: ignore[import-not-found]
 
-    steps = work.calibrate(seconds)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(work.item)
     ray.get([remote.remote((0, 1)) for _ in range(4)])
@@ -96,12 +93,12 @@ def start_time() -> float:
 
 def one(kind: str, args: list[str]) -> float:
     if kind == "beamlet":
-        cores, count, seconds = int(args[0]), int(args[1]), float(args[2])
-        return beamlet_map(cores, count, seconds, 5.0)
+        cores, count, steps = int(args[0]), int(args[1]), int(args[2])
+        return beamlet_map(cores, count, steps, 5.0)
     if kind == "pool":
-        return pool_map(int(args[0]), float(args[1]), int(args[2]))
+        return pool_map(int(args[0]), int(args[1]), int(args[2]))
     if kind == "ray":
-        return ray_map(int(args[0]), float(args[1]))
+        return ray_map(int(args[0]), int(args[1]))
     if kind == "start":
         return start_time()
     raise SystemExit(f"unknown measurement {kind}")
@@ -123,8 +120,9 @@ def has_ray() -> bool:
 
 
 def main(quick: bool, rounds: int) -> None:
-    cpu_count, cpu_seconds = (40, 0.02) if quick else (200, 0.02)
-    small_count, small_seconds = (20_000, 0.00001) if quick else (100_000, 0.00001)
+    cpu_count, small_count = (40, 20_000) if quick else (200, 100_000)
+    # the work's size is measured once, here: every side then does the same work
+    cpu_steps, small_steps = work.calibrate(0.02), work.calibrate(0.00001)
     ray = has_ray()
     figures: dict[str, list[float]] = {}
 
@@ -133,22 +131,23 @@ def main(quick: bool, rounds: int) -> None:
             figures.setdefault(label, []).append(value)
 
     for _ in range(rounds):
-        add("cpu beamlet cores=1", measure("beamlet", 1, cpu_count, cpu_seconds))
-        add("cpu beamlet cores=2", measure("beamlet", 2, cpu_count, cpu_seconds))
-        add("cpu pool", measure("pool", cpu_count, cpu_seconds, 1))
+        add("cpu beamlet cores=1", measure("beamlet", 1, cpu_count, cpu_steps))
+        add("cpu beamlet cores=2", measure("beamlet", 2, cpu_count, cpu_steps))
+        add("cpu pool", measure("pool", cpu_count, cpu_steps, 1))
         if ray:
-            add("cpu ray", measure("ray", cpu_count, cpu_seconds))
-        add("small beamlet cores=2", measure("beamlet", 2, small_count, small_seconds))
+            add("cpu ray", measure("ray", cpu_count, cpu_steps))
+        add("small beamlet cores=2", measure("beamlet", 2, small_count, small_steps))
         for chunksize in CHUNKSIZES:
             add(f"small pool chunksize={chunksize}",
-                measure("pool", small_count, small_seconds, chunksize))
+                measure("pool", small_count, small_steps, chunksize))
         add("start", measure("start"))
     median = {label: statistics.median(values) for label, values in figures.items()}
     report(median, cpu_count, small_count, rounds)
 
 
 def report(m: dict[str, float], cpu_count: int, small_count: int, rounds: int) -> None:
-    print(f"medians of {rounds} round(s); 2 cores: os.cpu_count() = {os.cpu_count()}")
+    print(f"medians of {rounds} round(s); os.cpu_count() = {os.cpu_count()}; an item of "
+          f"~20 ms is {work.calibrate(0.02):,} steps of spin(), ~10 us {work.calibrate(1e-5)}")
     one_core, two_cores = m.get("cpu beamlet cores=1"), m.get("cpu beamlet cores=2")
     pool = m.get("cpu pool")
     print(f"CPU-bound map, {cpu_count} items x ~20 ms (wall seconds):")
