@@ -265,11 +265,16 @@ def test_a_task_supervisor_per_node() -> None:
         remote = await Task.await_(task, GUARD_SECONDS)
         streamed = [r async for r in TaskSupervisor.async_stream(
             "tasks", range(50), square_where, nodes=[peer, beamlet.node()])]
-        return peer, remote, beamlet.node(task.pid), streamed
+        unlinked = [r async for r in TaskSupervisor.async_stream_nolink(
+            "tasks", range(8), fails_at_three, nodes=[peer, beamlet.node()])]
+        return peer, remote, beamlet.node(task.pid), streamed, unlinked
 
-    peer, remote, pid_node, streamed = on_two_nodes(body)
+    peer, remote, pid_node, streamed, unlinked = on_two_nodes(body)
     assert remote == (49, peer) and pid_node == peer
     assert [v[0] for _, v in streamed] == [x * x for x in range(50)]
+    assert [r for i, r in enumerate(unlinked) if i != 3] == [("ok", x) for x in range(8)
+                                                              if x != 3]
+    assert unlinked[3][0] == "exit" and isinstance(unlinked[3][1], ValueError)
 
 
 class Counter(beamlet.GenServer):
