@@ -58,7 +58,10 @@ def test_cores_auto_uses_every_core_and_bad_values_are_refused() -> None:
     async def main() -> int:
         return len(Node.list())
 
-    assert beamlet.run(main, cores="auto") == len(os.sched_getaffinity(0)) - 1
+    usable = len(os.sched_getaffinity(0))
+    assert beamlet.running.core_count("auto") == usable
+    if usable <= 4:   # a machine of many cores would start that many interpreters here
+        assert beamlet.run(main, cores="auto") == usable - 1
     for bad in (0, -1, "all", 1.5, True):
         with pytest.raises(ValueError, match="cores"):
             beamlet.run(main, cores=bad)
