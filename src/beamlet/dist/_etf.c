@@ -571,6 +571,13 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     if (type == (PyTypeObject *)ImproperList_type) return enc_improper(w, obj, depth);
     if (type == (PyTypeObject *)Exit_type || type == (PyTypeObject *)Down_type)
         return enc_signal(w, obj, type == (PyTypeObject *)Exit_type, depth);
+    if (type->tp_hash != PyObject_HashNotImplemented) {
+        /* the codec remembers the bytes of the identities it was told of (a node's pids and
+           refs, by identity): no call back into Python for them */
+        PyObject *known = PyDict_GetItemWithError(w->atoms, obj);
+        if (known != NULL) return put_bytes_object(w, known);
+        if (PyErr_Occurred()) PyErr_Clear(); /* an unhashable value: the fallback says so */
+    }
     return use_fallback(w, obj); /* ports, funs, bitstrings, hooks, subclasses, bignums */
 }
 

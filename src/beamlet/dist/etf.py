@@ -445,6 +445,7 @@ def _freeze(value: Any) -> Any:
 _SPECIAL_ATOMS: dict[str, Any] = {"true": True, "false": False, "nil": None}
 _MISSING = object()
 _ATOM_CACHE_LIMIT = 8192
+_REMEMBER_LIMIT = 4096  # identities a codec caches (`Codec.remember`), besides its atoms
 _C_MAX_DEPTH = 1000
 _PID_CACHE_LIMIT = 4096
 
@@ -814,7 +815,7 @@ def _atom_bytes(text: str, minor_version: int) -> bytes:
 
 def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], Any] | None,
                   on_other: Callable[[Any], Any] | None, minor_version: int,
-                  ) -> tuple[Callable[[Any, bytearray], None], dict[str, bytes],
+                  ) -> tuple[Callable[[Any, bytearray], None], dict[Any, bytes],
                              tuple[bytes, bytes, bytes]]:
     """Build the recursive encoder ``enc(value, out)`` that appends a term to ``out``.
 
@@ -823,7 +824,7 @@ def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
     """
     if minor_version not in (1, 2):
         raise ValueError("minor_version is 1 (OTP 25's term_to_binary) or 2 (UTF-8 atoms)")
-    atoms: dict[str, bytes] = {}
+    atoms: dict[Any, bytes] = {}  # str -> bytes; also identities `Codec.remember` was given
     true_atom = _atom_bytes("true", minor_version)
     false_atom = _atom_bytes("false", minor_version)
     nil_atom = _atom_bytes("nil", minor_version)
@@ -838,7 +839,7 @@ def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
                 raw = _atom_bytes(text, minor_version)
             except UnicodeEncodeError:
                 raise ETFError(f"atom {text!r} is not encodable as UTF-8") from None
-            if len(atoms) < _ATOM_CACHE_LIMIT:
+            if len(atoms) < _ATOM_CACHE_LIMIT + _REMEMBER_LIMIT:
                 atoms[text] = raw
         return raw
 
@@ -1090,12 +1091,29 @@ class Codec:
         self._on_pid = self._hook("decode_pid")
         self._on_ref = self._hook("decode_ref")
         self._dec = _make_decoder(self._on_pid, self._on_ref, max_depth)
+        self._remembered: list[Any] = []
         self._enc, self._atoms, self._specials = _make_encoder(
             self._hook("encode_pid"), self._hook("encode_ref"), self._hook("encode_other"),
             minor_version)
         # the C fast path recurses on the C stack: keep it shallow, Python takes deeper terms
         self._c_depth = min(max_depth, _C_MAX_DEPTH)
         self.accelerated = _accel is not None and use_c
+
+    def remember(self, obj: Any, term: Any) -> None:
+        """Encode ``obj`` (a hashable object compared by identity, such as a kernel `Pid`) as
+        ``term`` from now on without calling the hooks: the C encoder finds its bytes in the
+        codec's cache. For the identities a node sends again and again (its pids, the remote
+        pids it talks to). `forget` drops them all."""
+        if len(self._remembered) >= _REMEMBER_LIMIT:
+            self.forget()
+        self._atoms[obj] = self._fallback(term)
+        self._remembered.append(obj)
+
+    def forget(self) -> None:
+        """Drop every identity `remember` cached (their objects are no longer held)."""
+        for obj in self._remembered:
+            self._atoms.pop(obj, None)
+        self._remembered.clear()
 
     def _fallback(self, obj: Any) -> bytes:
         """The bytes of one value the C encoder hands back (rare types, hooks, errors)."""

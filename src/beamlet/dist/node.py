@@ -232,11 +232,16 @@ class Dist:
         return remote
 
     def pid_to_wire(self, pid: Pid) -> ExtPid:
+        """The wire form of ``pid``; the codec remembers its bytes, so that the next frames
+        naming it (a process's own pid in every message it sends) encode it in C."""
         if isinstance(pid, RemotePid):
-            return self.wire_pids.get(pid) or ExtPid(
+            wire = self.wire_pids.get(pid) or ExtPid(
                 pid.node_name, pid.id, pid.serial, pid.creation)
-        self.local_pids[pid.id] = pid
-        return ExtPid(self.name, pid.id, 0, self.creation)
+        else:
+            self.local_pids[pid.id] = pid
+            wire = ExtPid(self.name, pid.id, 0, self.creation)
+        self.codec.remember(pid, wire)
+        return wire
 
     def ref_from_wire(self, wire: ExtRef) -> Any:
         """One of our refs back as the `Ref` it was sent as; any other stays an `ExtRef`."""
