@@ -681,6 +681,19 @@ class Connection:
         del self._buffer[: 4 + length]
         return body
 
+    def buffered_frame(self) -> bytes | None:
+        """The next frame's body if it is already read in whole (no waiting), else None: a
+        reader can take every frame of one read together."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return None
+        (length,) = struct.unpack_from(">I", buffer, 0)
+        if len(buffer) < 4 + length:
+            return None
+        body = bytes(buffer[4 : 4 + length])
+        del buffer[: 4 + length]
+        return body
+
     async def run_ticker(self, net_ticktime: float = DEFAULT_NET_TICKTIME) -> None:
         """Tick as OTP does, and return (closing) when the peer has gone silent.
 

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import pickle
 import weakref
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -190,6 +191,9 @@ class Dist:
         self.loop = aio.loop()
         self.codec = _NodeCodec(self)
         self.peers: dict[str, _Peer] = {}                        # loop thread only
+        # frames from the owner thread to the loop, moved by `_flush` (deque: thread-safe)
+        self.outgoing: deque[tuple[str, bytes, bytes, Any]] = deque()
+        self.flush_scheduled = False
         self.up: dict[str, int] = {}                             # node -> connection flags
         self.pending: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
         # Identities, held weakly: a pid or ref nobody holds any more is forgotten here too.
@@ -369,13 +373,19 @@ class Dist:
     async def _read(self, peer: _Peer, connection: _hs.Connection) -> None:
         """Hand every frame to the owner thread, in order; forget the peer when it closes."""
         reassembler = Reassembler()
+        peer_name = connection.peer_name
         try:
             while True:
-                body = await connection.read_frame()
-                if body:
-                    message = reassembler.feed(body)
-                    if message is not None:
-                        _sched.hand_in(partial(self.dispatch, connection.peer_name, message))
+                body: bytes | None = await connection.read_frame()
+                messages = []
+                while body is not None:  # every frame this read brought: one hand-in
+                    if body:
+                        message = reassembler.feed(body)
+                        if message is not None:
+                            messages.append(message)
+                    body = connection.buffered_frame()
+                if messages:
+                    _sched.hand_in(partial(self.dispatch_all, peer_name, messages))
         except ConnectionError:
             log.info("connection to %s closed", connection.peer_name)
         except FragmentError as error:  # a broken peer: OTP closes the connection too
@@ -405,12 +415,17 @@ class Dist:
         await self._drop(peer)
         return True
 
-    def _enqueue(self, peer_name: str, control: bytes, payload: bytes, key: Any) -> None:
-        peer = self.peers.get(peer_name)
-        if peer is not None:
-            peer.outbox.put(control, payload, key)
-            peer.queued.set()
-        # else: the connection went down after the frame was made; node_down ends its signal
+    def _flush(self) -> None:
+        """(Loop thread) Move the frames the owner thread made into their peers' outboxes."""
+        self.flush_scheduled = False  # before taking: a frame added after is flushed again
+        outgoing = self.outgoing
+        while outgoing:
+            peer_name, control, payload, key = outgoing.popleft()
+            peer = self.peers.get(peer_name)
+            if peer is not None:
+                peer.outbox.put(control, payload, key)
+                peer.queued.set()
+            # else: the connection went down after the frame was made; node_down ends it
 
     # --- node up and down (owner thread) -----------------------------------------------------
 
@@ -462,8 +477,10 @@ class Dist:
         # ordered per sending process (control[1] is the sender, or the request id of a
         # spawn request, which names no other order to keep), as OTP orders a channel
         key = control[1] if control[0] != 29 else control[2]
-        self.loop.call_soon_threadsafe(
-            self._enqueue, peer_name, control_bytes, payload_bytes, key)
+        self.outgoing.append((peer_name, control_bytes, payload_bytes, key))
+        if not self.flush_scheduled:  # one wake-up of the loop for a burst of frames
+            self.flush_scheduled = True
+            self.loop.call_soon_threadsafe(self._flush)
 
     def encode(self, peer_name: str, control: tuple[Any, ...],
                payload: Any) -> tuple[bytes, bytes]:
@@ -520,6 +537,11 @@ class Dist:
             raise ValueError(f"cannot send {msg!r} to {dest!r}: {error}") from None
 
     # --- frames in (owner thread) ------------------------------------------------------------
+
+    def dispatch_all(self, peer_name: str, bodies: list[bytes]) -> None:
+        """`dispatch` each of ``bodies``, in order."""
+        for body in bodies:
+            self.dispatch(peer_name, body)
 
     def dispatch(self, peer_name: str, body: bytes) -> None:
         """Decode one frame from ``peer_name`` and act on it."""
