@@ -14,12 +14,14 @@ import socket
 import string
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dist import epmd, node as dist_node, peers
 from .dist.handshake import short_host_name
-from .dist.tls import TlsOptions
 from .kernel import runtime
+
+if TYPE_CHECKING:  # ssl loads only for a node that uses TLS
+    from .dist.tls import TlsOptions
 
 LOCAL = "nonode@nohost"
 

@@ -29,18 +29,20 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
 from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
-from beamlet.dist.tls import TlsOptions
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
 from beamlet.kernel.registry import register
 from beamlet.kernel.terms import Pid, Ref, RemotePid
+
+if TYPE_CHECKING:  # ssl loads only for a node that uses TLS
+    from beamlet.dist.tls import TlsOptions
 
 __all__ = ["BEAMLET_TERMS", "Dist", "current", "start", "stop"]
 
