@@ -408,6 +408,8 @@ def main() -> None:
     pairs = PAIRS if shutil.which("elixir") else [PAIRS[-1]]
     if len(pairs) == 1:
         print("elixir is not on PATH: only beamlet↔beamlet runs, without ratios", file=sys.stderr)
+    # Ctrl-C stops the run even when it was started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
     processes = Processes()
@@ -428,4 +430,8 @@ def _interrupted(signum: int, _frame: Any) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted: every node this run started is stopped", file=sys.stderr)
+        sys.exit(130)
