@@ -665,8 +665,13 @@ def _forget_exit(pid: Pid) -> None:
 # (on the stream's own node: the consumer, which starts the next batches): one thread keeps
 # the scheduler, where a handed-off batch would make them wait for the GIL.
 _FLUSH_SECONDS = 0.002
-_TARGET_BATCH_SECONDS = 0.02  # a batch is sized to take about this long on its node
-_MAX_BATCH = 2000
+# A batch is sized to take about this long on its node: on this one, where starting the next
+# costs nothing, short; on another node, long enough that the round trips between two of its
+# batches (starting one takes a few messages, ~10-20 ms with CPU-bound work at both ends)
+# leave that node idle a small part of the time.
+_TARGET_BATCH_SECONDS = 0.02
+_TARGET_REMOTE_BATCH_SECONDS = 0.1
+_MAX_BATCH = 10_000
 _STOP = "$batch_stop"         # never sent: what a stopped batch waits for until it is killed
 
 
@@ -920,7 +925,8 @@ class _Spread:
         per_item = self.per_item.get(where)
         if per_item is None:
             return 1
-        return max(1, min(_MAX_BATCH, int(_TARGET_BATCH_SECONDS / max(per_item, 1e-7))))
+        target = _TARGET_BATCH_SECONDS if where == node() else _TARGET_REMOTE_BATCH_SECONDS
+        return max(1, min(_MAX_BATCH, int(target / max(per_item, 1e-7))))
 
     def answered(self, batch: _Batch, count: int, busy: float) -> None:
         """``count`` more items of ``batch`` answered, ``busy`` seconds into its work."""
