@@ -507,3 +507,17 @@ def test_long_names_both_ways(cluster: Cluster) -> None:
 
     result = beamlet.run(body, name=long_name, cookie=COOKIE, epmd_port=cluster.epmd_port)
     assert result == ("R {:ok, :hi}", "a@127.0.0.1")
+
+
+def test_any_message_crosses_even_the_bytes_of_frame_markers(cluster: Cluster) -> None:
+    """112 is the pass-through frame byte; a message that is 112 once went out without its
+    payload (the marker doubled as "no payload")."""
+
+    async def body(ex: str) -> Any:
+        got = []
+        for message in (112, 131, 68, 0, b"p", "p"):
+            send(("py_echo", ex), (self_pid(), message))
+            got.append((await receive(("reply", ANY), timeout=20))[1])
+        return got
+
+    assert python_against_elixir(cluster, body) == [112, 131, 68, 0, b"p", "p"]
