@@ -1,5 +1,5 @@
-"""Run every benchmark suite: kernel, scheduling, OTP (each beside the BEAM when `elixir` is on
-PATH).
+"""Run every benchmark suite: kernel, scheduling, OTP, distribution (each beside the BEAM when
+`elixir` is on PATH).
 
     python bench/run.py [--quick]
 """
@@ -15,3 +15,6 @@ if __name__ == "__main__":
     for suite in ("kernel", "scheduling", "otp"):
         print(f"\n== {suite} ==", flush=True)
         subprocess.run([sys.executable, os.path.join(HERE, suite, "run.py"), *extra], check=True)
+    print("\n== dist ==", flush=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "dist", "dist_bench.py"), *extra],
+                   check=True)
