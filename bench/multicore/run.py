@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,8 @@ def beamlet_map(cores: int, count: int, steps: int, timeout: float | None) -> fl
         results = [r async for r in Task.async_stream(items, work.item, nodes=nodes,
                                                       timeout=timeout)]
         took = time.perf_counter() - started
-        assert [r[1] for r in results] == [work.spin(steps) + i for i in range(count)]
+        base = work.spin(steps)   # once: the check must not cost what the map cost
+        assert [r[1] for r in results] == [base + i for i in range(count)]
         return took
 
     took: float = beamlet.run(main, cores=cores)
@@ -104,14 +106,29 @@ def one(kind: str, args: list[str]) -> float:
     raise SystemExit(f"unknown measurement {kind}")
 
 
-def measure(kind: str, *args: Any) -> float | None:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children reaped so far (beamlet's peers, the
+    pool's workers): what a run cost the machine, whatever share of it the machine gave."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), \
+        resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+cpu_used: dict[str, list[float]] = {}
+
+
+def measure(kind: str, *args: Any, label: str | None = None) -> float | None:
+    """Wall seconds of one measurement in a fresh interpreter; its CPU seconds (all its
+    processes) go to `cpu_used` under ``label``."""
     command = [sys.executable, __file__, "--one", kind, *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"  {kind} {args}: failed: {done.stderr.strip().splitlines()[-1:]}")
         return None
-    value: float = json.loads(done.stdout.strip().splitlines()[-1])
-    return value
+    wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+    if label is not None:
+        cpu_used.setdefault(label, []).append(cpu)
+    return float(wall)
 
 
 def has_ray() -> bool:
@@ -126,21 +143,22 @@ def main(quick: bool, rounds: int) -> None:
     ray = has_ray()
     figures: dict[str, list[float]] = {}
 
-    def add(label: str, value: float | None) -> None:
+    def add(label: str, kind: str, *args: Any) -> None:
+        value = measure(kind, *args, label=label)
         if value is not None:
             figures.setdefault(label, []).append(value)
 
     for _ in range(rounds):
-        add("cpu beamlet cores=1", measure("beamlet", 1, cpu_count, cpu_steps))
-        add("cpu beamlet cores=2", measure("beamlet", 2, cpu_count, cpu_steps))
-        add("cpu pool", measure("pool", cpu_count, cpu_steps, 1))
+        add("cpu beamlet cores=1", "beamlet", 1, cpu_count, cpu_steps)
+        add("cpu beamlet cores=2", "beamlet", 2, cpu_count, cpu_steps)
+        add("cpu pool", "pool", cpu_count, cpu_steps, 1)
         if ray:
-            add("cpu ray", measure("ray", cpu_count, cpu_steps))
-        add("small beamlet cores=2", measure("beamlet", 2, small_count, small_steps))
+            add("cpu ray", "ray", cpu_count, cpu_steps)
+        add("small beamlet cores=2", "beamlet", 2, small_count, small_steps)
         for chunksize in CHUNKSIZES:
-            add(f"small pool chunksize={chunksize}",
-                measure("pool", small_count, small_steps, chunksize))
-        add("start", measure("start"))
+            add(f"small pool chunksize={chunksize}", "pool", small_count, small_steps,
+                chunksize)
+        add("start", "start")
     median = {label: statistics.median(values) for label, values in figures.items()}
     report(median, cpu_count, small_count, rounds)
 
@@ -170,6 +188,12 @@ def report(m: dict[str, float], cpu_count: int, small_count: int, rounds: int) -
               f"pool's best; target >= 1.0x)")
     if "start" in m:
         print(f"Start of cores=2 until main runs: {m['start']:.3f} s (target <= 0.5 s)")
+    print("CPU seconds used by each run, all its processes (median; start-up included):")
+    for label, values in cpu_used.items():
+        print(f"  {label}: {statistics.median(values):.2f}")
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs: with others' "
+          "work running, no side gets two whole cores")
 
 
 if __name__ == "__main__":
@@ -179,6 +203,7 @@ if __name__ == "__main__":
     parser.add_argument("--one", nargs="+")
     options = parser.parse_args()
     if options.one:
-        print(json.dumps(one(options.one[0], options.one[1:])))
+        took = one(options.one[0], options.one[1:])
+        print(json.dumps([took, cpu_seconds()]))
     else:
         main(options.quick, options.rounds)

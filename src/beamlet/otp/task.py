@@ -672,6 +672,7 @@ _FLUSH_SECONDS = 0.002
 _TARGET_BATCH_SECONDS = 0.02
 _TARGET_REMOTE_BATCH_SECONDS = 0.1
 _MAX_BATCH = 10_000
+_PIPELINE = 2                 # batches a node is given before the least loaded gets more
 _STOP = "$batch_stop"         # never sent: what a stopped batch waits for until it is killed
 
 
@@ -912,14 +913,27 @@ class _Spread:
         self.per_item: dict[str, float] = {}
         self.lost: set[str] = set()                  # nodes that went away mid-stream
         self.working = 0      # batches with an item not answered yet: what max_concurrency caps
+        self.working_on = dict.fromkeys(nodes, 0)    # the same, per node
 
     def pick(self) -> str:
-        """The node with the least work queued (the first such one in ``nodes``); the
-        local node once every node in ``nodes`` was lost."""
+        """The node with the least work queued (the first such one in ``nodes``), a node
+        with fewer than `_PIPELINE` batches at work first: another node's next batch is then
+        on its way while one runs there. The local node once every node was lost."""
         live = [n for n in self.nodes if n not in self.lost]
         if not live:
             return node()
-        return min(live, key=lambda n: self.queued.get(n, 0))
+        return min(live, key=lambda n: (self.working_on.get(n, 0) >= _PIPELINE,
+                                        self.queued.get(n, 0)))
+
+    def started(self, batch: _Batch) -> None:
+        self.working += 1
+        self.working_on[batch.node] = self.working_on.get(batch.node, 0) + 1
+        self.queued[batch.node] = self.queued.get(batch.node, 0) + len(batch.items)
+
+    def finished(self, batch: _Batch) -> None:
+        """``batch`` no longer holds a slot (answered, failed or killed)."""
+        self.working -= 1
+        self.working_on[batch.node] -= 1
 
     def size(self, where: str) -> int:
         per_item = self.per_item.get(where)
@@ -935,7 +949,7 @@ class _Spread:
         if batch.answered:
             self.per_item[batch.node] = busy / batch.answered
         if batch.answered == len(batch.items):
-            self.working -= 1   # its last item is done: its process is only ending now
+            self.finished(batch)   # its last item is done: its process is only ending now
 
     def requeue(self, batch: _Batch) -> None:
         """The items of ``batch`` after its first unanswered one: to be started again."""
@@ -1009,9 +1023,8 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 if not items:
                     break
                 pid, ref = await _start(start_batch, fn, where, items)
-                batches[ref] = _Batch(where, pid, items)
-                state.working += 1
-                state.queued[where] = state.queued.get(where, 0) + len(items)
+                batches[ref] = batch = _Batch(where, pid, items)
+                state.started(batch)
             if ready:
                 for result in ready:
                     yield result
@@ -1029,7 +1042,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 batch = batches.pop(msg.ref)
                 _forget_exit(batch.pid)
                 if batch.answered < len(batch.items):
-                    state.working -= 1
+                    state.finished(batch)
                     if msg.reason == "noconnection":
                         state.lost.add(batch.node)
                     failed(batch, msg.reason)
@@ -1041,7 +1054,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
                 del batches[ref]
-                state.working -= 1
+                state.finished(batch)
                 demonitor(ref, flush=True)
                 unlink(batch.pid)
                 _forget_exit(batch.pid)
