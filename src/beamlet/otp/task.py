@@ -974,9 +974,9 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
     state = _Spread(nodes)
     batches = state.batches
     done: dict[int, tuple[Any, ...]] = {}
-    ready: list[tuple[Any, ...]] = []            # unordered: results to yield now
+    ready: list[tuple[Any, ...]] = []            # results to yield now, in their order
     next_in = 0
-    next_out = 0
+    next_out = 0      # ordered: the index of the next result to yield (or put in ready)
     exhausted = False
 
     def ours(m: Any) -> bool:
@@ -992,9 +992,14 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
             ready.append(result)
 
     def answered(batch: _Batch, chunk: list[Any], busy: float) -> None:
+        nonlocal next_out
         first = batch.answered
         entries = batch.items[first:first + len(chunk)]
-        if ordered:
+        if ordered and entries and entries[0][0] == next_out and not done \
+                and entries[-1][0] == next_out + len(entries) - 1:
+            ready.extend([("ok", value) for value in chunk])   # the next ones, in order
+            next_out += len(chunk)
+        elif ordered:
             for (index, _), value in zip(entries, chunk, strict=True):
                 done[index] = ("ok", value)
         else:
