@@ -782,12 +782,14 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
     else reads ``state``, so no lock)."""
     unsent = state.unsent
     last_flush = monotonic()
+    done = 0
     for x in items:
         result = fn(x)
         if _awaitable(result):
             result = await result
         unsent.append(result)
-        state.current = cast(int, state.current) + 1
+        done += 1
+        state.current = done
         if len(unsent) & 31 == 0 and monotonic() - last_flush >= _FLUSH_SECONDS:
             _flush(state, ref, items)
             await yield_turn()
@@ -802,6 +804,7 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
     and none starts once the guard has declared the batch late."""
     lock = state.lock
     last_flush = state.started
+    done = 0
     for x in items:
         result = fn(x)
         if _awaitable(result):
@@ -810,7 +813,8 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             if state.stopped:
                 break
             state.unsent.append(result)
-            state.current = cast(int, state.current) + 1
+            done += 1
+            state.current = done
             now = state.started = monotonic()
         if now - last_flush >= _FLUSH_SECONDS:
             _flush(state, ref, items)
