@@ -54,6 +54,7 @@ import pickle
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from time import monotonic
 from typing import Any, cast
 
@@ -669,7 +670,7 @@ _FLUSH_SECONDS = 0.002
 # costs nothing, short; on another node, long enough that the round trips between two of its
 # batches (starting one takes a few messages, ~10-20 ms with CPU-bound work at both ends)
 # leave that node idle a small part of the time.
-_TARGET_BATCH_SECONDS = 0.02
+_TARGET_BATCH_SECONDS = 0.05
 _TARGET_REMOTE_BATCH_SECONDS = 0.1
 _MAX_BATCH = 10_000
 _PIPELINE = 2                 # batches a node is given before the least loaded gets more
@@ -939,12 +940,19 @@ class _Spread:
         self.working -= 1
         self.working_on[batch.node] -= 1
 
-    def size(self, where: str) -> int:
+    def size(self, where: str, remaining: int | None) -> int:
+        """How many items the next batch for ``where`` takes: what fills its target time
+        there, and when the input's length is known, at most a share of what is left
+        (guided self-scheduling: the last batches are small, so no node ends long after
+        the others)."""
         per_item = self.per_item.get(where)
         if per_item is None:
             return 1
         target = _TARGET_BATCH_SECONDS if where == node() else _TARGET_REMOTE_BATCH_SECONDS
-        return max(1, min(_MAX_BATCH, int(target / max(per_item, 1e-7))))
+        size = min(_MAX_BATCH, int(target / max(per_item, 1e-7)))
+        if remaining is not None:
+            size = min(size, remaining // (2 * len(self.nodes)))
+        return max(1, size)
 
     def answered(self, batch: _Batch, count: int, busy: float) -> None:
         """``count`` more items of ``batch`` answered, ``busy`` seconds into its work."""
@@ -968,10 +976,13 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                   nodes: list[str], max_concurrency: int, ordered: bool,
                   timeout: float | None, on_timeout: str,
                   zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
+    total: int | None = None     # the input's length, when it has one
     if hasattr(enumerable, "__aiter__"):
         source: Any = enumerable.__aiter__()
         pull_async = True
     else:
+        if hasattr(enumerable, "__len__"):
+            total = len(enumerable)
         source = iter(enumerable)
         pull_async = False
     me = self_pid()
@@ -1019,12 +1030,19 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         while True:
             while state.working < max_concurrency and (state.retry or not exhausted):
                 where = state.pick()
-                size = state.size(where)
+                size = state.size(where, None if total is None
+                                  else total - next_in + len(state.retry))
                 items, state.retry = state.retry[:size], state.retry[size:]
+                wanted = size - len(items)
+                if wanted > 0 and not exhausted and not pull_async:
+                    pulled = list(islice(source, wanted))   # in C: no loop per item here
+                    items.extend(zip(range(next_in, next_in + len(pulled)), pulled, strict=True))
+                    next_in += len(pulled)
+                    exhausted = len(pulled) < wanted
                 while len(items) < size and not exhausted:
                     try:
-                        x = await source.__anext__() if pull_async else next(source)
-                    except (StopIteration, StopAsyncIteration):
+                        x = await source.__anext__()
+                    except StopAsyncIteration:
                         exhausted = True
                         break
                     items.append((next_in, x))
