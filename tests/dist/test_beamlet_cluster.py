@@ -211,3 +211,21 @@ def test_the_distribution_is_made_of_processes(nodes: Cluster) -> None:
     node_of, down, still = run_cluster(nodes, ["b1"], body)
     assert node_of == {"node": f"b1@{HOST}"}
     assert down == ("nodedown", f"b1@{HOST}") and not still
+
+
+def test_what_cannot_travel_is_a_clear_error_even_before_the_connection_is_up(
+        nodes: Cluster) -> None:
+    import threading
+
+    async def body(names: list[str]) -> Any:
+        (b1,) = names
+        lock = threading.Lock()  # no pickle can carry a lock
+        errors = []
+        for attempt in ("before", "after"):  # the first request waits for the connection
+            try:
+                await Node.spawn(b1, print, lock)
+            except ValueError as error:
+                errors.append((attempt, "cannot send" in str(error)))
+        return errors
+
+    assert run_cluster(nodes, ["b1"], body) == [("before", True), ("after", True)]

@@ -23,10 +23,12 @@ Python value crosses unchanged.
 from __future__ import annotations
 
 import asyncio
+import copyreg
+import io
 import logging
 import pickle
 import weakref
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,7 @@ from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
 from beamlet.kernel.registry import register
-from beamlet.kernel.terms import Pid, Ref, RemotePid
+from beamlet.kernel.terms import Pid, Ref, RemotePid, TimerRef
 
 if TYPE_CHECKING:  # ssl loads only for a node that uses TLS
     from beamlet.dist.tls import TlsOptions
@@ -76,49 +78,38 @@ class _NodeCodec(Codec):
         return self.dist.ref_to_wire(ref)
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles with pids and refs by their wire identity (the receiving node maps them)."""
+def _identity_reducers(dist: Dist) -> dict[type, Callable[[Any], Any]]:
+    """How pickles carry pids and refs between beamlet nodes: by wire identity (also another
+    node's, which may be the receiver's own and must come back there as its local pid or
+    ref). A pickler's dispatch table, so that the other values stay on pickle's C path."""
 
-    def __init__(self, file: Any, dist: Dist) -> None:
-        super().__init__(file, protocol=5)
-        self.dist = dist
+    def pid(obj: Pid) -> Any:
+        return (_load_pid, (dist.pid_to_wire(obj).__reduce__()[1][1],))
 
-    def persistent_id(self, obj: Any) -> Any:
-        """Pids and refs by wire identity — also another node's, which may be the
-        receiver's own and must come back there as its local pid or ref."""
-        cls = obj.__class__
-        if cls is ExtRef or cls is ExtPid:
-            wire = obj
-        elif isinstance(obj, Pid):
-            wire = self.dist.pid_to_wire(obj)
-        elif isinstance(obj, Ref):
-            wire = self.dist.ref_to_wire(obj)
-        else:
-            return None
-        # plain values only: the id itself is pickled without persistent ids
-        return ("pid" if wire.__class__ is ExtPid else "ref", wire.__reduce__()[1][1])
+    def ref(obj: Ref) -> Any:
+        return (_load_ref, (dist.ref_to_wire(obj).__reduce__()[1][1],))
+
+    def wire(obj: Any) -> Any:
+        return (_load_pid if obj.__class__ is ExtPid else _load_ref, (obj.__reduce__()[1][1],))
+
+    return {Pid: pid, RemotePid: pid, Ref: ref, TimerRef: ref, ExtPid: wire, ExtRef: wire}
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, dist: Dist) -> None:
-        super().__init__(file)
-        self.dist = dist
+def _load_pid(values: tuple[Any, ...]) -> Any:
+    """(Unpickling) a pid by its wire identity, as this node knows it."""
+    wire = _rebuild(ExtPid, values)
+    return _current.pid_from_wire(wire) if _current is not None else wire
 
-    def persistent_load(self, pid: Any) -> Any:
-        kind, values = pid
-        if kind == "pid":
-            return self.dist.pid_from_wire(_rebuild(ExtPid, values))
-        if kind == "ref":
-            return self.dist.ref_from_wire(_rebuild(ExtRef, values))
-        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+def _load_ref(values: tuple[Any, ...]) -> Any:
+    wire = _rebuild(ExtRef, values)
+    return _current.ref_from_wire(wire) if _current is not None else wire
 
 
 def _pickle(obj: Any, dist: Dist) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, dist).dump(obj)
+        dist.pickler(buffer, protocol=5).dump(obj)
     except (pickle.PicklingError, TypeError, AttributeError) as error:
         try:
             import cloudpickle  # type: ignore[import-untyped]  # closures and lambdas
@@ -126,15 +117,11 @@ def _pickle(obj: Any, dist: Dist) -> bytes:
             raise ValueError(f"cannot send {obj!r} to another node: {error} (install "
                              "cloudpickle to send closures and lambdas)") from None
         buffer = io.BytesIO()
-
-        class _CloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
-            def persistent_id(self, obj: Any) -> Any:
-                return _Pickler.persistent_id(self, obj)
-
-        cloud = _CloudPickler(buffer, protocol=5)
-        cloud.dist = dist
+        # (a pickler reads its dispatch table when made: a class of our own carries it)
+        cloud = type("CloudPickler", (cloudpickle.Pickler,), {"dispatch_table": ChainMap(
+            dist.identity_reducers, cloudpickle.Pickler.dispatch_table)})
         try:
-            cloud.dump(obj)
+            cloud(buffer, protocol=5).dump(obj)
         except Exception as cloud_error:  # noqa: BLE001 - what could not travel, said clearly
             raise ValueError(
                 f"cannot send {obj!r} to another node: {cloud_error}") from None
@@ -211,6 +198,10 @@ class Dist:
         self.server: asyncio.Server | None = None
         self.registration: _epmd.Registration | None = None
         self.epmd_server: _epmd.EpmdServer | None = None
+        self.identity_reducers = _identity_reducers(self)
+        # a pickler reads its dispatch table when it is made: a class of our own carries it
+        self.pickler: type[pickle.Pickler] = type("Pickler", (pickle.Pickler,), {
+            "dispatch_table": {**copyreg.dispatch_table, **self.identity_reducers}})
         self.signals = control.Signals(self)
         self.spawning = spawning.Spawning(self)
         self.watchers = nodes.NodeWatchers(self)
@@ -437,8 +428,9 @@ class Dist:
         for control, payload in self.pending.pop(name, ()):
             try:
                 self._write(name, control, payload)
-            except (ETFError, ValueError):
-                pass  # logged by _write: its sender had gone on already
+            except (ETFError, ValueError) as error:  # logged by _write
+                if control[0] == 29:  # a spawn request: its caller waits for the answer
+                    self.spawning.refused(control[1], str(error))
         self.watchers.node_up(name, flags)
 
     def node_down(self, name: str) -> None:
@@ -567,9 +559,7 @@ class Dist:
         if end >= len(body):
             return control, NO_PAYLOAD
         if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
-            import io
-
-            return control, _Unpickler(io.BytesIO(memoryview(body)[end + 1:]), self).load()
+            return control, pickle.loads(memoryview(body)[end + 1:])
         return control, self.codec.decode_prefix(body, end)[0]
 
 

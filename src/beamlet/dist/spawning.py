@@ -270,6 +270,14 @@ class Spawning:
         else:
             _sched.send_from_outside(caller, ("spawn_reply", request_id, "error", result))
 
+    def refused(self, request_id: Any, why: str) -> None:
+        """Our request ``request_id`` could not be sent (its arguments cannot travel): its
+        caller hears so instead of waiting for ever."""
+        entry = self.requests.pop(request_id, None)
+        if entry is not None:
+            _sched.send_from_outside(
+                entry[0], ("spawn_reply", request_id, "error", ("cannot_send", why)))
+
     def connection_lost(self, node: str) -> None:
         """Requests to ``node`` still unanswered fail with "noconnection"."""
         for request_id, (caller, target) in list(self.requests.items()):
@@ -300,5 +308,8 @@ async def spawn_request(node: str, module: Any, function: Any, args: list[Any], 
     request_id = dist.spawning.request(me, node, module, function, list(args), options)
     reply = await _sched.receive(("spawn_reply", request_id, ANY, ANY))
     if reply[2] != "ok":
+        match reply[3]:
+            case ("cannot_send", why):
+                raise ValueError(why)
         raise ProcessExit(reply[3])
     return reply[3], request_id
