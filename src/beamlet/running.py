@@ -28,7 +28,8 @@ LOCAL = "nonode@nohost"
 
 def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | None = None,
         epmd_port: int | None = None, hidden: bool = False, net_ticktime: float = 60.0,
-        tls: TlsOptions | None = None, cores: int | str = 1, **options: Any) -> Any:
+        tls: TlsOptions | None = None, cores: int | str = 1, dashboard: int | None = None,
+        **options: Any) -> Any:
     """Start a node, run ``fn(*args)`` as its first process and return what it returns.
 
     Everything `beamlet.kernel.runtime.run` documents holds (``schedulers=``, ``isolation=``,
@@ -49,7 +50,13 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
     EPMD is touched. While such a node runs, the interpreter's thread switch interval is
     `beamlet.dist.peers.SWITCH_INTERVAL` (1 ms, not 5): the distribution's thread gets the GIL
     sooner from a process running CPU-bound work, so the peers wait less for their next work.
+
+    ``dashboard=PORT`` serves the node's live dashboard at ``http://127.0.0.1:PORT/`` from
+    before ``fn`` starts (0: a free port); its URL and the token its kill button asks for are
+    printed on stderr (`beamlet.observe.start_dashboard`, docs/observability.md).
     """
+    if dashboard is not None:
+        fn, args = _with_dashboard(fn, args, dashboard)
     peer_count = core_count(cores) - 1
     if peer_count > 0 and tls is not None:
         raise ValueError("cores= with tls= is not supported yet: peers speak plain TCP")
@@ -82,6 +89,24 @@ def run(fn: Callable[..., Any], *args: Any, name: str = LOCAL, cookie: str | Non
         if prepared is not None:
             prepared.stop()  # done already when the node started them; else frees the forked
             sys.setswitchinterval(switch_interval)
+
+
+def _with_dashboard(fn: Callable[..., Any], args: tuple[Any, ...],
+                    port: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """``fn`` preceded by starting the dashboard on ``port``, as the node's first process."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"dashboard is a TCP port (0 to 65535), got {port!r}")
+
+    async def main_with_dashboard() -> Any:
+        from .observe import start_dashboard
+
+        await start_dashboard(port)
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return main_with_dashboard, ()
 
 
 def core_count(cores: int | str) -> int:

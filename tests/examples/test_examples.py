@@ -101,7 +101,7 @@ def test_demo_tour_runs_every_part():
                  "5. Supervisor", "is back, at 0",
                  "6. Stress test: 2,000 processes", "2,000 / 2,000", "bytes per live process",
                  "7. Priority stress test", "'Heavy' is running", "alive? False",
-                 "What this run measured", "memory per live process", "Done"]:
+                 "8. Every core", "What this run measured", "memory per live process", "Done"]:
         assert part in out, part
 
 

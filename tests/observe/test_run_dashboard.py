@@ -1,0 +1,39 @@
+"""`beamlet.run(main, dashboard=PORT)`: the dashboard is up before main runs."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+import beamlet
+from beamlet import aio
+
+pytest.importorskip("aiohttp")
+
+
+def test_run_with_dashboard_serves_the_overview_before_main(capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    import asyncio
+    import re
+
+    async def main() -> Any:
+        said = capsys.readouterr().err
+        url = re.search(r"http://127\.0\.0\.1:\d+/", said)
+        assert url is not None, said
+
+        def fetch() -> Any:
+            with urllib.request.urlopen(url.group(0) + "api/overview", timeout=30) as reply:
+                return json.load(reply)
+
+        return await aio.await_(asyncio.to_thread(fetch))
+
+    overview = beamlet.run(main, dashboard=0)
+    assert overview["processes"] >= 1 and overview["node"] == "nonode@nohost"
+
+
+def test_a_bad_dashboard_port_is_refused() -> None:
+    with pytest.raises(ValueError, match="dashboard is a TCP port"):
+        beamlet.run(lambda: None, dashboard=70000)
