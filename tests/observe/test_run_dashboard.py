@@ -37,3 +37,31 @@ def test_run_with_dashboard_serves_the_overview_before_main(capsys: pytest.Captu
 def test_a_bad_dashboard_port_is_refused() -> None:
     with pytest.raises(ValueError, match="dashboard is a TCP port"):
         beamlet.run(lambda: None, dashboard=70000)
+
+
+def test_the_overview_counts_messages_per_second() -> None:
+    import asyncio
+
+    from beamlet.observe import start_dashboard
+
+    async def main() -> Any:
+        board = await start_dashboard(0, announce=False, interval=0.05)
+
+        def fetch() -> Any:
+            with urllib.request.urlopen(board.url + "api/overview", timeout=30) as reply:
+                return json.load(reply)
+
+        me = beamlet.self_pid()
+        before = await aio.await_(asyncio.to_thread(fetch))
+        for i in range(5000):
+            beamlet.send(me, i)
+        await beamlet.receive(4999)
+        seen = before
+        while seen["messages_total"] - before["messages_total"] < 5000 \
+                or not seen["messages_per_s"]:
+            seen = await aio.await_(asyncio.to_thread(fetch))
+        return before, seen
+
+    before, seen = beamlet.run(main)
+    assert seen["messages_total"] - before["messages_total"] >= 5000
+    assert seen["messages_per_s"] > 0

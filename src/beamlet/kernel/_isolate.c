@@ -726,7 +726,37 @@ share(PyObject *module, PyObject *obj)
     return Py_NewRef(obj);
 }
 
+/* Messages counted as they are isolated (or shared) on their way to a mailbox: what a node's
+   messages/s is made of. A C counter: a Python int would allocate on every send. */
+static unsigned long long message_count = 0;
+
+static PyObject *
+isolate_message(PyObject *module, PyObject *obj)
+{
+    message_count++;
+    return isolate(module, obj);
+}
+
+static PyObject *
+share_message(PyObject *module, PyObject *obj)
+{
+    message_count++;
+    return Py_NewRef(obj);
+}
+
+static PyObject *
+messages(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLongLong(message_count);
+}
+
 static PyMethodDef module_methods[] = {
+    {"isolate_message", (PyCFunction)isolate_message, METH_O,
+     "isolate_message($module, obj, /)\n--\n\n`isolate`, counting one message."},
+    {"share_message", (PyCFunction)share_message, METH_O,
+     "share_message($module, obj, /)\n--\n\n`share`, counting one message."},
+    {"messages", (PyCFunction)messages, METH_NOARGS,
+     "messages($module, /)\n--\n\nHow many messages isolate_message and share_message saw."},
     {"share", (PyCFunction)share, METH_O,
      "share($module, obj, /)\n--\n\n"
      "obj itself: what a node started with isolation=\"share\" does to a message."},

@@ -359,13 +359,44 @@ def share_python(obj: T) -> T:
     return obj
 
 
+_python_messages = 0
+
+
+def _isolate_message_python(obj: T) -> T:
+    global _python_messages
+    _python_messages += 1
+    return isolate_python(obj)
+
+
+def _share_message_python(obj: T) -> T:
+    global _python_messages
+    _python_messages += 1
+    return obj
+
+
+def _messages_python() -> int:
+    return _python_messages
+
+
 if isolate_c is not None and os.environ.get("BEAMLET_PURE_PYTHON", "") in ("", "0"):
-    from ._isolate import share as _share_c
+    from ._isolate import (
+        isolate_message as _isolate_message_c,
+        messages as _messages_c,
+        share as _share_c,
+        share_message as _share_message_c,
+    )
 
     isolate: Callable[[T], T] = isolate_c
     share: Callable[[T], T] = _share_c   # a C call: the cheapest way to do nothing in a slot
+    # the same, counting each message (`messages`): what the kernel's sends use
+    isolate_message: Callable[[T], T] = _isolate_message_c
+    share_message: Callable[[T], T] = _share_message_c
+    messages: Callable[[], int] = _messages_c
     IMPLEMENTATION = "c"
 else:
     isolate = isolate_python
     share = share_python
+    isolate_message = _isolate_message_python
+    share_message = _share_message_python
+    messages = _messages_python
     IMPLEMENTATION = "python"

@@ -53,7 +53,13 @@ from types import FunctionType
 from typing import Any
 
 from . import bodies, node as _node_mod, timer_wheel
-from .isolation import isolate as _isolate, share as _shared
+from .isolation import (
+    isolate as _isolate,
+    isolate_message,
+    messages,
+    share as _shared,
+    share_message,
+)
 from .node import (
     NodeState,
     aliases as _aliases,
@@ -92,7 +98,8 @@ class Deadlock(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 _current: Proc | None = None            # the process the owner thread is stepping
 _ids = count(1)                         # pid numbers
-_copy: Callable[[Any], Any] = _isolate  # isolates a message (`_shared` if isolation="share")
+_copy: Callable[[Any], Any] = _isolate  # isolates a value (`_shared` if isolation="share")
+_copy_msg: Callable[[Any], Any] = isolate_message  # the same, counting a message
 _pending = 0                            # processes with signals they sent themselves, unhandled
 _receive_slow = False                   # _contended or _pending: `receive` takes its slow path
 _low_waited = 0                         # "normal" batches run while "low" work waited
@@ -269,7 +276,7 @@ def send(dest: Any, msg: Any) -> Any:
         p = dest._proc
         if p is None:
             return msg
-        copy = _copy(msg)
+        copy = _copy_msg(msg)
         if p.state == WAITING:
             pats = p.pats
             if pats is None:
@@ -290,7 +297,7 @@ def send(dest: Any, msg: Any) -> Any:
         mb.append(copy)
         p.enq += 1
         return msg
-    _send_other(dest, _copy(msg))
+    _send_other(dest, _copy_msg(msg))
     return msg
 
 
@@ -360,8 +367,16 @@ def deliver(p: Proc, msg: Any) -> None:
 
 
 def isolated(msg: Any) -> Any:
-    """``msg`` as a receiver gets it: copied unless the node shares messages."""
-    return _copy(msg)
+    """``msg`` as a receiver gets it: copied unless the node shares messages (and counted
+    among the node's messages)."""
+    return _copy_msg(msg)
+
+
+def messages_sent() -> int:
+    """How many messages have been sent in this Python process: processes' sends, messages
+    from other threads and nodes, timer messages (and exit signals or Downs whose reason is
+    not a str, which are copied the same way): what a dashboard's messages/s is made of."""
+    return messages()
 
 
 def _send_other(dest: Any, msg: Any) -> None:
@@ -743,7 +758,7 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     reference, for programs that never mutate what they send and want the last few percent).
     """
     global _current, _ids, _contended, _owner, _low_cut, _low_waited, _nested, _copy, _pending
-    global _receive_slow
+    global _receive_slow, _copy_msg
     if isolation not in ("copy", "share"):
         raise ValueError(f"isolation must be 'copy' or 'share', got {isolation!r}")
     node = _node_mod.begin(name, schedulers)
@@ -758,6 +773,7 @@ def start_node(name: str = "nonode@nohost", schedulers: int = 1,
     _low_waited = 0
     _nested = False
     _copy = _isolate if isolation == "copy" else _shared
+    _copy_msg = isolate_message if isolation == "copy" else share_message
     _pending = 0
     _receive_slow = False
     _owner = get_ident()

@@ -19,7 +19,7 @@ import sys
 from itertools import islice
 from typing import Any
 
-from . import node as _node, process_api as _api
+from . import node as _node, process_api as _api, scheduler as _sched
 from .node import procs as _procs, queues as _queues
 from .proc import DEAD, DOOMED, EXITING, PRIORITIES, RUNNABLE, Proc
 from .traps import RESCAN, TIMEOUT
@@ -51,6 +51,12 @@ def handoffs() -> int:
     started."""
     node = _node.current
     return node.handoffs if node is not None else 0
+
+
+def messages_sent() -> int:
+    """How many messages have been sent so far (`scheduler.messages_sent`): a counter, its
+    growth per second is the node's messages/s."""
+    return _sched.messages_sent()
 
 
 def run_queue_lengths() -> dict[str, int]:

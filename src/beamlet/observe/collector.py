@@ -161,6 +161,7 @@ class Collector:
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self.reductions_total = 0          # monotone: growth of the live sum, deaths aside
         self.last_sum: int | None = None
+        self.last_sent: int | None = None
         self.last_at = self.started
         self.sample_cost = 0.0
         self.next_sample = self.started
@@ -192,10 +193,16 @@ class Collector:
             grown = max(0, total - self.last_sum)
             self.reductions_total += grown
             rate = grown / max(now - self.last_at, 1e-9)
+        sent = stats.messages_sent()
+        messages_rate = 0.0
+        if self.last_sent is not None:
+            messages_rate = max(0, sent - self.last_sent) / max(now - self.last_at, 1e-9)
+        self.last_sent = sent
         self.last_sum, self.last_at = total, now
         queues = stats.run_queue_lengths()
         point = {"t": round(now - self.started, 3), "processes": len(procs),
-                 "reductions_per_s": round(rate, 1), "rss": stats.rss_bytes(),
+                 "reductions_per_s": round(rate, 1), "messages_per_s": round(messages_rate, 1),
+                 "rss": stats.rss_bytes(),
                  "run_queue": sum(queues.values()), "messages_queued": queued,
                  "longest_queue": longest}
         self.history.append(point)
@@ -213,6 +220,8 @@ class Collector:
             "run_queue": stats.run_queue_lengths(),
             "reductions_total": self.reductions_total,
             "reductions_per_s": last.get("reductions_per_s", 0.0),
+            "messages_per_s": last.get("messages_per_s", 0.0),
+            "messages_total": stats.messages_sent(),
             "nodes": Node.list("connected"),
             "messages_queued": last.get("messages_queued", 0),
             "longest_queue": last.get("longest_queue", 0),

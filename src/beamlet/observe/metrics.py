@@ -39,6 +39,8 @@ class _NodeMetrics(Collector):
         yield queues
         yield _counter("beamlet_reductions", "Reductions done by live processes (steps, "
                        "sends, kernel calls), growth only.", node, o["reductions_total"])
+        yield _counter("beamlet_messages", "Messages sent on the node.", node,
+                       o.get("messages_total", 0))
         yield _counter("beamlet_handoffs", "Times the watchdog handed the scheduler off a "
                        "stuck process.", node, o["handoffs"])
         yield _gauge("beamlet_messages_queued", "Messages waiting in mailboxes, all "

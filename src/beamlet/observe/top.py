@@ -155,7 +155,7 @@ def render(overview: dict[str, Any], page: dict[str, Any], width: int) -> list[s
     lines = [
         f"node {overview['node']}  uptime {overview['uptime']:.0f}s  processes "
         f"{overview['processes']:,}  reductions/s {overview['reductions_per_s']:,.0f}  "
-        f"memory {_size(overview['rss'])}",
+        f"messages/s {overview.get('messages_per_s', 0):,.0f}  memory {_size(overview['rss'])}",
         f"run queues {queues}  queued messages {overview['messages_queued']:,}  "
         f"hand-offs {'-' if overview['handoffs'] is None else overview['handoffs']}",
         f"sort: {page['sort']} ({order})   keys: r reductions  m memory  l queue  p pid  "

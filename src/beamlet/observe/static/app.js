@@ -84,6 +84,7 @@ function overview() {
     document.getElementById("node-name").textContent = o.node;
     const cards = [["node", o.node], ["uptime", `${o.uptime} s`], ["processes", count(o.processes)],
       ["reductions/s", count(Math.round(o.reductions_per_s))],
+      ["messages/s", o.messages_per_s === undefined ? "–" : count(Math.round(o.messages_per_s))],
       ["messages queued", count(o.messages_queued)], ["longest mailbox", count(o.longest_queue)],
       ["memory", bytes(o.rss)], ["hand-offs", o.handoffs === null ? "–" : count(o.handoffs)],
       ["schedulers", o.schedulers]];
@@ -93,6 +94,7 @@ function overview() {
     document.getElementById("charts").innerHTML =
       chart("processes", o.history, "processes", count) +
       chart("reductions/s", o.history, "reductions_per_s", v => count(Math.round(v))) +
+      chart("messages/s", o.history, "messages_per_s", v => count(Math.round(v || 0))) +
       chart("memory", o.history, "rss", bytes) +
       chart("messages queued", o.history, "messages_queued", count);
     knowNodes(o.nodes || []);
