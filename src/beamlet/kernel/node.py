@@ -18,6 +18,7 @@ Who writes what (one mechanism each):
 from __future__ import annotations
 
 import threading
+from time import monotonic
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -39,9 +40,10 @@ current: NodeState | None = None             # the node running now (see `begin`
 
 
 class NodeState:
-    """What `run`, `Node` and the watchdog need to know about the node currently running."""
+    """What `run`, `ThreadedNode` and the watchdog need to know about the node running now."""
 
     def __init__(self, name: str, schedulers: int) -> None:
+        self.started = monotonic()  # when the node started (its uptime)
         self.name = name
         self.schedulers = schedulers
         self.main: Proc | None = None

@@ -53,6 +53,14 @@ def handoffs() -> int:
     return node.handoffs if node is not None else 0
 
 
+def uptime() -> float:
+    """Seconds since the running node started."""
+    from time import monotonic
+
+    node = _node.current
+    return monotonic() - node.started if node is not None else 0.0
+
+
 def messages_sent() -> int:
     """How many messages have been sent so far (`scheduler.messages_sent`): a counter, its
     growth per second is the node's messages/s."""

@@ -214,7 +214,7 @@ class Collector:
         last = self.history[-1] if self.history else {}
         return {
             "node": stats.node_name(),
-            "uptime": round(monotonic() - self.started, 1),
+            "uptime": round(stats.uptime(), 1),
             "schedulers": stats.schedulers(),
             "processes": stats.process_count(),
             "run_queue": stats.run_queue_lengths(),
