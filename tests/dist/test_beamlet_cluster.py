@@ -229,3 +229,19 @@ def test_what_cannot_travel_is_a_clear_error_even_before_the_connection_is_up(
         return errors
 
     assert run_cluster(nodes, ["b1"], body) == [("before", True), ("after", True)]
+
+
+def test_questions_about_another_nodes_process_are_refused_as_badarg(nodes: Cluster) -> None:
+    async def body(names: list[str]) -> Any:
+        (b1,) = names
+        send(("py_echo", b1), ("spawn_victim", self_pid()))
+        (_, victim) = await receive(("victim", ANY), timeout=30)
+        refused = []
+        for question in (beamlet.Process.alive, beamlet.Process.info):
+            try:
+                question(victim)
+            except ValueError as error:
+                refused.append(b1 in str(error))
+        return refused
+
+    assert run_cluster(nodes, ["b1"], body) == [True, True]

@@ -78,6 +78,8 @@ class Echo(GenServer):
     async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         if request == "from":
             return ("reply", from_, state)
+        if request == "crash":
+            raise RuntimeError("boom")
         return ("reply", ("ok", request), state)
 
 
@@ -521,3 +523,9 @@ def test_any_message_crosses_even_the_bytes_of_frame_markers(cluster: Cluster) -
         return got
 
     assert python_against_elixir(cluster, body) == [112, 131, 68, 0, b"p", "p"]
+
+
+def test_3c_a_python_genserver_crashing_in_an_elixir_call(cluster: Cluster) -> None:
+    script = (f"r = try do GenServer.call({{:echo, {N}}}, :crash) catch :exit, r -> r end; "
+              f"{out('elem(r, 0)')}")
+    assert elixir_against_python(cluster, script) == '{:RuntimeError, "boom"}'

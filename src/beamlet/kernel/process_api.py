@@ -13,7 +13,7 @@ from . import registry, scheduler as k, signals, timers
 from .node import queues
 from .ownership import entry
 from .proc import DOOMED, EXITING, PRIORITIES, RUNNABLE, STATUS_NAMES, WAITING, Proc
-from .terms import Pid
+from .terms import Pid, RemotePid
 from .traps import RESCAN, TIMEOUT, UNREAD
 
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -163,8 +163,10 @@ class Process:
     @staticmethod
     @entry
     def alive(pid: Pid) -> bool:
-        """Whether ``pid`` is a live process."""
+        """Whether ``pid`` is a live process of this node (another node's pid: ValueError,
+        as the BEAM's ``badarg``; ask that node with rpc)."""
         k.current()
+        _local_only(pid, "Process.alive")
         return signals.is_alive(pid)
 
     @staticmethod
@@ -186,6 +188,7 @@ class Process:
         current_function, initial_call, dictionary.
         """
         me = k.current()
+        _local_only(pid, "Process.info")
         if pid is me.pid and me.ext is not None and me.ext.pending is not None:
             signals.handle_pending(me, signals.AT_INFO)  # it looks at its signals first
         p = _proc_of(pid)
@@ -280,3 +283,10 @@ class Process:
     def spawn(fn: Callable[..., Any], *args: Any, priority: str = "normal") -> Pid:
         """Same as `beamlet.spawn`."""
         return k.spawn(fn, *args, priority=priority)
+
+
+def _local_only(pid: Any, what: str) -> None:
+    """The BEAM answers ``badarg`` to a question about another node's process."""
+    if isinstance(pid, RemotePid):
+        raise ValueError(f"{what} asks about processes of this node; {pid!r} lives on "
+                         f"{pid.node_name} (ask it with rpc)")

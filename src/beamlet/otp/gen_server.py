@@ -608,8 +608,11 @@ def _report(gs: Any, reason: Any, state: Any, name: str | None, msg: Any, from_:
     lines.append(f"State: {state!r}")
     if from_ is not None and type(from_) is tuple and from_:
         client = from_[0]
-        alive = isinstance(client, Pid) and Process.alive(client)
-        lines.append(f"Client {client!r} is {'alive' if alive else 'dead'}")
+        if isinstance(client, Pid) and node(client) != node():  # as OTP's: "remote"
+            lines.append(f"Client {client!r} is remote on node {node(client)}")
+        else:
+            alive = isinstance(client, Pid) and Process.alive(client)
+            lines.append(f"Client {client!r} is {'alive' if alive else 'dead'}")
     exc = reason if isinstance(reason, BaseException) else None
     log.error("%s", "\n".join(lines), exc_info=exc)
 
