@@ -18,9 +18,9 @@ Who writes what (one mechanism each):
 from __future__ import annotations
 
 import threading
-from time import monotonic
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
