@@ -1,12 +1,34 @@
-"""What several test modules share: running a node, quieting expected crash reports, a child
+"""What several test modules share: skipping (or, under CI, failing) without a requirement,
+running a node, quieting expected crash reports, a child
 that logs its life, catching the exit an awaited call makes, and the helpers of Elixir's task
 tests (ported in tests/ported/otp)."""
 
 import logging
+import os
+import shutil
 from contextlib import aclosing
+
+import pytest
 
 import beamlet
 from beamlet import GenServer, Process, ProcessExit, receive, send, sleep
+
+
+def require(what, present, how):
+    """Skip a test whose ``what`` is missing (saying ``how`` to get it), except under CI=true,
+    where a missing requirement is a failure: CI installs everything the suite needs."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI=true ({how})")
+    pytest.skip(f"{what} is not installed ({how})")
+
+
+def require_program(program, how="apt-get install -y erlang-nox elixir"):
+    """The path of ``program`` (see `require`)."""
+    path = shutil.which(program)
+    require(program, path is not None, how)
+    return path
 
 
 def run(fn, *args, **kw):

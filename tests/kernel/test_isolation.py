@@ -21,6 +21,7 @@ from hypothesis import given, settings, strategies as st
 
 from beamlet import Down, Exit, Pid, Ref
 from beamlet.kernel import isolation
+from helpers import require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -288,8 +289,8 @@ def sharing(original: Any, copy: Any) -> list:
 @settings(max_examples=200, deadline=None)
 @given(value=values)
 def test_both_implementations_agree(value):
-    if isolation.isolate_c is None:
-        pytest.skip("the C accelerator is not built")
+    require("the C accelerator beamlet.kernel._isolate", isolation.isolate_c is not None,
+            "pip install -e . with a C compiler")
     by_c, by_python = isolation.isolate_c(value), isolation.isolate_python(value)
     assert freeze(by_c) == freeze(by_python)
     assert sharing(value, by_c) == sharing(value, by_python)
@@ -564,10 +565,11 @@ def test_too_deep_a_message_raises_recursion_error(iso):
 
 
 def test_the_accelerator_is_the_default_when_built():
-    if isolation.isolate_c is None:
-        pytest.skip("the C accelerator is not built")
+    require("the C accelerator beamlet.kernel._isolate", isolation.isolate_c is not None,
+            "pip install -e . with a C compiler")
     if os.environ.get("BEAMLET_PURE_PYTHON", "") not in ("", "0"):
-        pytest.skip("BEAMLET_PURE_PYTHON is set")
+        pytest.skip("BEAMLET_PURE_PYTHON asks for the pure-Python isolation: the accelerator "
+                    "is not the default then, by design")
     assert isolation.isolate is isolation.isolate_c and isolation.IMPLEMENTATION == "c"
 
 

@@ -6,7 +6,6 @@ the consumer's exit and the stream's items must be the same."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,18 +18,16 @@ import beamlet
 from beamlet import ANY, Node, Process, Task, receive, register, self_pid, send, spawn
 from beamlet.dist import peers
 from beamlet.testing import wait_down
+from helpers import require_program
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUARD_SECONDS = 60.0  # a guard against hanging, never a wait for something to happen
 
 
 def require(program: str) -> str:
-    path = shutil.which(program)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{program} is required under CI=true (apt-get install -y erlang-nox "
-                        "elixir)")
-        pytest.skip(f"{program} is not installed: no BEAM to compare with")
+    """The path of ``program``; skip when missing (no BEAM to compare with), fail under
+    CI=true."""
+    path: str = require_program(program)
     return path
 
 

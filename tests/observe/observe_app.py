@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 import beamlet
+import helpers
 from beamlet import Agent, DynamicSupervisor, GenServer, Pid, Supervisor, receive, spawn_link
 from beamlet.observe import Dashboard, start_dashboard
 
@@ -30,13 +29,7 @@ TOKEN = "test-token-123"
 CHROMIUM = "/usr/bin/chromium"
 
 
-def require(what: str, present: bool, how: str) -> None:
-    """Skip when ``what`` is missing, except under CI=true, where it is a failure."""
-    if present:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is required under CI=true ({how})")
-    pytest.skip(f"{what} is not installed ({how})")
+require = helpers.require  # skip without it, fail under CI=true
 
 
 async def sink() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import urllib.request
 from typing import Any
@@ -10,8 +11,15 @@ import pytest
 
 import beamlet
 from beamlet import aio
+from helpers import require
 
-pytest.importorskip("aiohttp")
+pytestmark = pytest.mark.usefixtures("with_aiohttp")
+
+
+@pytest.fixture
+def with_aiohttp() -> None:
+    """The dashboard's web server library: skip without it, fail under CI=true."""
+    require("aiohttp", importlib.util.find_spec("aiohttp") is not None, "pip install -e '.[test]'")
 
 
 def test_run_with_dashboard_serves_the_overview_before_main(capsys: pytest.CaptureFixture[str]
