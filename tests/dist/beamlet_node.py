@@ -14,10 +14,26 @@ serves the names the tests use, prints ``ready NAME`` and runs until it is kille
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import beamlet
 from beamlet import ANY, GenServer, exit, receive, register, send, spawn
+
+
+@dataclass(frozen=True)
+class Point:
+    """A value of the tests' own, to cross between nodes (defined here, so that this node
+    can unpickle it without the test modules' imports)."""
+
+    x: int
+    y: int
+
+
+async def remote_worker() -> None:
+    """A worker a supervisor on another node starts here: it crashes when told."""
+    await receive("crash")
+    raise RuntimeError("told to crash")
 
 
 class Echo(GenServer):

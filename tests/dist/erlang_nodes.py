@@ -17,7 +17,6 @@ import asyncio
 import concurrent.futures
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ import pytest
 
 from beamlet.dist import etf
 from beamlet.dist.handshake import Connection
+from helpers import require_program
 
 COOKIE = "c"
 HOST = socket.gethostname().split(".")[0]
@@ -45,13 +45,7 @@ SEND_SENDER = 22
 
 def require(program: str) -> str:
     """The path of ``program``; skip when missing, fail under CI=true."""
-    path = shutil.which(program)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(
-                f"{program} is required under CI=true (apt-get install -y erlang-nox elixir)"
-            )
-        pytest.skip(f"{program} is not installed: no real Erlang node to talk to")
+    path: str = require_program(program)
     return path
 
 
@@ -204,22 +198,22 @@ class Cluster:
         cookie: str = COOKIE,
         long: bool = False,
         ticktime: int | None = None,
+        erl_flags: str = "",
     ) -> ErlangNode:
-        """Start ``elixir --sname name`` (``--name`` when ``long``) running ``script``."""
-        erl_flags = "-start_epmd false"
+        """Start ``elixir --sname name`` (``--name`` when ``long``) running ``script``, with
+        ``erl_flags`` added to the emulator's flags."""
+        flags = "-start_epmd false"
         if ticktime is not None:
-            erl_flags += f" -kernel net_ticktime {ticktime}"
-        command = [
-            require("elixir"),
-            "--name" if long else "--sname",
-            name,
-            "--cookie",
-            cookie,
-            "--erl",
-            erl_flags,
-            "-e",
-            script,
-        ]
+            flags += f" -kernel net_ticktime {ticktime}"
+        if erl_flags:
+            flags += f" {erl_flags}"
+        command = [require("elixir"), "--name" if long else "--sname", name,
+                   "--cookie", cookie, "--erl", flags, "-e", script]
+        return self.start(command, name if "@" in name else f"{name}@{HOST}")
+
+    def start(self, command: list[str], node_name: str) -> ErlangNode:
+        """Start the node ``node_name`` with ``command`` on this cluster's EPMD, in a session
+        of its own (killed with its children at the end), its output read line by line."""
         process = popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -231,8 +225,7 @@ class Cluster:
             preexec_fn=_die_with_us,
         )
         self.processes.append(process)
-        full_name = name if "@" in name else f"{name}@{HOST}"
-        return ErlangNode(full_name, process)
+        return ErlangNode(node_name, process)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -318,29 +311,8 @@ def elixir_tls(
     The node registers in the cluster's EPMD as any node does; its distribution port speaks
     TLS (inet_tls_dist), with the ssl options of ``optfile`` (Erlang terms, ``-ssl_dist_optfile``).
     """
-    command = [
-        require("elixir"),
-        "--sname",
-        name,
-        "--cookie",
-        cookie,
-        "--erl",
-        f"-start_epmd false -proto_dist inet_tls -ssl_dist_optfile {optfile}",
-        "-e",
-        script,
-    ]
-    process = popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=cluster.env(),
-        start_new_session=True,
-        preexec_fn=_die_with_us,
-    )
-    cluster.processes.append(process)
-    return ErlangNode(f"{name}@{HOST}", process)
+    return cluster.elixir(name, script, cookie=cookie,
+                          erl_flags=f"-proto_dist inet_tls -ssl_dist_optfile {optfile}")
 
 
 # --- beamlet nodes in OS processes of their own ------------------------------------------------
@@ -354,15 +326,4 @@ def beamlet_node(cluster: Cluster, name: str, *, ticktime: float | None = None) 
     command = [sys.executable, BEAMLET_NODE, name, COOKIE, str(cluster.epmd_port)]
     if ticktime is not None:
         command.append(str(ticktime))
-    process = popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=cluster.env(),
-        start_new_session=True,
-        preexec_fn=_die_with_us,
-    )
-    cluster.processes.append(process)
-    return ErlangNode(f"{name}@{HOST}", process)
+    return cluster.start(command, f"{name}@{HOST}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import erlang_nodes
 import pytest
+from beamlet_node import Point, remote_worker  # the peer unpickles them: its own module
 from erlang_nodes import COOKIE, HOST, Cluster
 
 import beamlet
@@ -47,12 +47,6 @@ def nodes() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
-
-
-@dataclass(frozen=True)
-class Point:
-    x: int
-    y: int
 
 
 def run_cluster(cluster: Cluster, names: list[str],
@@ -156,12 +150,6 @@ def test_a_stopped_node_is_down_after_net_ticktime_and_reconnects(nodes: Cluster
     assert down == ("nodedown", f"b1@{HOST}")
     assert reason == "noconnection"
     assert (ping, answer) == ("pong", f"b1@{HOST}")
-
-
-async def remote_worker() -> None:
-    """A worker a supervisor on another node started: it crashes when told."""
-    await receive("crash")
-    raise RuntimeError("told to crash")
 
 
 def test_a_supervisor_restarts_a_child_that_runs_on_another_node(nodes: Cluster) -> None:

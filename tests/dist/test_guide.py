@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 
 import erlang_nodes
-from erlang_nodes import HOST, Cluster, ErlangNode
+from erlang_nodes import HOST, Cluster
 
 cluster = erlang_nodes.cluster
 
@@ -32,12 +31,8 @@ LATER = (
 
 
 def test_the_guide_session_both_ways(cluster: Cluster) -> None:
-    python = ErlangNode(PY, erlang_nodes.popen(
-        [sys.executable, os.path.join(ROOT, "examples", "elixir_cluster.py"),
-         "--stop-after", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env(),
-        start_new_session=True, preexec_fn=erlang_nodes._die_with_us))
-    cluster.processes.append(python.process)
+    python = cluster.start([sys.executable, os.path.join(ROOT, "examples", "elixir_cluster.py"),
+                            "--stop-after", "2"], PY)
     script = "; ".join(f'IO.puts("R " <> inspect({expr}))' for expr, _ in SESSION)
     script += f"; {LATER}; IO.puts(\"done\"); Process.sleep(:infinity)"
 

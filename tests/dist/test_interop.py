@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import erlang_nodes
+from beamlet_node import victim  # exits with R when it receives {:exit, R}
 from erlang_nodes import COOKIE, HOST, Cluster
 
 import beamlet
@@ -53,12 +54,6 @@ def line(node: erlang_nodes.ErlangNode, prefix: str) -> Awaitable[str]:
 
 
 # --- what the beamlet node serves (research section 4) ----------------------------------------
-
-
-async def victim() -> None:
-    """Exits with R when it receives ``{:exit, R}``."""
-    (_, reason) = await receive(("exit", ANY))
-    exit(reason)
 
 
 async def py_echo() -> None:
