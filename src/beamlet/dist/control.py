@@ -78,8 +78,8 @@ class Signals:
         self.dist.send_control(remote.node_name, (LINK, local, remote))
 
     def unlink(self, local: Pid, remote: RemotePid) -> None:
-        self._forget_link(remote.node_name, local, remote)
         node = remote.node_name
+        self._forget_link(node, local, remote)
         self.dist.send_control(node, (UNLINK_ID, next(self._unlink_ids), local, remote))
 
     def exit(self, local: Pid, remote: RemotePid, reason: Any, linked: bool) -> None:

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from beamlet.dist.control import SPAWN_REPLY, SPAWN_REPLY_TT, SPAWN_REQUEST, SPAWN_REQUEST_TT
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.process_api import Process
 from beamlet.kernel.registry import registered, whereis
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beamlet.dist")
 
-SPAWN_REQUEST, SPAWN_REQUEST_TT, SPAWN_REPLY, SPAWN_REPLY_TT = 29, 30, 31, 32
 LINKED, MONITORED = 1, 2  # SPAWN_REPLY's flags
 BEAMLET_APPLY = ("beamlet", "apply")  # a Python callable and its args, from a beamlet node
 
@@ -92,9 +92,9 @@ class _ErlangBuiltins:
 
     @staticmethod
     def node(pid: Any = None) -> str:
-        from beamlet.dist import nodes
+        from beamlet.kernel.runtime import node
 
-        return nodes.node_of(pid) if pid is not None else _sched.node_name_now()
+        return node(pid)
 
     @staticmethod
     def nodes(kind: Any = "visible") -> list[str]:
@@ -178,6 +178,20 @@ _BUILTIN_ENTRIES: dict[tuple[str, str, int], Callable[..., Any]] = {
 }
 
 
+def body_for(module: Any, function: Any,
+             args: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """What a process spawned for ``module:function(args)`` runs: erpc's entry points, a
+    Python callable from a beamlet node (``beamlet:apply(Fn, Args)``), or an exported
+    function (an undefined one ends the process with ``undef``)."""
+    entry = _BUILTIN_ENTRIES.get((module, function, len(args)))
+    if entry is not None:
+        return entry, tuple(args)
+    if (module, function) == BEAMLET_APPLY and len(args) == 2 and callable(args[0]) \
+            and isinstance(args[1], (list, tuple)):
+        return _beamlet_apply, (args[0], tuple(args[1]))
+    return _run_mfa, (module, function, args)
+
+
 class Spawning:
     """Spawn requests in both directions for one node's distribution."""
 
@@ -204,7 +218,7 @@ class Spawning:
         if not isinstance(args, list) or len(args) != mfa[2]:
             self._reply(node, reply, request_id, caller, 0, "badarg")
             return
-        body, body_args = self._body(node, mfa, args)
+        body, body_args = body_for(mfa[0], mfa[1], args)
         proc = _sched.new_process(body, body_args)
         pid = proc.pid
         flags = 0
@@ -215,17 +229,6 @@ class Spawning:
             self.dist.signals.watched.setdefault(node, {})[request_id] = (pid, None)
             flags |= MONITORED
         self._reply(node, reply, request_id, caller, flags, pid)
-
-    def _body(self, node: str, mfa: tuple[Any, Any, int],
-              args: list[Any]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        module, function, arity = mfa
-        entry = _BUILTIN_ENTRIES.get((module, function, arity))
-        if entry is not None:
-            return entry, tuple(args)
-        if (module, function) == BEAMLET_APPLY and arity == 2 and callable(args[0]) \
-                and isinstance(args[1], (list, tuple)):
-            return _beamlet_apply, (args[0], tuple(args[1]))
-        return _run_mfa, (module, function, args)
 
     def _reply(self, node: str, reply: str, request_id: Any, caller: RemotePid, flags: int,
                result: Any) -> None:
