@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from beamlet import aio
 from beamlet.dist import epmd as _epmd, handshake as _hs
-from beamlet.dist.control import NO_PAYLOAD
+from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
 from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
 from beamlet.kernel import scheduler as _sched, signals as _signals
@@ -400,6 +400,12 @@ class Dist:
         elif not peer.ready.done():
             peer.ready.cancel()
 
+    def disconnect_now(self, name: str) -> None:
+        """(Owner thread) Take ``name`` for down now and close its connection."""
+        if name in self.up:
+            self.node_down(name)
+        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.disconnect(name)))
+
     async def disconnect(self, name: str) -> bool:
         """Close the connection to ``name``; whether there was one."""
         peer = self.peers.get(name)
@@ -429,7 +435,7 @@ class Dist:
             try:
                 self._write(name, control, payload)
             except (ETFError, ValueError) as error:  # logged by _write
-                if control[0] == 29:  # a spawn request: its caller waits for the answer
+                if control[0] == SPAWN_REQUEST:  # its caller waits for the answer
                     self.spawning.refused(control[1], str(error))
         self.watchers.node_up(name, flags)
 
@@ -470,7 +476,7 @@ class Dist:
             raise
         # ordered per sending process (control[1] is the sender, or the request id of a
         # spawn request, which names no other order to keep), as OTP orders a channel
-        key = control[1] if control[0] != 29 else control[2]
+        key = control[1] if control[0] != SPAWN_REQUEST else control[2]
         self.outgoing.append((peer_name, control_bytes, payload_bytes, key))
         if not self.flush_scheduled:  # one wake-up of the loop for a burst of frames
             self.flush_scheduled = True
@@ -541,8 +547,12 @@ class Dist:
         """Decode one frame from ``peer_name`` and act on it."""
         try:
             control, payload = self._decode(body)
-        except (ETFError, ValueError, pickle.UnpicklingError, EOFError) as error:
-            log.error("invalid distribution message from %s: %s", peer_name, error)
+        except Exception as error:  # noqa: BLE001 - whatever a bad frame or pickle raises
+            # As OTP does with data it cannot read: the channel is broken, close it, so that
+            # whoever waited on that node hears "noconnection" instead of waiting for ever.
+            log.error("invalid distribution message from %s, disconnecting: %s",
+                      peer_name, error)
+            self.disconnect_now(peer_name)
             return
         if not isinstance(control, tuple) or not control or type(control[0]) is not int:
             log.error("invalid control message from %s: %r", peer_name, control)

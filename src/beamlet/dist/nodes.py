@@ -8,14 +8,13 @@ name=...)`). Connections are made on demand by any send, link, monitor or call, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from beamlet import aio
 from beamlet.dist import handshake as _hs
 from beamlet.dist.etf import ImproperList
 from beamlet.kernel import scheduler as _sched, signals as _signals
-from beamlet.kernel.terms import Down, Exit, Pid, Ref, RemotePid
+from beamlet.kernel.terms import Down, Exit, Pid, Ref
 
 if TYPE_CHECKING:
     from beamlet.dist.node import Dist
@@ -146,18 +145,6 @@ async def _connection(dist: Dist, name: str) -> bool:
     return True
 
 
-def node_of(pid: Any) -> str:
-    """The node a pid, ref or port lives on (Elixir's ``node/1``)."""
-    if isinstance(pid, RemotePid):
-        return pid.node_name
-    if isinstance(pid, (Pid, Ref)):
-        return _sched.node_name_now()
-    node = getattr(pid, "node", None)
-    if isinstance(node, str):
-        return node
-    raise TypeError(f"node() takes a pid, a reference or a port, got {pid!r}")
-
-
 class Node:
     """Elixir's ``Node``: this node, the nodes it is connected to, and processes on them."""
 
@@ -199,8 +186,7 @@ class Node:
         _check_name(name)
         if name not in dist.up:
             return False
-        dist.node_down(name)
-        dist.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(dist.disconnect(name)))
+        dist.disconnect_now(name)
         return True
 
     @staticmethod
@@ -308,7 +294,7 @@ async def _spawn(node: str, fn: Any, args: tuple[Any, ...], *, link: bool,
         raise TypeError(f"Node.spawn takes a callable or 'module', 'function', [args], "
                         f"got {fn!r}")
     if node == _sched.node_name_now():
-        return _spawn_here(fn if callable(fn) else None, module, function, call_args,
+        return _spawn_here(module, function, call_args,
                            link=link, monitor=monitor)
     try:
         return await spawning.spawn_request(node, module, function, call_args, link=link,
@@ -317,16 +303,12 @@ async def _spawn(node: str, fn: Any, args: tuple[Any, ...], *, link: bool,
         return _unreachable(node, refused.reason, link=link, monitor=monitor)
 
 
-def _spawn_here(fn: Callable[..., Any] | None, module: str, function: str, args: list[Any], *,
+def _spawn_here(module: str, function: str, args: list[Any], *,
                 link: bool, monitor: bool) -> tuple[Pid, Ref]:
+    """`Node.spawn` on this very node: what a spawn request from another node would run."""
     from beamlet.dist import spawning
 
-    body: Callable[..., Any]
-    body_args: tuple[Any, ...]
-    if fn is not None:
-        body, body_args = spawning._beamlet_apply, (fn, tuple(args[1]))
-    else:
-        body, body_args = spawning._run_mfa, (module, function, args)
+    body, body_args = spawning.body_for(module, function, args)
     if monitor:
         return _signals.spawn_monitor(body, *body_args)
     pid = _signals.spawn_link(body, *body_args) if link else _sched.spawn(body, *body_args)
