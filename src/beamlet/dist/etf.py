@@ -1168,14 +1168,19 @@ class Codec:
             raise ETFError("no term: the input is empty", offset)
         if data[offset] != VERSION:
             raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
+        return self.decode_at(data, offset + 1)
+
+    def decode_at(self, data: bytes, offset: int) -> tuple[Any, int]:
+        """The term whose tag is at ``offset`` (no version byte before it: as the terms of
+        a frame with a distribution header) and where it ends."""
         if self.accelerated:
-            found = _accel.decode(data, offset + 1, self._on_pid, self._on_ref, self._c_depth)
+            found = _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth)
             if found is not None:
                 return found
         try:
-            if offset + 1 < len(data) and data[offset + 1] == 80:
-                return self._inflate(data, offset + 1)
-            return self._dec(data, offset + 1, 0)
+            if offset < len(data) and data[offset] == 80:
+                return self._inflate(data, offset)
+            return self._dec(data, offset, 0)
         except RecursionError:
             raise ETFError("terms nested deeper than Python's recursion limit allows "
                            "(lower max_depth)", offset) from None

@@ -620,6 +620,99 @@ class AcceptorHandshake(_Handshake):
 # --- asyncio transport -------------------------------------------------------------------------
 
 
+class SocketStream:
+    """A plain TCP socket as the reader and the writer of a handshake (the few stream methods
+    it uses, over the event loop's ``sock_*`` calls), that nothing buffers behind our back:
+    once the handshake is done, the socket can leave the event loop whole (`detach`) for the
+    owner thread to serve (`beamlet.dist.wire`)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.socket: socket.socket | None = sock
+        self._unsent = bytearray()
+        self._loop = asyncio.get_running_loop()
+        self._reading: asyncio.Task[bytes] | None = None
+
+    def _sock(self) -> socket.socket:
+        if self.socket is None:
+            raise ConnectionResetError("the socket is closed")
+        return self.socket
+
+    async def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end, also when `close` ends a read."""
+        reading = self._reading = self._loop.create_task(self._loop.sock_recv(self._sock(), size))
+        try:
+            return await reading
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.socket is None and task is not None and not task.cancelling():
+                return b""  # closed by us while reading, as a stream's EOF
+            raise
+        finally:
+            self._reading = None
+
+    def write(self, data: bytes) -> None:
+        self._unsent += data
+
+    async def drain(self) -> None:
+        data, self._unsent = bytes(self._unsent), bytearray()
+        await self._loop.sock_sendall(self._sock(), data)
+
+    def is_closing(self) -> bool:
+        return self.socket is None
+
+    def get_extra_info(self, name: str) -> object:
+        if name == "peername" and self.socket is not None:
+            try:
+                return self.socket.getpeername()
+            except OSError:
+                return None
+        return None
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        if self._reading is not None:
+            self._reading.cancel()  # a closed socket's pending read would never end
+
+    async def wait_closed(self) -> None:
+        return None
+
+    def detach(self) -> socket.socket:
+        """The socket, which this stream no longer uses."""
+        sock = self._sock()
+        self.socket = None
+        return sock
+
+
+Reader = asyncio.StreamReader | SocketStream
+Writer = asyncio.StreamWriter | SocketStream
+
+
+async def open_socket(address: str, port: int) -> SocketStream:
+    """A TCP connection to ``address``:``port`` as a `SocketStream` (TCP_NODELAY on, as
+    OTP's distribution sets it)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for {address}")
+    for family, kind, proto, _, where in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, where)
+        except OSError as failure:
+            sock.close()
+            error = failure
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return SocketStream(sock)
+    raise error
+
+
 class Connection:
     """An authenticated link to one node: u32-length frames, an empty one being a tick.
 
@@ -634,8 +727,8 @@ class Connection:
         peer: PeerInfo,
         our_flags: int,
         creation: int,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: Reader,
+        writer: Writer,
         leftover: bytes = b"",
     ) -> None:
         self.name = name
@@ -653,6 +746,20 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} -> {self.peer_name} flags={self.flags:#x}>"
+
+    @property
+    def detachable(self) -> bool:
+        """Whether `detach` can give the connection's socket (a plain TCP connection that
+        has not closed)."""
+        return isinstance(self.writer, SocketStream) and self.writer.socket is not None
+
+    def detach(self) -> tuple[socket.socket, bytes]:
+        """The socket of a plain TCP connection and the bytes already read from it that no
+        frame has taken; the connection no longer uses them. ValueError for TLS."""
+        if not isinstance(self.writer, SocketStream):
+            raise ValueError(f"{self!r} runs over asyncio streams (TLS): it cannot be detached")
+        leftover, self._buffer = bytes(self._buffer), bytearray()
+        return self.writer.detach(), leftover
 
     async def send_frame(self, body: bytes) -> None:
         """Send one frame (a distribution message, or nothing: a tick)."""
@@ -728,9 +835,7 @@ class Connection:
             pass
 
 
-async def _run_handshake(
-    core: _Handshake, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-) -> None:
+async def _run_handshake(core: _Handshake, reader: Reader, writer: Writer, peer: str) -> None:
     """Drive a sans-IO handshake over the streams until done; the refusal is sent before raising."""
     try:
         while True:
@@ -773,7 +878,7 @@ async def _run_handshake(
     )
 
 
-async def _closing(writer: asyncio.StreamWriter) -> None:
+async def _closing(writer: Writer) -> None:
     writer.close()
     try:
         await writer.wait_closed()
@@ -861,10 +966,12 @@ async def _open(
     context: _ssl.SSLContext | None,
     server_name: str,
     setup_time: float,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """The TCP connection to the peer's distribution port, with TLS done when ``context``."""
+) -> tuple[Reader, Writer]:
+    """The TCP connection to the peer's distribution port, with TLS done when ``context``
+    (a plain one is a `SocketStream`, both reader and writer)."""
     if context is None:
-        return await asyncio.open_connection(address, port)
+        stream = await open_socket(address, port)
+        return stream, stream
     try:
         return await asyncio.open_connection(
             address,
@@ -878,8 +985,8 @@ async def _open(
 
 
 async def accept(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    reader: Reader,
+    writer: Writer,
     *,
     name: str,
     cookie: str,
@@ -927,11 +1034,13 @@ async def accept(
 
 
 async def _start_tls(
-    writer: asyncio.StreamWriter, context: _ssl.SSLContext, who: str, setup_time: float
+    writer: Writer, context: _ssl.SSLContext, who: str, setup_time: float
 ) -> None:
     """Upgrade an accepted plain stream to TLS as the server side."""
     if writer.get_extra_info("ssl_object") is not None:
         raise ValueError("accept(ssl=...) on a stream that is TLS already (start_server(ssl=))")
+    if isinstance(writer, SocketStream):
+        raise ValueError("accept(ssl=...) upgrades asyncio streams, not a SocketStream")
     try:
         await writer.start_tls(context, ssl_handshake_timeout=setup_time)
     except (_ssl.SSLError, ConnectionResetError) as error:
@@ -940,7 +1049,7 @@ async def _start_tls(
         raise failure from error
 
 
-def _peer_address(writer: asyncio.StreamWriter) -> str:
+def _peer_address(writer: Writer) -> str:
     """The connecting side's address, for messages (its node name comes later)."""
     peername = writer.get_extra_info("peername")
     if isinstance(peername, tuple) and len(peername) >= 2:

@@ -7,10 +7,14 @@ or calls to a node it has no connection to. What travels is in the modules besid
 `control` (links, monitors, exit signals), `spawning` (spawn requests, rpc), `nodes` (the
 `Node` module); this one carries their frames and tells them when a node comes and goes.
 
-Threads: the sockets live on the node's asyncio bridge loop (`beamlet.aio`); everything that
-touches the kernel's tables (pids, links, deliveries) runs on the node's owner thread through
-`hand_in`, one frame at a time in arrival order, so the signals from one connection keep their
-order. The owner thread knows which nodes are up (`up`); a frame for a node that is not up
+Threads: connections are set up on the node's asyncio bridge loop (`beamlet.aio`): EPMD,
+the listener, the handshake. Once up, a plain TCP connection's socket moves to the node's
+owner thread (`wire.Link`), which reads, dispatches and writes its frames itself between
+batches of processes, as the BEAM's schedulers do; a TLS connection stays on the loop, which
+hands each read's frames to the owner thread (`hand_in`) and writes what the owner queues.
+Everything that touches the kernel's tables (pids, links, deliveries) runs on the owner thread,
+one frame at a time in arrival order, so the signals from one connection keep their order.
+The owner thread knows which nodes are up (`up`); a frame for a node that is not up
 yet waits in `pending` and is encoded when the connection is (it may be a beamlet node, whose
 payloads are pickled, or an Erlang node); a failed connection ends those signals as the BEAM
 does: "noconnection".
@@ -27,6 +31,7 @@ import copyreg
 import io
 import logging
 import pickle
+import socket
 import weakref
 from collections import ChainMap, deque
 from collections.abc import Callable
@@ -38,6 +43,7 @@ from beamlet.dist import epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
 from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
+from beamlet.dist.wire import Link
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
 from beamlet.kernel.registry import register
@@ -52,6 +58,7 @@ log = logging.getLogger("beamlet.dist")
 
 PASS_THROUGH = 112  # 'p': a frame without distribution header (we never set the atom cache)
 PICKLE_PROTO = 0x80  # the first byte of a pickle: a payload from a beamlet node
+_WHOLE_HEADER = bytes((131, 68, 0))  # a whole message, normal header, no atom cache refs
 # Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
 # OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
 BEAMLET_TERMS = 1 << 60
@@ -83,8 +90,21 @@ def _identity_reducers(dist: Dist) -> dict[type, Callable[[Any], Any]]:
     node's, which may be the receiver's own and must come back there as its local pid or
     ref). A pickler's dispatch table, so that the other values stay on pickle's C path."""
 
+    local_pids, local_get, wire_get = dist.local_pids, dist.local_pids.get, dist.wire_pids.get
+
     def pid(obj: Pid) -> Any:
-        return (_load_pid, (dist.pid_to_wire(obj).__reduce__()[1][1],))
+        # (the hot path of every message between beamlet nodes: `pid_to_wire` inlined,
+        # without its codec bookkeeping, which pickles do not use)
+        if obj.__class__ is RemotePid:
+            wire = wire_get(obj)
+            if wire is not None:
+                return (_load_pid, (wire.__reduce__()[1][1],))
+            remote: Any = obj
+            return (_load_pid, ((remote.node_name, obj.id, remote.serial, remote.creation,
+                                 None),))
+        if local_get(obj.id) is not obj:
+            local_pids[obj.id] = obj
+        return (_load_pid, ((dist.name, obj.id, 0, dist.creation, None),))
 
     def ref(obj: Ref) -> Any:
         return (_load_ref, (dist.ref_to_wire(obj).__reduce__()[1][1],))
@@ -97,8 +117,13 @@ def _identity_reducers(dist: Dist) -> dict[type, Callable[[Any], Any]]:
 
 def _load_pid(values: tuple[Any, ...]) -> Any:
     """(Unpickling) a pid by its wire identity, as this node knows it."""
+    dist = _current
+    if dist is not None and values[0] == dist.name and values[3] == dist.creation:
+        proc = _sched.procs().get(values[1])  # one of ours, alive: the usual case
+        if proc is not None:
+            return proc.pid
     wire = _rebuild(ExtPid, values)
-    return _current.pid_from_wire(wire) if _current is not None else wire
+    return dist.pid_from_wire(wire) if dist is not None else wire
 
 
 def _load_ref(values: tuple[Any, ...]) -> Any:
@@ -106,26 +131,60 @@ def _load_ref(values: tuple[Any, ...]) -> Any:
     return _current.ref_from_wire(wire) if _current is not None else wire
 
 
-def _pickle(obj: Any, dist: Dist) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        dist.pickler(buffer, protocol=5).dump(obj)
-    except (pickle.PicklingError, TypeError, AttributeError) as error:
+class _Pickling:
+    """Payloads to beamlet nodes as ``131`` then a pickle, by one pickler kept for the node
+    (making one per message costs more than pickling a small message); closures and lambdas,
+    which pickle refuses, by cloudpickle."""
+
+    def __init__(self, dist: Dist) -> None:
+        self.dist = dist
+        self.buffer = io.BytesIO()
+        self.pickler = dist.pickler(self.buffer, protocol=5)
+        self.busy = False  # a value whose pickling sends a message gets a pickler of its own
+
+    def payload(self, obj: Any) -> bytes:
+        if self.busy:
+            return self._fresh(obj)
+        buffer, pickler = self.buffer, self.pickler
+        buffer.seek(0)
+        buffer.truncate()
+        buffer.write(b"\x83")
+        pickler.clear_memo()
+        self.busy = True
+        try:
+            pickler.dump(obj)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            return self._cloud(obj, error)
+        finally:
+            self.busy = False
+        return buffer.getvalue()
+
+    def _fresh(self, obj: Any) -> bytes:
+        buffer = io.BytesIO(b"\x83")
+        buffer.seek(1)
+        try:
+            self.dist.pickler(buffer, protocol=5).dump(obj)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            return self._cloud(obj, error)
+        return buffer.getvalue()
+
+    def _cloud(self, obj: Any, error: Exception) -> bytes:
         try:
             import cloudpickle  # type: ignore[import-untyped]  # closures and lambdas
         except ImportError:
             raise ValueError(f"cannot send {obj!r} to another node: {error} (install "
                              "cloudpickle to send closures and lambdas)") from None
-        buffer = io.BytesIO()
+        buffer = io.BytesIO(b"\x83")
+        buffer.seek(1)
         # (a pickler reads its dispatch table when made: a class of our own carries it)
         cloud = type("CloudPickler", (cloudpickle.Pickler,), {"dispatch_table": ChainMap(
-            dist.identity_reducers, cloudpickle.Pickler.dispatch_table)})
+            self.dist.identity_reducers, cloudpickle.Pickler.dispatch_table)})
         try:
             cloud(buffer, protocol=5).dump(obj)
         except Exception as cloud_error:  # noqa: BLE001 - what could not travel, said clearly
             raise ValueError(
                 f"cannot send {obj!r} to another node: {cloud_error}") from None
-    return buffer.getvalue()
+        return buffer.getvalue()
 
 
 def reason_term(reason: Any) -> Any:
@@ -152,6 +211,19 @@ def _connected(peer: _Peer) -> bool:
     """True when the peer's connection is up (not pending, failed or given up)."""
     ready = peer.ready
     return ready.done() and not ready.cancelled() and ready.exception() is None
+
+
+async def _server_streams(sock: socket.socket) -> tuple[asyncio.StreamReader,
+                                                       asyncio.StreamWriter]:
+    """Streams over an accepted socket, as `asyncio.start_server` gives them (the server
+    side: `StreamWriter.start_tls` then runs TLS as the server)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    connected: asyncio.Future[asyncio.StreamWriter] = loop.create_future()
+    protocol = asyncio.StreamReaderProtocol(
+        reader, lambda _, writer: connected.set_result(writer))
+    await loop.connect_accepted_socket(lambda: protocol, sock)
+    return reader, await connected
 
 
 class Dist:
@@ -184,6 +256,7 @@ class Dist:
         self.outgoing: deque[tuple[str, bytes, bytes, Any]] = deque()
         self.flush_scheduled = False
         self.up: dict[str, int] = {}                             # node -> connection flags
+        self.links: dict[str, Link] = {}                         # plain TCP connections
         self.pending: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
         # Identities, held weakly: a pid or ref nobody holds any more is forgotten here too.
         self.remote_pids: weakref.WeakValueDictionary[tuple[str, int, int, int], RemotePid] = \
@@ -195,13 +268,16 @@ class Dist:
             weakref.WeakValueDictionary()                        # refs we have sent
         self.local_pids: weakref.WeakValueDictionary[int, Pid] = \
             weakref.WeakValueDictionary()                        # pids we have sent
-        self.server: asyncio.Server | None = None
+        self.listener: socket.socket | None = None
+        self.accepting: asyncio.Task[None] | None = None
+        self.handshakes: set[asyncio.Future[None]] = set()       # loop thread only
         self.registration: _epmd.Registration | None = None
         self.epmd_server: _epmd.EpmdServer | None = None
         self.identity_reducers = _identity_reducers(self)
         # a pickler reads its dispatch table when it is made: a class of our own carries it
         self.pickler: type[pickle.Pickler] = type("Pickler", (pickle.Pickler,), {
             "dispatch_table": {**copyreg.dispatch_table, **self.identity_reducers}})
+        self.pickling = _Pickling(self)
         self.signals = control.Signals(self)
         self.spawning = spawning.Spawning(self)
         self.watchers = nodes.NodeWatchers(self)
@@ -261,8 +337,10 @@ class Dist:
     async def open(self) -> None:
         """Listen, make sure an EPMD runs, register there (which gives our creation)."""
         self.epmd_server = await _epmd.ensure_epmd(self.epmd_port)
-        self.server = await asyncio.start_server(self._on_accept, "0.0.0.0", 0)
-        port = self.server.sockets[0].getsockname()[1]
+        listener = self.listener = socket.create_server(("0.0.0.0", 0), backlog=128)
+        listener.setblocking(False)
+        self.accepting = asyncio.ensure_future(self._accept_all(listener))
+        port = listener.getsockname()[1]
         alive = _hs.split_node_name(self.name)[0]
         self.registration = await _epmd.register(alive, port, epmd=self.epmd_port)
         self.creation = self.registration.creation
@@ -271,9 +349,10 @@ class Dist:
         """Close every connection, the listener, the registration and our EPMD if we run it."""
         for peer in list(self.peers.values()):
             await self._drop(peer)
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        if self.accepting is not None:
+            self.accepting.cancel()
+        if self.listener is not None:
+            self.listener.close()
         if self.registration is not None:
             await self.registration.close()
         if self.epmd_server is not None:
@@ -288,8 +367,28 @@ class Dist:
         pending = peer is not None and not peer.ready.done()
         return _hs.status_for(self.name, peer_name, pending=pending, connected=connected)
 
-    async def _on_accept(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _accept_all(self, listener: socket.socket) -> None:
+        """Take every connection to our port; each runs the acceptor's handshake."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as error:  # out of file descriptors, say: the others go on
+                log.error("accepting a connection failed: %s", error)
+                await asyncio.sleep(0.1)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            handshake = asyncio.ensure_future(self._on_accept(sock))
+            self.handshakes.add(handshake)  # (the loop holds tasks weakly)
+            handshake.add_done_callback(self.handshakes.discard)
+
+    async def _on_accept(self, sock: socket.socket) -> None:
+        reader: _hs.Reader
+        writer: _hs.Writer
+        if self.tls_server is not None:  # TLS runs over asyncio's streams (server side)
+            reader, writer = await _server_streams(sock)
+        else:
+            reader = writer = _hs.SocketStream(sock)
         try:
             connection = await _hs.accept(
                 reader, writer, name=self.name, cookie=self.cookie, flags=self.flags,
@@ -339,9 +438,14 @@ class Dist:
         self._up(peer, connection)
 
     def _up(self, peer: _Peer, connection: _hs.Connection) -> None:
-        """The handshake with ``peer`` succeeded: tell the owner thread, then read and tick."""
-        _sched.hand_in(partial(self.node_up, peer.name, connection.flags))
+        """The handshake with ``peer`` succeeded: a plain connection's socket goes to the
+        owner thread (`adopt`); for a TLS one, tell the owner thread, then read and tick."""
         peer.ready.set_result(connection)
+        if connection.detachable:
+            sock, leftover = connection.detach()
+            _sched.hand_in(partial(self.adopt, peer.name, sock, connection, leftover))
+            return
+        _sched.hand_in(partial(self.node_up, peer.name, connection.flags))
         peer.tasks.append(asyncio.ensure_future(self._read(peer, connection)))
         peer.tasks.append(asyncio.ensure_future(connection.run_ticker(self.net_ticktime)))
 
@@ -414,6 +518,14 @@ class Dist:
         await self._drop(peer)
         return True
 
+    def _forget(self, name: str, connection: _hs.Connection) -> None:
+        """(Loop thread) The owner thread closed the plain connection ``connection``."""
+        peer = self.peers.get(name)
+        if peer is not None and _connected(peer) and peer.ready.result() is connection:
+            del self.peers[name]
+            for task in peer.tasks:
+                task.cancel()
+
     def _flush(self) -> None:
         """(Loop thread) Move the frames the owner thread made into their peers' outboxes."""
         self.flush_scheduled = False  # before taking: a frame added after is flushed again
@@ -427,6 +539,34 @@ class Dist:
             # else: the connection went down after the frame was made; node_down ends it
 
     # --- node up and down (owner thread) -----------------------------------------------------
+
+    def adopt(self, name: str, sock: socket.socket, connection: _hs.Connection,
+              leftover: bytes) -> None:
+        """Serve the plain connection to ``name`` on this thread from now on (`wire.Link`)."""
+        if name in self.links:  # an older connection the loop has replaced
+            self.node_down(name)
+        link = self.links[name] = Link(self, name, sock, connection.flags, connection, leftover)
+        self.node_up(name, connection.flags)
+        link.start()
+
+    def link_lost(self, link: Link) -> None:
+        """``link`` broke (`Link.lost`): the node is down; the loop forgets the connection."""
+        if self.links.get(link.peer_name) is link:
+            del self.links[link.peer_name]
+            self.node_down(link.peer_name)
+        self.loop.call_soon_threadsafe(self._forget, link.peer_name, link.connection)
+
+    def tick(self, name: str) -> None:
+        """Tick the plain connection to ``name`` (TLS connections tick on the loop)."""
+        link = self.links.get(name)
+        if link is not None:
+            link.tick(self.net_ticktime)
+
+    def close_links(self) -> None:
+        """Close every plain connection (the node is stopping)."""
+        for link in list(self.links.values()):
+            link.close()
+        self.links.clear()
 
     def node_up(self, name: str, flags: int) -> None:
         """The connection to ``name`` is up: send what waited for it, tell the watchers."""
@@ -444,6 +584,9 @@ class Dist:
         with "noconnection", what waited for it is dropped, the watchers hear nodedown."""
         was_up = self.up.pop(name, None)
         self.pending.pop(name, None)
+        link = self.links.pop(name, None)
+        if link is not None:
+            link.close()
         self.signals.connection_lost(name)
         self.spawning.connection_lost(name)
         self.watchers.node_down(name, was_up)
@@ -477,6 +620,10 @@ class Dist:
         # ordered per sending process (control[1] is the sender, or the request id of a
         # spawn request, which names no other order to keep), as OTP orders a channel
         key = control[1] if control[0] != SPAWN_REQUEST else control[2]
+        link = self.links.get(peer_name)
+        if link is not None:
+            link.put(control_bytes, payload_bytes, key)
+            return
         self.outgoing.append((peer_name, control_bytes, payload_bytes, key))
         if not self.flush_scheduled:  # one wake-up of the loop for a burst of frames
             self.flush_scheduled = True
@@ -491,7 +638,7 @@ class Dist:
         if payload is NO_PAYLOAD:
             return control_bytes, b""
         if self.up.get(peer_name, 0) & BEAMLET_TERMS:
-            return control_bytes, b"\x83" + _pickle(payload, self)
+            return control_bytes, self.pickling.payload(payload)
         return control_bytes, self.codec.encode(payload)
 
     def encode_reason(self, peer_name: str, reason: Any) -> Any:
@@ -563,14 +710,25 @@ class Dist:
             log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
 
     def _decode(self, body: bytes) -> tuple[Any, Any]:
-        if body[0] != PASS_THROUGH:
-            raise ETFError(f"not a pass-through frame (first byte {body[0]})", 0)
-        control, end = self.codec.decode_prefix(body, 1)
-        if end >= len(body):
-            return control, NO_PAYLOAD
-        if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
-            return control, pickle.loads(memoryview(body)[end + 1:])
-        return control, self.codec.decode_prefix(body, end)[0]
+        """The control term and the payload (`NO_PAYLOAD` if none) of a message in
+        pass-through form, or in one frame with the normal header and no atom cache refs
+        (what a plain connection's `wire.Link` dispatches as it came)."""
+        codec = self.codec
+        if body[0] == PASS_THROUGH:
+            control, end = codec.decode_prefix(body, 1)
+            if end >= len(body):
+                return control, NO_PAYLOAD
+            if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
+                return control, pickle.loads(memoryview(body)[end + 1:])
+            return control, codec.decode_prefix(body, end)[0]
+        if body.startswith(_WHOLE_HEADER):
+            control, end = codec.decode_at(body, 3)
+            if end >= len(body):
+                return control, NO_PAYLOAD
+            if body[end] == PICKLE_PROTO:
+                return control, pickle.loads(memoryview(body)[end:])
+            return control, codec.decode_at(body, end)[0]
+        raise ETFError(f"not a distribution message (first byte {body[0]})", 0)
 
 
 _current: Dist | None = None
@@ -637,6 +795,7 @@ def stop() -> None:
     _sched.set_remote_router(None)
     _signals.set_remote_signals(None)
     dist.node.external -= 1
+    dist.close_links()
     closing = asyncio.run_coroutine_threadsafe(dist.close(), dist.loop)
     try:
         closing.result(_CLOSE_SECONDS)

@@ -97,7 +97,7 @@ async def net_kernel(dist: Dist) -> None:
             case ("$gen_call", (Pid() as caller, tag), ("is_auth", _)):
                 _reply(caller, tag, "yes")
             case ("nodeup", str(name)) if name in dist.up and name not in watchers.connections:
-                watchers.connections[name] = _signals.spawn_link(dist_connection, name)
+                watchers.connections[name] = _signals.spawn_link(dist_connection, dist, name)
             case Exit(pid, _):
                 for name, connection in list(watchers.connections.items()):
                     if connection is pid:
@@ -106,12 +106,15 @@ async def net_kernel(dist: Dist) -> None:
                             Node.disconnect(name)
 
 
-async def dist_connection(node: str) -> None:
-    """The process that stands for the connection to ``node`` while it is up."""
+async def dist_connection(dist: Dist, node: str) -> None:
+    """The process that stands for the connection to ``node`` while it is up; it ticks a
+    plain connection every ``net_ticktime / 4``, as Erlang's connection ticker does."""
     from beamlet.kernel.process_api import Process
 
     Process.put("node", node)
-    await _sched.receive("nodedown")
+    every = dist.net_ticktime / 4
+    while await _sched.receive("nodedown", timeout=every, default=None) is None:
+        dist.tick(node)
 
 
 def _reply(caller: Pid, tag: Any, reply: Any) -> None:

@@ -13,6 +13,8 @@ Who writes what (one mechanism each):
 - ``dying``/``to_close``: `signals` queues deaths to announce and coroutines to close; the
   scheduler's loop closes them.
 - ``inbox``: any thread appends work (`hand_in`); the loop runs it.
+- ``wakeup``: any thread sets it; the loop sleeps on it and polls the sockets it watches
+  (`io`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
+
+from .io import Wakeup
 
 if TYPE_CHECKING:
     from .proc import Proc
@@ -34,7 +38,7 @@ queues: list[deque[Proc]] = [deque(), deque(), deque(), deque()]   # max, high, 
 dying: deque[Proc] = deque()                 # processes whose deaths are yet to be announced
 to_close: deque[Proc] = deque()              # killed processes whose coroutines are to close
 inbox: deque[Callable[[], Any]] = deque()    # work handed in from other threads
-wakeup = threading.Event()                   # set to wake an idle loop
+wakeup = Wakeup()                            # wakes an idle loop; its watched sockets
 
 current: NodeState | None = None             # the node running now (see `begin` / `end`)
 
@@ -76,6 +80,7 @@ def end() -> None:
     current = None
     for q in queues:
         q.clear()
+    wakeup.reset()
 
 
 def reset_tables() -> None:
@@ -87,7 +92,7 @@ def reset_tables() -> None:
     dying.clear()
     to_close.clear()
     inbox.clear()
-    wakeup.clear()
+    wakeup.reset()
 
 
 def name() -> str:

@@ -898,15 +898,17 @@ def run_loop(node: NodeState) -> None:
 
 
 def _housekeep_and_pick() -> deque[Any] | None:
-    """Between batches: fire due timers, run work from other threads, close killed processes,
-    then choose the run queue to serve ("max" and "high" strictly first; "low" waits for
-    `_LOW_EVERY` batches of "normal" work, as the BEAM reschedules a low process 8 times
-    before running it)."""
+    """Between batches: fire due timers, run work from other threads, serve the sockets that
+    are ready (when any is watched), close killed processes, then choose the run queue to
+    serve ("max" and "high" strictly first; "low" waits for `_LOW_EVERY` batches of "normal"
+    work, as the BEAM reschedules a low process 8 times before running it)."""
     global _low_waited
     if _fine_order or _coarse_order:
         _fire_timers(monotonic())
     if _inbox:
         _run_inbox()
+    if _wakeup.watching:
+        _wakeup.poll()  # sockets ready now (see `io`)
     if _to_close:
         _close_killed()
     qmax, qhigh, qnormal, qlow = _queues

@@ -1,0 +1,124 @@
+"""A plain connection served by the owner thread (`beamlet.dist.wire.Link`): over a socket
+pair, whatever mix of small and fragmented messages one side puts arrives at the other once
+each, in each sender's order, however the socket splits the bytes; a peer that closes is
+reported lost once; a silent one times out on `tick`; ticks go out when nothing else does.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from beamlet.dist import etf
+from beamlet.dist.control import NO_PAYLOAD, SEND_SENDER
+from beamlet.dist.handshake import FRAGMENTS
+from beamlet.dist.node import Dist
+from beamlet.dist.wire import Link
+from beamlet.kernel.node import wakeup
+
+SENDERS = [etf.ExtPid("a@vm", n, 0, 1) for n in range(3)]
+RECEIVER = etf.ExtPid("b@vm", 9, 0, 1)
+
+
+class FakeDist:
+    """What a Link asks of its distribution: dispatch (decoded as `Dist` decodes), loss."""
+
+    def __init__(self) -> None:
+        self.codec = etf.Codec()
+        self.received: list[tuple[Any, Any]] = []
+        self.lost: list[Link] = []
+
+    def dispatch(self, peer_name: str, body: bytes) -> None:
+        self.received.append(Dist._decode(self, body))  # type: ignore[arg-type]
+
+    def disconnect_now(self, peer_name: str) -> None:
+        raise AssertionError(f"a valid stream was refused from {peer_name}")
+
+    def link_lost(self, link: Link) -> None:
+        self.lost.append(link)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
+    ours, theirs = socket.socketpair()
+    for end in (ours, theirs):  # small buffers: partial writes and split frames happen
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    a_dist, b_dist = FakeDist(), FakeDist()
+    a = Link(a_dist, "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+    b = Link(b_dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
+    a.start()
+    b.start()
+    try:
+        yield a, a_dist, b, b_dist
+    finally:
+        a.close()
+        b.close()
+        wakeup.reset()
+
+
+def serve_until(done: Any, polls: int = 100_000) -> None:
+    """Poll the watched sockets (as the owner thread's loop does) until ``done()``."""
+    for _ in range(polls):
+        if done():
+            return
+        wakeup.poll()
+    raise AssertionError("the messages did not arrive")
+
+
+sizes = st.lists(st.tuples(st.integers(0, 2), st.sampled_from([0, 10, 3_000, 70_000, 300_000])),
+                 min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=sizes, prefix=st.binary(max_size=3))
+def test_every_message_arrives_once_in_each_senders_order(
+        pair: tuple[Link, FakeDist, Link, FakeDist], messages: list[tuple[int, int]],
+        prefix: bytes) -> None:
+    a, _, _, b_dist = pair
+    b_dist.received.clear()
+    sent = []
+    for number, (sender, size) in enumerate(messages):
+        payload = (number, prefix * size if prefix else bytes(size))
+        control = (SEND_SENDER, SENDERS[sender], RECEIVER)
+        a.put(etf.encode(control), etf.encode(payload), SENDERS[sender])
+        sent.append((control, payload))
+    serve_until(lambda: len(b_dist.received) >= len(sent))
+    wakeup.poll()  # (nothing more may come)
+    assert len(b_dist.received) == len(sent)
+    for sender in SENDERS:
+        assert [m for m in b_dist.received if m[0][1] == sender] == \
+            [m for m in sent if m[0][1] == sender]
+
+
+def test_a_control_message_without_payload(pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:
+    a, _, _, b_dist = pair
+    a.put(etf.encode((3, SENDERS[0], RECEIVER)), b"", SENDERS[0])  # LINK
+    serve_until(lambda: b_dist.received)
+    assert b_dist.received == [((3, SENDERS[0], RECEIVER), NO_PAYLOAD)]
+
+
+def test_a_peer_that_closes_is_lost_once(pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:
+    a, a_dist, b, _ = pair
+    b.close()
+    serve_until(lambda: a_dist.lost)
+    wakeup.poll()
+    assert a_dist.lost == [a] and a.closed
+
+
+def test_ticks_go_out_and_a_silent_peer_times_out(
+        pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:
+    a, a_dist, b, b_dist = pair
+    b.last_received = 0.0
+    a.last_sent = 0.0  # nothing sent for long: the next tick check sends one
+    a.tick(net_ticktime=60)
+    serve_until(lambda: b.last_received > 0.0)
+    assert not b_dist.received  # a tick is no message
+    a.last_received = 0.0  # silent for longer than net_ticktime
+    a.tick(net_ticktime=60)
+    assert a_dist.lost == [a] and a.closed
