@@ -13,8 +13,9 @@ selector, and another thread's `set` (a hand-in) writes a byte to a socket pair 
 watches too. `soon` queues work for the owner thread's next poll (a connection's writes of one
 batch go out in one send).
 
-Callbacks run on the owner thread, as work handed in does; one that raises is logged and the
-loop goes on.
+Callbacks run on the owner thread between two batches, as work handed in does (never inside
+`wait`: while a thread is handed off the loop holds the kernel's lock only between batches);
+one that raises is logged and the loop goes on.
 """
 
 from __future__ import annotations
@@ -73,11 +74,20 @@ class Wakeup:
 
     def wait(self, timeout: float | None) -> None:
         """Sleep until woken, a watched socket is ready, or ``timeout`` seconds (None: no
-        limit) have passed; the ready sockets' callbacks have run when this returns."""
+        limit) have passed. The ready sockets are served by the loop's next `poll`, which
+        runs where the loop holds the kernel (under its lock while a thread is handed off)."""
         if self._selector is None:
             self._event.wait(timeout)
-        else:
-            self._select(timeout)
+            return
+        if self._soon:
+            return
+        selector = self._selector
+        events = selector.select(0)
+        if not events and timeout != 0:
+            events = self._busy_wait(selector, timeout)
+        for key, _ in events:
+            if key.data is None:
+                self._drain()
 
     # --- sockets (owner thread) ------------------------------------------------------------
 
@@ -107,7 +117,20 @@ class Wakeup:
 
     def poll(self) -> None:
         """Run the callbacks of the sockets ready now, and the work queued by `soon`."""
-        self._select(0)
+        if self._soon:
+            self._run_soon()
+        assert self._selector is not None
+        for key, ready in self._selector.select(0):
+            callback = key.data
+            if callback is None:
+                self._drain()
+                continue
+            try:
+                callback(ready)
+            except Exception as error:  # noqa: BLE001 - one socket's trouble stops no one
+                log.error("a socket's callback failed", exc_info=error)
+        if self._soon:
+            self._run_soon()
 
     def reset(self) -> None:
         """Forget every socket and close the selector (a new node starts as an Event)."""
@@ -136,27 +159,6 @@ class Wakeup:
         if self._event.is_set():  # a wake-up given to the Event is not lost
             self.set()
         return selector
-
-    def _select(self, timeout: float | None) -> None:
-        if self._soon:
-            self._run_soon()
-            timeout = 0
-        selector = self._selector
-        assert selector is not None
-        events = selector.select(0)
-        if not events and timeout != 0:
-            events = self._busy_wait(selector, timeout)
-        for key, ready in events:
-            callback = key.data
-            if callback is None:
-                self._drain()
-                continue
-            try:
-                callback(ready)
-            except Exception as error:  # noqa: BLE001 - one socket's trouble stops no one
-                log.error("a socket's callback failed", exc_info=error)
-        if self._soon:
-            self._run_soon()
 
     def _busy_wait(self, selector: selectors.BaseSelector,
                    timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
