@@ -4,12 +4,12 @@ The BEAM's schedulers poll the node's sockets themselves between runs of process
 io"): a message that arrives is read, decoded and delivered by the thread that runs the
 receiver, with no other thread in between. This module gives the kernel the same: a socket
 can be *watched* (`watch`), and the owner thread then calls its callback when it is readable
-or writable — between two batches of processes (`poll`, a select that does not wait) and
-while it idles (the select it sleeps in).
+or writable — between two batches of processes (`poll`, a poll that does not wait), and
+it sleeps in the same poll when it idles.
 
 `Wakeup` is how the idle loop sleeps. With no socket watched it is a `threading.Event`, as it
-has always been (a node without sockets pays nothing); once one is, the loop sleeps in the
-selector, and another thread's `set` (a hand-in) writes a byte to a socket pair the selector
+has always been (a node without sockets pays nothing); once one is, the loop sleeps in
+``poll(2)``, and another thread's `set` (a hand-in) writes a byte to a socket pair it
 watches too. `soon` queues work for the owner thread's next poll (a connection's writes of one
 batch go out in one send).
 
@@ -21,7 +21,7 @@ one that raises is logged and the loop goes on.
 from __future__ import annotations
 
 import logging
-import selectors
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -32,8 +32,11 @@ __all__ = ["READ", "WRITE", "Wakeup"]
 
 log = logging.getLogger("beamlet")
 
-READ = selectors.EVENT_READ
-WRITE = selectors.EVENT_WRITE
+READ = 1
+WRITE = 2
+_POLL_READ = select.POLLIN | select.POLLPRI
+_POLL_WRITE = select.POLLOUT
+_POLL_TROUBLE = select.POLLERR | select.POLLHUP | select.POLLNVAL  # read (or write) says what
 
 # How long an idle owner thread polls its sockets before it sleeps (see `Wakeup._busy_wait`).
 BUSY_WAIT_SECONDS = 200e-6
@@ -41,15 +44,21 @@ BUSY_WAIT_SECONDS = 200e-6
 Callback = Callable[[int], Any]   # called with the events that are ready (READ | WRITE)
 
 
+def _poll_mask(events: int) -> int:
+    return (_POLL_READ if events & READ else 0) | (_POLL_WRITE if events & WRITE else 0)
+
+
 class Wakeup:
-    """Wakes the idle owner thread: a `threading.Event`, or a selector once sockets are
+    """Wakes the idle owner thread: a `threading.Event`, or a poll object once sockets are
     watched (one per node, `beamlet.kernel.node.wakeup`)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._selector: selectors.BaseSelector | None = None
+        self._poller: Any = None                        # select.poll() once a socket is watched
+        self._callbacks: dict[int, Callback] = {}       # by file descriptor
         self._signal_in: socket.socket | None = None   # the loop reads its wake-ups here
         self._signal_out: socket.socket | None = None  # other threads write them here
+        self._signal_fd = -1
         self._signalled = False     # a wake-up byte is on its way (one is enough)
         self._soon: list[Callable[[], Any]] = []
         self.watching = 0           # how many sockets are watched (the loop polls if any)
@@ -58,7 +67,7 @@ class Wakeup:
 
     def set(self) -> None:
         """Wake the owner thread if it sleeps, or make its next sleep return at once."""
-        if self._selector is None:
+        if self._poller is None:
             self._event.set()
             return
         if not self._signalled:
@@ -70,23 +79,24 @@ class Wakeup:
                 pass  # a byte is there already, or the node is closing
 
     def clear(self) -> None:
-        self._event.clear()
+        if self._poller is None:
+            self._event.clear()
 
     def wait(self, timeout: float | None) -> None:
         """Sleep until woken, a watched socket is ready, or ``timeout`` seconds (None: no
         limit) have passed. The ready sockets are served by the loop's next `poll`, which
         runs where the loop holds the kernel (under its lock while a thread is handed off)."""
-        if self._selector is None:
+        poller = self._poller
+        if poller is None:
             self._event.wait(timeout)
             return
         if self._soon:
             return
-        selector = self._selector
-        events = selector.select(0)
-        if not events and timeout != 0:
-            events = self._busy_wait(selector, timeout)
-        for key, _ in events:
-            if key.data is None:
+        ready = poller.poll(0)
+        if not ready and timeout != 0:
+            ready = self._busy_wait(poller, timeout)
+        for fd, _ in ready:
+            if fd == self._signal_fd:
                 self._drain()
 
     # --- sockets (owner thread) ------------------------------------------------------------
@@ -94,21 +104,21 @@ class Wakeup:
     def watch(self, sock: socket.socket, events: int, callback: Callback) -> None:
         """Call ``callback(ready_events)`` on the owner thread whenever ``sock`` is ready
         for any of ``events`` (`READ`, `WRITE` or both); again to change them."""
-        selector = self._selector or self._open()
-        try:
-            selector.modify(sock, events, callback)
-        except KeyError:
-            selector.register(sock, events, callback)
+        poller = self._poller or self._open()
+        fd = sock.fileno()
+        if fd in self._callbacks:
+            poller.modify(fd, _poll_mask(events))
+        else:
+            poller.register(fd, _poll_mask(events))
             self.watching += 1
+        self._callbacks[fd] = callback
 
     def unwatch(self, sock: socket.socket) -> None:
-        """Stop watching ``sock`` (no error if it was not)."""
-        if self._selector is None:
+        """Stop watching ``sock`` (before closing it; no error if it was not watched)."""
+        fd = sock.fileno()
+        if self._poller is None or self._callbacks.pop(fd, None) is None:
             return
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError):
-            return
+        self._poller.unregister(fd)
         self.watching -= 1
 
     def soon(self, fn: Callable[[], Any]) -> None:
@@ -119,64 +129,66 @@ class Wakeup:
         """Run the callbacks of the sockets ready now, and the work queued by `soon`."""
         if self._soon:
             self._run_soon()
-        assert self._selector is not None
-        for key, ready in self._selector.select(0):
-            callback = key.data
+        callbacks = self._callbacks
+        for fd, mask in self._poller.poll(0):
+            callback = callbacks.get(fd)
             if callback is None:
-                self._drain()
+                if fd == self._signal_fd:
+                    self._drain()
                 continue
+            events = (READ if mask & (_POLL_READ | _POLL_TROUBLE) else 0) | \
+                (WRITE if mask & _POLL_WRITE else 0)
             try:
-                callback(ready)
+                callback(events)
             except Exception as error:  # noqa: BLE001 - one socket's trouble stops no one
                 log.error("a socket's callback failed", exc_info=error)
         if self._soon:
             self._run_soon()
 
     def reset(self) -> None:
-        """Forget every socket and close the selector (a new node starts as an Event)."""
+        """Forget every socket and the poll object (a new node starts as an Event)."""
         self._soon.clear()
+        self._callbacks.clear()
         self.watching = 0
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
+        self._poller = None
         for end in (self._signal_in, self._signal_out):
             if end is not None:
                 end.close()
         self._signal_in = self._signal_out = None
+        self._signal_fd = -1
         self._signalled = False
         self._event.clear()
 
     # --- inside -----------------------------------------------------------------------------
 
-    def _open(self) -> selectors.BaseSelector:
-        """Switch to the selector (on the owner thread, so nobody sleeps on the Event)."""
-        selector = selectors.DefaultSelector()
+    def _open(self) -> Any:
+        """Switch to polling (on the owner thread, so nobody sleeps on the Event)."""
+        poller = select.poll()
         self._signal_in, self._signal_out = socket.socketpair()
         self._signal_in.setblocking(False)
         self._signal_out.setblocking(False)
-        selector.register(self._signal_in, READ, None)
-        self._selector = selector
+        self._signal_fd = self._signal_in.fileno()
+        poller.register(self._signal_fd, _POLL_READ)
+        self._poller = poller
         if self._event.is_set():  # a wake-up given to the Event is not lost
             self.set()
-        return selector
+        return poller
 
-    def _busy_wait(self, selector: selectors.BaseSelector,
-                   timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
-        """Poll for up to `BUSY_WAIT_SECONDS` before sleeping in the selector, as the BEAM's
-        schedulers spin before they sleep (``+sbwt``): a thread that sleeps takes 50-90 µs
-        to wake up when a frame arrives, longer than a reply from a node on the same host
-        takes to come."""
+    def _busy_wait(self, poller: Any, timeout: float | None) -> list[tuple[int, int]]:
+        """Poll for up to `BUSY_WAIT_SECONDS` before sleeping, as the BEAM's schedulers spin
+        before they sleep (``+sbwt``): a thread that sleeps takes tens of µs to wake up when
+        a frame arrives, longer than a reply from a node on the same host takes to come."""
         now = monotonic()
         spin_until = now + (BUSY_WAIT_SECONDS if timeout is None
                             else min(BUSY_WAIT_SECONDS, timeout))
         while now < spin_until:
-            events = selector.select(0)
-            if events:
-                return events
+            ready: list[tuple[int, int]] = poller.poll(0)
+            if ready:
+                return ready
             now = monotonic()
-        if timeout is not None:
-            timeout = max(0.0, timeout - BUSY_WAIT_SECONDS)
-        return selector.select(timeout)
+        if timeout is None:
+            return poller.poll()  # type: ignore[no-any-return]
+        return poller.poll(max(0.0, timeout - BUSY_WAIT_SECONDS) * 1000.0)  # type: ignore[no-any-return]
 
     def _drain(self) -> None:
         assert self._signal_in is not None
