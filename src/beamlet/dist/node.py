@@ -32,6 +32,7 @@ import io
 import logging
 import pickle
 import socket
+import struct
 import weakref
 from collections import ChainMap, deque
 from collections.abc import Callable
@@ -59,6 +60,7 @@ log = logging.getLogger("beamlet.dist")
 PASS_THROUGH = 112  # 'p': a frame without distribution header (we never set the atom cache)
 PICKLE_PROTO = 0x80  # the first byte of a pickle: a payload from a beamlet node
 _WHOLE_HEADER = bytes((131, 68, 0))  # a whole message, normal header, no atom cache refs
+_REF_TAIL = struct.Struct(">IIII")  # NEWER_REFERENCE_EXT after the node: creation, 3 ids
 # Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
 # OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
 BEAMLET_TERMS = 1 << 60
@@ -106,13 +108,22 @@ def _identity_reducers(dist: Dist) -> dict[type, Callable[[Any], Any]]:
             local_pids[obj.id] = obj
         return (_load_pid, ((dist.name, obj.id, 0, dist.creation, None),))
 
+    local_refs = dist.local_refs
+
     def ref(obj: Ref) -> Any:
-        return (_load_ref, (dist.ref_to_wire(obj).__reduce__()[1][1],))
+        ids = _ref_ids(obj.n)
+        local_refs[ids] = obj
+        return (_load_ref, ((dist.name, dist.creation, ids, None),))
 
     def wire(obj: Any) -> Any:
         return (_load_pid if obj.__class__ is ExtPid else _load_ref, (obj.__reduce__()[1][1],))
 
     return {Pid: pid, RemotePid: pid, Ref: ref, TimerRef: ref, ExtPid: wire, ExtRef: wire}
+
+
+def _ref_ids(n: int) -> tuple[int, int, int]:
+    """The three id words a ref's number is sent as (18 bits, then two of 32, as OTP's)."""
+    return (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, (n >> 50) & 0xFFFFFFFF)
 
 
 def _load_pid(values: tuple[Any, ...]) -> Any:
@@ -273,6 +284,8 @@ class Dist:
         self.handshakes: set[asyncio.Future[None]] = set()       # loop thread only
         self.registration: _epmd.Registration | None = None
         self.epmd_server: _epmd.EpmdServer | None = None
+        # NEWER_REFERENCE_EXT of three id words, then our node's atom (see `ref_to_wire`)
+        self._ref_head = b"Z\x00\x03" + self.codec.encode(name)[1:]
         self.identity_reducers = _identity_reducers(self)
         # a pickler reads its dispatch table when it is made: a class of our own carries it
         self.pickler: type[pickle.Pickler] = type("Pickler", (pickle.Pickler,), {
@@ -323,9 +336,14 @@ class Dist:
         return wire
 
     def ref_to_wire(self, ref: Ref) -> ExtRef:
-        ids = (ref.n & 0x3FFFF, (ref.n >> 18) & 0xFFFFFFFF, (ref.n >> 50) & 0xFFFFFFFF)
+        """The wire form of one of our refs, its bytes made here and remembered by the codec:
+        a ref is usually sent again soon (a call's monitor, tag and demonitor)."""
+        ids = _ref_ids(ref.n)
         self.local_refs[ids] = ref
-        return ExtRef(self.name, self.creation, ids)
+        raw = self._ref_head + _REF_TAIL.pack(self.creation, *ids)
+        wire: ExtRef = _rebuild(ExtRef, (self.name, self.creation, ids, raw))
+        self.codec.remember(ref, wire)
+        return wire
 
     def placeholder_pid(self) -> ExtPid:
         """Our pid for control messages sent by no process (net_kernel's answers, outside
