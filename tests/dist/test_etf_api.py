@@ -131,6 +131,34 @@ def test_hooks_map_kernel_pids_and_refs_to_the_wire_and_back():
         assert decoded == message and decoded[1][0] is pid and decoded[1][1].tail is ref
 
 
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_codec_may_keep_what_decode_pid_made_of_each_pid(cached):
+    """With ``cache_decoded_pids`` the C decoder asks the hook once per pid's bytes (and
+    forgets them all past 4,096 pids); without it, every time."""
+    asked = []
+
+    class Counting(Codec):
+        cache_decoded_pids = cached
+
+        def decode_pid(self, ext):
+            asked.append(ext)
+            return ("pid", ext.id)
+
+    codec = Counting()
+    assert codec.accelerated
+    pids = [ExtPid("ex@vm", n, 0, 3) for n in range(3)]
+    data = etf.encode([pids[0], pids[1], pids[0], (pids[2], pids[1])])
+    for _ in range(2):
+        assert codec.decode(data) == [("pid", 0), ("pid", 1), ("pid", 0), (("pid", 2), ("pid", 1))]
+    assert len(asked) == (3 if cached else 10)
+    if cached:
+        many = etf.encode([ExtPid("ex@vm", n, 0, 3) for n in range(5000)])
+        assert codec.decode(many)[4999] == ("pid", 4999)
+        asked.clear()
+        codec.decode(data)  # the first 4,096 of those went, then the cache started again
+        assert len(asked) == 3
+
+
 def test_encode_other_turns_foreign_objects_into_terms():
     class Point:
         def __init__(self, x, y):

@@ -28,7 +28,10 @@ typedef struct {
     Py_ssize_t max_depth;
     PyObject *source; /* the bytes object, for raw slices */
     PyObject *on_pid, *on_ref;
+    PyObject *pid_cache; /* dict: a pid's bytes -> what on_pid made of them, or NULL */
 } Reader;
+
+#define PID_CACHE_LIMIT 4096
 
 /* NULL with no exception set means "give up, let Python decode it". */
 #define BAIL() return NULL
@@ -101,7 +104,45 @@ fail:
     return obj;
 }
 
+/* The bytes of the NEW_PID_EXT at r->pos (tag, node atom, 12 bytes), or -1. */
+static Py_ssize_t pid_span(Reader *r) {
+    if (!have(r, 4)) return -1;
+    const unsigned char *p = r->data + r->pos + 1;
+    Py_ssize_t span;
+    if (p[0] == 119 || p[0] == 115) span = 1 + 2 + p[1] + 12;
+    else if (p[0] == 118 || p[0] == 100) span = 1 + 3 + be16(p + 1) + 12;
+    else return -1;
+    return have(r, span) ? span : -1;
+}
+
+static PyObject *read_pid_uncached(Reader *r);
+
+/* A pid the hook has mapped before comes from the cache (the hook's answer for given bytes
+   does not change: it names the same process object), saving the ExtPid and the call. */
 static PyObject *read_pid(Reader *r) {
+    if (r->pid_cache == NULL || r->on_pid == Py_None) return read_pid_uncached(r);
+    Py_ssize_t span = pid_span(r);
+    if (span < 0) return read_pid_uncached(r);
+    PyObject *key = PyBytes_FromStringAndSize((const char *)r->data + r->pos, span);
+    if (key == NULL) return NULL;
+    PyObject *hit = PyDict_GetItemWithError(r->pid_cache, key);
+    if (hit != NULL) {
+        Py_DECREF(key);
+        Py_INCREF(hit);
+        r->pos += span;
+        return hit;
+    }
+    if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+    PyObject *mapped = read_pid_uncached(r);
+    if (mapped != NULL) {
+        if (PyDict_GET_SIZE(r->pid_cache) >= PID_CACHE_LIMIT) PyDict_Clear(r->pid_cache);
+        if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) { Py_DECREF(key); Py_DECREF(mapped); return NULL; }
+    }
+    Py_DECREF(key);
+    return mapped;
+}
+
+static PyObject *read_pid_uncached(Reader *r) {
     Py_ssize_t start = r->pos;
     r->pos += 1;
     PyObject *node = read_atom(r, 0);
@@ -330,10 +371,12 @@ static PyObject *dec(Reader *r, Py_ssize_t depth) {
     }
 }
 
-/* decode(data: bytes, pos, on_pid, on_ref, max_depth) -> (term, end) | None */
+/* decode(data: bytes, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end) | None */
 static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyBytes_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "decode(data: bytes, pos, on_pid, on_ref, max_depth)");
+    if ((nargs != 5 && nargs != 6) || !PyBytes_CheckExact(args[0])
+            || (nargs == 6 && args[5] != Py_None && !PyDict_CheckExact(args[5]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decode(data: bytes, pos, on_pid, on_ref, max_depth[, pid_cache: dict])");
         return NULL;
     }
     Reader r;
@@ -343,6 +386,7 @@ static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     r.pos = PyLong_AsSsize_t(args[1]);
     r.on_pid = args[2];
     r.on_ref = args[3];
+    r.pid_cache = (nargs == 6 && args[5] != Py_None) ? args[5] : NULL;
     r.max_depth = PyLong_AsSsize_t(args[4]);
     if (PyErr_Occurred()) return NULL;
     if (r.pos < 0 || r.pos > r.size) Py_RETURN_NONE;
@@ -633,7 +677,8 @@ static PyObject *py_setup(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
-     "decode(data, pos, on_pid, on_ref, max_depth) -> (term, end), or None to let Python do it"},
+     "decode(data, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end), or None to let "
+     "Python do it"},
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
      "encode(term, atoms, specials, fallback, max_depth) -> bytes"},
     {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,

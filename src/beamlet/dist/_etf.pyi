@@ -9,9 +9,11 @@ def decode(
     on_pid: Callable[[Any], Any] | None,
     on_ref: Callable[[Any], Any] | None,
     max_depth: int,
+    pid_cache: dict[bytes, Any] | None = None,
     /,
 ) -> tuple[Any, int] | None:
-    """(term, end), or None when the Python decoder must handle the term."""
+    """(term, end), or None when the Python decoder must handle the term; ``pid_cache``
+    keeps what ``on_pid`` made of each pid's bytes."""
 
 def encode(
     term: Any,

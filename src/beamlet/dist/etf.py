@@ -1081,7 +1081,13 @@ class Codec:
     decoder handles, the Python decoder starts over and calls the hooks again.
     ``accelerated`` says whether this codec uses the C fast path (``beamlet.dist._etf``,
     built by ``pip install``; ``use_c=False`` turns it off).
+
+    A subclass whose `decode_pid` gives the same object for the same pid every time (the
+    distribution's: one object per process) sets ``cache_decoded_pids``: the C decoder then
+    keeps its answers by the pid's bytes (up to 4,096 of them) and calls it once per pid.
     """
+
+    cache_decoded_pids = False
 
     def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH, max_size: int = DEFAULT_MAX_SIZE,
                  minor_version: int = 2, use_c: bool = True) -> None:
@@ -1092,6 +1098,9 @@ class Codec:
         self._on_ref = self._hook("decode_ref")
         self._dec = _make_decoder(self._on_pid, self._on_ref, max_depth)
         self._remembered: list[Any] = []
+        # what decode_pid made of each pid's bytes, when a subclass says it may be kept
+        self._pid_cache: dict[bytes, Any] | None = \
+            {} if self.cache_decoded_pids and self._on_pid is not None else None
         self._enc, self._atoms, self._specials = _make_encoder(
             self._hook("encode_pid"), self._hook("encode_ref"), self._hook("encode_other"),
             minor_version)
@@ -1174,7 +1183,8 @@ class Codec:
         """The term whose tag is at ``offset`` (no version byte before it: as the terms of
         a frame with a distribution header) and where it ends."""
         if self.accelerated:
-            found = _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth)
+            found = _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth,
+                                  self._pid_cache)
             if found is not None:
                 return found
         try:
