@@ -40,6 +40,7 @@ Python's hash decodes in quadratic time, as any `dict` would.
 from __future__ import annotations
 
 import math
+import operator
 import struct
 import zlib
 from collections.abc import Callable, Mapping
@@ -145,9 +146,15 @@ class _Frozen:
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+    _values: Callable[[Any], tuple[Any, ...]]  # the fields' values (two or more per class)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # (in C: these values are hashed whenever one is a dict key, as a monitor's ref)
+        cls._values = operator.attrgetter(*cls._fields)
 
     def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
+        return self._values(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -161,7 +168,7 @@ class _Frozen:
         return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__,) + self._key())
+        return hash((self.__class__.__name__, self._key()))
 
     def __repr__(self) -> str:
         fields = ", ".join(repr(value) for value in self._key())
