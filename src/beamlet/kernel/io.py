@@ -82,10 +82,11 @@ class Wakeup:
         if self._poller is None:
             self._event.clear()
 
-    def wait(self, timeout: float | None) -> None:
+    def wait(self, timeout: float | None, spin: bool = True) -> None:
         """Sleep until woken, a watched socket is ready, or ``timeout`` seconds (None: no
-        limit) have passed. The ready sockets are served by the loop's next `poll`, which
-        runs where the loop holds the kernel (under its lock while a thread is handed off)."""
+        limit) have passed; with ``spin``, poll for `BUSY_WAIT_SECONDS` first. The ready
+        sockets are served by the loop's next `poll`, which runs where the loop holds the
+        kernel (under its lock while a thread is handed off)."""
         poller = self._poller
         if poller is None:
             self._event.wait(timeout)
@@ -94,7 +95,10 @@ class Wakeup:
             return
         ready = poller.poll(0)
         if not ready and timeout != 0:
-            ready = self._busy_wait(poller, timeout)
+            if spin:
+                ready = self._busy_wait(poller, timeout)
+            else:
+                ready = poller.poll(None if timeout is None else timeout * 1000.0)
         for fd, _ in ready:
             if fd == self._signal_fd:
                 self._drain()

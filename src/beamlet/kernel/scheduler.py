@@ -1121,7 +1121,7 @@ def _idle(node: NodeState) -> None:
     if when is not None:
         delay = when - monotonic()
         if delay > 0:
-            _wakeup.wait(delay)
+            _wakeup.wait(delay, spin=not _detached)
             _wakeup.clear()
         return
     if _inbox or _to_close:
@@ -1132,7 +1132,8 @@ def _idle(node: NodeState) -> None:
             "every process is waiting in receive with no timeout and nothing can wake one up "
             f"(the main process {main.pid if main else None!r} never ended)"
         )
-    _wakeup.wait(0.05 if (_detached or node.handing_off) else None)
+    # (no spinning beside a handed-off thread: it would take the GIL from it at every poll)
+    _wakeup.wait(0.05 if (_detached or node.handing_off) else None, spin=not _detached)
     _wakeup.clear()
 
 
