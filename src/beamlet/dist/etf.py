@@ -1125,6 +1125,14 @@ class Codec:
         self._atoms[obj] = self._fallback(term)
         self._remembered.append(obj)
 
+    def remember_bytes(self, obj: Any, term_bytes: bytes) -> None:
+        """`remember` with the term's encoding (without the 131 byte) given, when the caller
+        has written it already."""
+        if len(self._remembered) >= _REMEMBER_LIMIT:
+            self.forget()
+        self._atoms[obj] = term_bytes
+        self._remembered.append(obj)
+
     def forget(self) -> None:
         """Drop every identity `remember` cached (their objects are no longer held)."""
         for obj in self._remembered:

@@ -343,8 +343,8 @@ class Dist:
         ids = _ref_ids(ref.n)
         self.local_refs[ids] = ref
         raw = self._ref_head + _REF_TAIL.pack(self.creation, *ids)
+        self.codec.remember_bytes(ref, raw)
         wire: ExtRef = _rebuild(ExtRef, (self.name, self.creation, ids, raw))
-        self.codec.remember(ref, wire)
         return wire
 
     def placeholder_pid(self) -> ExtPid:
