@@ -42,15 +42,15 @@ class FakeDist:
         self.lost.append(link)
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
+@pytest.fixture(params=[FRAGMENTS, 0], ids=["fragments", "pass-through"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
     ours, theirs = socket.socketpair()
     for end in (ours, theirs):  # small buffers: partial writes and split frames happen
         end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
         end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
     a_dist, b_dist = FakeDist(), FakeDist()
-    a = Link(a_dist, "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
-    b = Link(b_dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
+    a = Link(a_dist, "b@vm", ours, request.param, None)  # type: ignore[arg-type]
+    b = Link(b_dist, "a@vm", theirs, request.param, None)  # type: ignore[arg-type]
     a.start()
     b.start()
     try:

@@ -40,7 +40,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from beamlet import aio
-from beamlet.dist import epmd as _epmd, handshake as _hs
+from beamlet.dist import control as _control, epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
 from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
@@ -618,6 +618,19 @@ class Dist:
         """Send ``control`` (and ``payload``, a message or reason, when given) to the node
         ``peer_name``, connecting first when it is not up. Raises ValueError (or ETFError) for
         what cannot be encoded for a node that is up."""
+        link = self.links.get(peer_name)
+        if link is not None:  # up and served by this thread: the hot path, `_write` inlined
+            try:
+                control_bytes = self.codec.encode(control)
+                payload_bytes = (b"" if payload is NO_PAYLOAD
+                                 else self.pickling.payload(payload)
+                                 if link.flags & BEAMLET_TERMS else self.codec.encode(payload))
+            except (ETFError, ValueError) as error:
+                log.error("cannot send %r to %s: %s", control, peer_name, error)
+                raise
+            link.put(control_bytes, payload_bytes,
+                     control[1] if control[0] != SPAWN_REQUEST else control[2])
+            return
         if peer_name == self.name:
             raise ValueError("a distribution frame to our own node")
         if peer_name in self.up:
@@ -677,26 +690,22 @@ class Dist:
     def route(self, dest: Any, msg: Any) -> None:
         """The kernel's remote router: a send to a `RemotePid`, ``(name, node)`` or another
         node's alias (an `ExtRef`, or the ``[alias | Ref]`` tag of a gen call)."""
-        from beamlet.dist import control
-
-        try:
-            sender: Any = _sched.self_pid()
-        except Exception:  # noqa: BLE001 - a send from outside any process
-            sender = None
+        proc = _sched.current_or_none()
+        sender: Any = None if proc is None else proc.pid  # None: from outside any process
         origin = self.placeholder_pid() if sender is None else sender
-        if isinstance(dest, RemotePid):
+        if dest.__class__ is RemotePid:
             frame_control: tuple[Any, ...] = (
-                (control.SEND, "", dest) if sender is None
-                else (control.SEND_SENDER, sender, dest))
+                (_control.SEND, "", dest) if sender is None
+                else (_control.SEND_SENDER, sender, dest))
             peer_name = dest.node_name
         elif isinstance(dest, tuple):
             name, peer_name = dest
-            frame_control = (control.REG_SEND, origin, "", name)
+            frame_control = (_control.REG_SEND, origin, "", name)
         else:
             ref = dest.tail if isinstance(dest, ImproperList) else dest
             if not isinstance(ref, ExtRef):
                 raise TypeError(f"invalid destination {dest!r}")
-            frame_control = (control.ALIAS_SEND, origin, ref)
+            frame_control = (_control.ALIAS_SEND, origin, ref)
             peer_name = ref.node
         try:
             self.send_control(peer_name, frame_control, msg)

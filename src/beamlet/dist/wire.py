@@ -23,7 +23,7 @@ import struct
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from beamlet.dist.fragments import FragmentError, Outbox, Reassembler, pass_through, whole
+from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
 from beamlet.dist.handshake import FRAGMENTS
 from beamlet.kernel.io import READ, WRITE
 from beamlet.kernel.node import wakeup
@@ -141,9 +141,18 @@ class Link:
         While the outbox is empty a message that needs no fragments is framed at once (it
         goes before anything put after it, as the outbox would send it)."""
         if not self.outbox and len(control) + len(payload) <= self.max_whole:
-            body = whole(control, payload) if self.fragments else pass_through(control, payload)
-            self.framed.append(_LENGTH.pack(len(body)))
-            self.framed.append(body)
+            # (framed here as `fragments.whole` / `pass_through` would: our encoder's terms)
+            framed = self.framed
+            if self.fragments:  # 131, 68, 0, then the terms without their 131 bytes
+                size = 2 + len(control) + (len(payload) - 1 if payload else 0)
+                framed.append(_LENGTH.pack(size) + _WHOLE_HEADER)
+                framed.append(control[1:])
+                if payload:
+                    framed.append(payload[1:])
+            else:  # 112, then the terms as they are
+                framed.append(_LENGTH.pack(1 + len(control) + len(payload)) + b"p")
+                framed.append(control)
+                framed.append(payload)
         else:
             self.outbox.put(control, payload, key)
         if not self.flush_due:
