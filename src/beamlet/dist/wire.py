@@ -43,6 +43,27 @@ _TICK = b"\0\0\0\0"       # an empty frame
 _WHOLE_HEADER = bytes((131, 68, 0))  # a whole message, normal header, no atom cache refs
 
 
+def _split(buffer: bytes | bytearray) -> tuple[int, list[bytes]]:
+    """The bodies of the whole frames at the start of ``buffer`` (ticks left out), and where
+    the rest begins."""
+    size = len(buffer)
+    start = 0
+    bodies = []
+    view: bytes | memoryview = buffer if type(buffer) is bytes else memoryview(buffer)
+    while size - start >= 4:
+        (length,) = _LENGTH.unpack_from(buffer, start)
+        end = start + 4 + length
+        if end > size:
+            break
+        if length:  # (an empty frame is a tick: being read is all it asks)
+            body = view[start + 4:end]
+            bodies.append(body if type(body) is bytes else bytes(body))
+        start = end
+    if type(view) is memoryview:
+        view.release()  # (before the bytearray is cut)
+    return start, bodies
+
+
 class Link:
     """The connection to ``peer_name`` over ``sock``, on the owner thread (see the module
     docstring). ``connection`` is the handshake's record, which the event loop keeps."""
@@ -97,24 +118,23 @@ class Link:
             self.lost("it closed the connection")
             return
         self.last_received = monotonic()
-        self.inbound += data
-        self._take_frames()
+        if self.inbound:  # the rest of a frame begun in an earlier read
+            self.inbound += data
+            self._take_frames()
+            return
+        start, bodies = _split(data)  # (the usual case: whole frames, sliced from the read)
+        if start < len(data):
+            self.inbound = bytearray(data[start:])
+        self._dispatch(bodies)
 
     def _take_frames(self) -> None:
-        """Dispatch every whole frame read so far, in order."""
-        buffer = self.inbound
-        size = len(buffer)
-        start = 0
-        bodies = []
-        while size - start >= 4:
-            (length,) = _LENGTH.unpack_from(buffer, start)
-            end = start + 4 + length
-            if end > size:
-                break
-            if length:  # (an empty frame is a tick: being read is all it asks)
-                bodies.append(bytes(buffer[start + 4:end]))
-            start = end
-        del buffer[:start]
+        """Dispatch every whole frame of `inbound`, in order; keep the rest."""
+        start, bodies = _split(self.inbound)
+        del self.inbound[:start]
+        self._dispatch(bodies)
+
+    def _dispatch(self, bodies: list[bytes]) -> None:
+        """Hand the messages of ``bodies`` (frame bodies, in order) to the distribution."""
         feed, dispatch, peer_name = self.reassembler.feed, self.dist.dispatch, self.peer_name
         for body in bodies:
             if body.startswith(_WHOLE_HEADER) and len(body) <= self.largest:

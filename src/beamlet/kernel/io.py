@@ -93,12 +93,12 @@ class Wakeup:
             return
         if self._soon:
             return
-        ready = poller.poll(0)
-        if not ready and timeout != 0:
-            if spin:
-                ready = self._busy_wait(poller, timeout)
-            else:
-                ready = poller.poll(None if timeout is None else timeout * 1000.0)
+        if timeout == 0:
+            ready = poller.poll(0)
+        elif spin:
+            ready = self._busy_wait(poller, timeout)
+        else:
+            ready = poller.poll(None if timeout is None else timeout * 1000.0)
         for fd, _ in ready:
             if fd == self._signal_fd:
                 self._drain()
