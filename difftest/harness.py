@@ -8,7 +8,6 @@ executes everything again.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -167,5 +166,3 @@ def trace_pair(seed: int) -> tuple[Scenario, list[str], list[str]]:
     return scenario, beam.traces().get(seed, ["<no output from elixir>"]), ours
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"

@@ -5,6 +5,7 @@ import pytest
 
 from difftest import harness
 from difftest.scenario import generate
+from helpers import require_program
 
 # 300 consecutive seeds, plus later seeds that showed a divergence at some point while the
 # kernel was reworked (each names a scenario of this generator version, as do 17, 25, 29, 68,
@@ -16,10 +17,7 @@ SEEDS = [*range(300), *REGRESSION_SEEDS]
 
 @pytest.fixture(scope="module")
 def report():
-    if not harness.elixir_available():
-        if harness.in_ci():
-            pytest.fail("CI=true but elixir is not on PATH: the differential test cannot run")
-        pytest.skip("elixir is not on PATH (apt-get install -y erlang-nox elixir)")
+    require_program("elixir")  # the BEAM these traces are compared with
     return harness.run(SEEDS)
 
 

@@ -29,6 +29,7 @@ import pytest
 
 from beamlet.dist import etf
 from beamlet.dist.handshake import Connection
+from beamlet.running import free_port
 from helpers import require_program
 
 COOKIE = "c"
@@ -41,19 +42,6 @@ PASS_THROUGH = 112  # 'p': a frame of a control term and maybe a message, withou
 REG_SEND = 6
 SEND = 2
 SEND_SENDER = 22
-
-
-def require(program: str) -> str:
-    """The path of ``program``; skip when missing, fail under CI=true."""
-    path: str = require_program(program)
-    return path
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # Linux only: a child asks to be killed when the test process dies, even by SIGKILL or a
@@ -153,7 +141,7 @@ class Cluster:
         output so that the daemon never blocks on a full pipe.
         """
         process = popen(
-            [require("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
+            [require_program("epmd"), "-d", "-d", "-d", "-port", str(self.epmd_port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -183,7 +171,7 @@ class Cluster:
     def epmd_names(self) -> str:
         """What ``epmd -names`` prints for our port."""
         result = subprocess.run(
-            [require("epmd"), "-port", str(self.epmd_port), "-names"],
+            [require_program("epmd"), "-port", str(self.epmd_port), "-names"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -207,7 +195,7 @@ class Cluster:
             flags += f" -kernel net_ticktime {ticktime}"
         if erl_flags:
             flags += f" {erl_flags}"
-        command = [require("elixir"), "--name" if long else "--sname", name,
+        command = [require_program("elixir"), "--name" if long else "--sname", name,
                    "--cookie", cookie, "--erl", flags, "-e", script]
         return self.start(command, name if "@" in name else f"{name}@{HOST}")
 
@@ -241,7 +229,7 @@ class Cluster:
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     """A fresh EPMD port for the test, and every process started on it killed at the end."""
-    require("elixir")
+    require_program("elixir")
     nodes = Cluster(free_port())
     try:
         yield nodes

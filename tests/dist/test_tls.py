@@ -29,7 +29,7 @@ from erlang_nodes import (
     elixir_tls,
     our_pid,
     pass_through,
-    require,
+    require_program,
     split_frame,
 )
 
@@ -155,7 +155,7 @@ def test_the_optfile_is_what_erlang_reads(pki: Pki, tmp_path: Path) -> None:
     path = optfile(tmp_path, options)
     printed = subprocess.run(
         [
-            require("erl"),
+            require_program("erl"),
             "-noshell",
             "-eval",
             f'{{ok, [T]}} = file:consult("{path}"), io:format("~w~n", [T]), halt().',

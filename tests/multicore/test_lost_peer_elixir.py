@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import beamlet
 from beamlet import ANY, Node, Process, Task, receive, register, self_pid, send, spawn
 from beamlet.dist import peers
+from beamlet.running import free_port
 from beamlet.testing import wait_down
 from helpers import require_program
 
@@ -24,27 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GUARD_SECONDS = 60.0  # a guard against hanging, never a wait for something to happen
 
 
-def require(program: str) -> str:
-    """The path of ``program``; skip when missing (no BEAM to compare with), fail under
-    CI=true."""
-    path: str = require_program(program)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def epmd_port() -> Iterator[int]:
     """The system's epmd on a port of our own (never the host's 4369), killed by pid."""
     port = free_port()
-    daemon = subprocess.Popen([require("epmd"), "-port", str(port)], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    daemon = subprocess.Popen([require_program("epmd"), "-port", str(port)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         yield port
     finally:
@@ -54,8 +40,8 @@ def epmd_port() -> Iterator[int]:
 
 def elixir_outcomes(epmd: int) -> dict[str, tuple[str, str]]:
     """``{"trap": (exit, items), "notrap": (exit, items)}`` as `lost_peer.exs` prints them."""
-    command = [require("elixir"), "--sname", f"lost{os.getpid()}", "--erl", "-start_epmd false",
-               os.path.join(HERE, "lost_peer.exs")]
+    command = [require_program("elixir"), "--sname", f"lost{os.getpid()}", "--erl",
+               "-start_epmd false", os.path.join(HERE, "lost_peer.exs")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=GUARD_SECONDS,
                           env={**os.environ, "ERL_EPMD_PORT": str(epmd)}, start_new_session=True)
     assert done.returncode == 0, done.stderr

@@ -45,8 +45,8 @@ Process.sleep(:infinity)
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    erlang_nodes.require("elixir")
-    erlang_nodes.require("epmd")
+    erlang_nodes.require_program("elixir")
+    erlang_nodes.require_program("epmd")
     nodes = Cluster(erlang_nodes.free_port())
     try:
         nodes.start_epmd()

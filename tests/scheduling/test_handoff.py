@@ -3,11 +3,14 @@
 None of these tests measures time: each waits for the messages that prove the point.
 """
 
+import os
 import threading
 import time
 
 import beamlet
 from beamlet import ANY, Down, Process, monitor, receive, self_pid, send, spawn
+
+GUARD_SECONDS = 30.0  # against a hang only: the pipe is written as soon as pong came
 
 
 def spin_forever(parent):
@@ -61,9 +64,15 @@ def test_run_ends_with_a_spinner_left_and_no_thread_behind():
 
 
 def test_blocking_call_does_not_stop_other_processes():
+    # The blocking call under test: a read of a pipe that main writes only once another
+    # process has answered it (a guard thread writes after GUARD_SECONDS, failing the order).
+    read_end, write_end = os.pipe()
+    guard = threading.Timer(GUARD_SECONDS, os.write, (write_end, b"!"))
+    guard.start()
+
     def blocker(parent):
         send(parent, "blocking")
-        time.sleep(0.3)  # the blocking call under test, not a wait for an event
+        os.read(read_end, 1)
         send(parent, "unblocked")
 
     async def main():
@@ -72,10 +81,16 @@ def test_blocking_call_does_not_stop_other_processes():
         r = spawn(responder)
         send(r, self_pid())
         first = await receive()
+        os.write(write_end, b"x")
         second = await receive()
         return first, second
 
-    assert beamlet.run(main) == ("pong", "unblocked")
+    try:
+        assert beamlet.run(main) == ("pong", "unblocked")
+    finally:
+        guard.cancel()
+        os.close(read_end)
+        os.close(write_end)
 
 
 def test_timers_fire_while_a_process_spins():
@@ -92,7 +107,13 @@ def test_timers_fire_while_a_process_spins():
 
 def test_main_process_may_block_too():
     def sync_main():
-        time.sleep(0.05)  # the blocking call under test, not a wait for an event
+        read_end, write_end = os.pipe()
+        writer = threading.Thread(target=os.write, args=(write_end, b"x"))
+        writer.start()
+        os.read(read_end, 1)  # the blocking call under test, until the writer thread writes
+        writer.join()
+        os.close(read_end)
+        os.close(write_end)
         return 42
 
     assert beamlet.run(sync_main) == 42
