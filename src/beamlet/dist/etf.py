@@ -1120,10 +1120,7 @@ class Codec:
         ``term`` from now on without calling the hooks: the C encoder finds its bytes in the
         codec's cache. For the identities a node sends again and again (its pids, the remote
         pids it talks to). `forget` drops them all."""
-        if len(self._remembered) >= _REMEMBER_LIMIT:
-            self.forget()
-        self._atoms[obj] = self._fallback(term)
-        self._remembered.append(obj)
+        self.remember_bytes(obj, self._fallback(term))
 
     def remember_bytes(self, obj: Any, term_bytes: bytes) -> None:
         """`remember` with the term's encoding (without the 131 byte) given, when the caller

@@ -41,7 +41,9 @@ __all__ = [
     "FragmentError",
     "Outbox",
     "Reassembler",
+    "NORMAL_HEADER",
     "fragment_count",
+    "framed_whole",
     "pass_through",
     "split",
     "whole",
@@ -57,8 +59,9 @@ DEFAULT_FRAGMENT_SIZE = 1 << 16
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 _U64 = (1 << 64) - 1
 _IDS = struct.Struct(">QQ")
+_LENGTH = struct.Struct(">I")  # a frame's length, before its body
 _FRAGMENT_HEADER_SIZE = 2 + _IDS.size  # 131, tag, SequenceId, FragmentId
-_NORMAL_HEADER = bytes([VERSION, DIST_HEADER, 0])
+NORMAL_HEADER = bytes([VERSION, DIST_HEADER, 0])  # a whole message, no atom cache refs
 _PASS_THROUGH_START = bytes([PASS_THROUGH, VERSION])
 _VERSION_BYTE = bytes([VERSION])
 _PASS_THROUGH_BYTE = bytes([PASS_THROUGH])
@@ -108,8 +111,21 @@ def whole(control: Buffer, payload: Buffer = b"") -> bytes:
 
 def _whole(control: Buffer, payload: Buffer) -> bytes:
     if len(payload) <= _CONTROL_WINDOW:  # small: slices copy less than views cost
-        return b"".join((_NORMAL_HEADER, control[1:], payload[1:]))
-    return b"".join((_NORMAL_HEADER, memoryview(control)[1:], memoryview(payload)[1:]))
+        return b"".join((NORMAL_HEADER, control[1:], payload[1:]))
+    return b"".join((NORMAL_HEADER, memoryview(control)[1:], memoryview(payload)[1:]))
+
+
+def framed_whole(control: bytes, payload: bytes, fragments: bool) -> tuple[bytes, ...]:
+    """The u32-length frame of one unfragmented message as parts to join: `whole`'s body
+    with ``fragments``, else `pass_through`'s (``control`` and ``payload`` as `Codec.encode`
+    writes them, unchecked: a connection's hot path, where our own encoder made them)."""
+    if fragments:  # 131, 68, 0, then the terms without their 131 bytes
+        if payload:
+            return (_LENGTH.pack(1 + len(control) + len(payload)) + NORMAL_HEADER,
+                    control[1:], payload[1:])
+        return (_LENGTH.pack(2 + len(control)) + NORMAL_HEADER, control[1:])
+    return (_LENGTH.pack(1 + len(control) + len(payload)) + _PASS_THROUGH_BYTE, control,
+            payload)
 
 
 def fragment_count(control: Buffer, payload: Buffer, max_fragment: int) -> int:
@@ -131,7 +147,7 @@ def _frames(control: Buffer, payload: Buffer, sequence_id: int,
     count = fragment_count(control, payload, max_fragment)
     control_terms, payload_terms = _terms(control, payload)
     if count == 1:
-        yield b"".join((_NORMAL_HEADER, control_terms, payload_terms))
+        yield b"".join((NORMAL_HEADER, control_terms, payload_terms))
         return
     if not 0 <= sequence_id <= _U64:
         raise ValueError(f"sequence_id must be an unsigned 64-bit integer, not {sequence_id}")
@@ -294,7 +310,7 @@ class Reassembler:
         for a frame that breaks the protocol."""
         if type(body) is not bytes:
             body = bytes(body)
-        elif body.startswith(_NORMAL_HEADER) and 3 < len(body) <= self._small:
+        elif body.startswith(NORMAL_HEADER) and 3 < len(body) <= self._small:
             # The usual frame once FRAGMENTS is agreed: a small whole message.
             end = self._control_end(body, 3)
             if end == len(body):  # a control message without payload

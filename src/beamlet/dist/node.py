@@ -43,7 +43,7 @@ from beamlet import aio
 from beamlet.dist import control as _control, epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
-from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
+from beamlet.dist.fragments import NORMAL_HEADER, FragmentError, Outbox, Reassembler
 from beamlet.dist.wire import Link
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
@@ -59,7 +59,6 @@ log = logging.getLogger("beamlet.dist")
 
 PASS_THROUGH = 112  # 'p': a frame without distribution header (we never set the atom cache)
 PICKLE_PROTO = 0x80  # the first byte of a pickle: a payload from a beamlet node
-_WHOLE_HEADER = bytes((131, 68, 0))  # a whole message, normal header, no atom cache refs
 _REF_TAIL = struct.Struct(">IIII")  # NEWER_REFERENCE_EXT after the node: creation, 3 ids
 # Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
 # OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
@@ -144,6 +143,13 @@ def _load_ref(values: tuple[Any, ...]) -> Any:
     return _current.ref_from_wire(wire) if _current is not None else wire
 
 
+def _payload_buffer() -> io.BytesIO:
+    """A buffer holding the 131 byte a payload starts with, positioned after it."""
+    buffer = io.BytesIO(b"\x83")
+    buffer.seek(1)
+    return buffer
+
+
 class _Pickling:
     """Payloads to beamlet nodes as ``131`` then a pickle, by one pickler kept for the node
     (making one per message costs more than pickling a small message); closures and lambdas,
@@ -173,8 +179,7 @@ class _Pickling:
         return buffer.getvalue()
 
     def _fresh(self, obj: Any) -> bytes:
-        buffer = io.BytesIO(b"\x83")
-        buffer.seek(1)
+        buffer = _payload_buffer()
         try:
             self.dist.pickler(buffer, protocol=5).dump(obj)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
@@ -187,8 +192,7 @@ class _Pickling:
         except ImportError:
             raise ValueError(f"cannot send {obj!r} to another node: {error} (install "
                              "cloudpickle to send closures and lambdas)") from None
-        buffer = io.BytesIO(b"\x83")
-        buffer.seek(1)
+        buffer = _payload_buffer()
         # (a pickler reads its dispatch table when made: a class of our own carries it)
         cloud = type("CloudPickler", (cloudpickle.Pickler,), {"dispatch_table": ChainMap(
             self.dist.identity_reducers, cloudpickle.Pickler.dispatch_table)})
@@ -618,24 +622,11 @@ class Dist:
         """Send ``control`` (and ``payload``, a message or reason, when given) to the node
         ``peer_name``, connecting first when it is not up. Raises ValueError (or ETFError) for
         what cannot be encoded for a node that is up."""
-        link = self.links.get(peer_name)
-        if link is not None:  # up and served by this thread: the hot path, `_write` inlined
-            try:
-                control_bytes = self.codec.encode(control)
-                payload_bytes = (b"" if payload is NO_PAYLOAD
-                                 else self.pickling.payload(payload)
-                                 if link.flags & BEAMLET_TERMS else self.codec.encode(payload))
-            except (ETFError, ValueError) as error:
-                log.error("cannot send %r to %s: %s", control, peer_name, error)
-                raise
-            link.put(control_bytes, payload_bytes,
-                     control[1] if control[0] != SPAWN_REQUEST else control[2])
-            return
-        if peer_name == self.name:
-            raise ValueError("a distribution frame to our own node")
         if peer_name in self.up:
             self._write(peer_name, control, payload)
             return
+        if peer_name == self.name:
+            raise ValueError("a distribution frame to our own node")
         waiting = self.pending.get(peer_name)
         if waiting is None:
             waiting = self.pending[peer_name] = []
@@ -750,7 +741,7 @@ class Dist:
             if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
                 return control, pickle.loads(memoryview(body)[end + 1:])
             return control, codec.decode_prefix(body, end)[0]
-        if body.startswith(_WHOLE_HEADER):
+        if body.startswith(NORMAL_HEADER):
             control, end = codec.decode_at(body, 3)
             if end >= len(body):
                 return control, NO_PAYLOAD

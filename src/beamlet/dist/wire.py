@@ -23,7 +23,13 @@ import struct
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from beamlet.dist.fragments import FragmentError, Outbox, Reassembler
+from beamlet.dist.fragments import (
+    NORMAL_HEADER,
+    FragmentError,
+    Outbox,
+    Reassembler,
+    framed_whole,
+)
 from beamlet.dist.handshake import FRAGMENTS
 from beamlet.kernel.io import READ, WRITE
 from beamlet.kernel.node import wakeup
@@ -40,7 +46,6 @@ _LENGTH = struct.Struct(">I")
 _READ_SIZE = 1 << 18      # bytes taken per poll
 _WRITE_BATCH = 1 << 18    # frames joined into one send, up to about this many bytes
 _TICK = b"\0\0\0\0"       # an empty frame
-_WHOLE_HEADER = bytes((131, 68, 0))  # a whole message, normal header, no atom cache refs
 
 
 def _split(buffer: bytes | bytearray) -> tuple[int, list[bytes]]:
@@ -137,7 +142,7 @@ class Link:
         """Hand the messages of ``bodies`` (frame bodies, in order) to the distribution."""
         feed, dispatch, peer_name = self.reassembler.feed, self.dist.dispatch, self.peer_name
         for body in bodies:
-            if body.startswith(_WHOLE_HEADER) and len(body) <= self.largest:
+            if body.startswith(NORMAL_HEADER) and len(body) <= self.largest:
                 dispatch(peer_name, body)  # a whole message: as it came (no reassembly)
                 if self.closed:
                     return
@@ -161,18 +166,7 @@ class Link:
         While the outbox is empty a message that needs no fragments is framed at once (it
         goes before anything put after it, as the outbox would send it)."""
         if not self.outbox and len(control) + len(payload) <= self.max_whole:
-            # (framed here as `fragments.whole` / `pass_through` would: our encoder's terms)
-            framed = self.framed
-            if self.fragments:  # 131, 68, 0, then the terms without their 131 bytes
-                size = 2 + len(control) + (len(payload) - 1 if payload else 0)
-                framed.append(_LENGTH.pack(size) + _WHOLE_HEADER)
-                framed.append(control[1:])
-                if payload:
-                    framed.append(payload[1:])
-            else:  # 112, then the terms as they are
-                framed.append(_LENGTH.pack(1 + len(control) + len(payload)) + b"p")
-                framed.append(control)
-                framed.append(payload)
+            self.framed += framed_whole(control, payload, self.fragments)
         else:
             self.outbox.put(control, payload, key)
         if not self.flush_due:
