@@ -153,12 +153,12 @@ class Signals:
     def _on_send(self, node: str, control: tuple[Any, ...], payload: Any) -> None:
         dest = control[2]
         if type(dest) is Pid or isinstance(dest, Ref):
-            _sched.send_from_outside(dest, payload)
+            _sched.send_owned(dest, payload)  # decoded just now: nobody else holds it
 
     def _on_reg_send(self, node: str, control: tuple[Any, ...], payload: Any) -> None:
         name = control[3]
         if isinstance(name, str):
-            _sched.send_from_outside((name, self.dist.name), payload)  # unknown names drop it
+            _sched.send_owned((name, self.dist.name), payload)  # unknown names drop it
 
     def _on_link(self, node: str, control: tuple[Any, ...], payload: Any) -> None:
         remote, local = control[1], control[2]

@@ -445,6 +445,12 @@ def send_from_outside(dest: Any, msg: Any) -> None:
     _send_other(dest, isolated(msg))
 
 
+def send_owned(dest: Any, msg: Any) -> None:
+    """`send_from_outside` for a value nobody else holds (decoded off a wire just now): it is
+    counted as a message but not copied, since no other process can see it."""
+    _send_other(dest, share_message(msg))
+
+
 def node_name_now() -> str:
     return _node_mod.name()
 

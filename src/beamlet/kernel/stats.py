@@ -17,6 +17,7 @@ import os
 import resource
 import sys
 from itertools import islice
+from time import monotonic
 from typing import Any
 
 from . import node as _node, process_api as _api, scheduler as _sched
@@ -55,8 +56,6 @@ def handoffs() -> int:
 
 def uptime() -> float:
     """Seconds since the running node started."""
-    from time import monotonic
-
     node = _node.current
     return monotonic() - node.started if node is not None else 0.0
 
