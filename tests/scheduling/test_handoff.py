@@ -184,3 +184,53 @@ def test_status_reports_running_runnable_and_waiting():
         return status_runnable, Process.info(w, "status"), Process.info(self_pid(), "status")
 
     assert beamlet.run(main) == ("runnable", "waiting", "running")
+
+
+async def long_stepper(parent):
+    """Steps of ~3 ms each (CPU work that yields now and then), counting them until asked."""
+    steps = 0
+    while True:
+        end = time.perf_counter() + 0.003
+        while time.perf_counter() < end:
+            pass
+        steps += 1
+        if await receive("count?", timeout=0, default=None) == "count?":
+            send(parent, ("steps", steps))
+            return
+        await beamlet.yield_turn()
+
+
+def test_a_timer_fires_among_processes_that_run_long_steps():
+    # The loop fires timers between batches of steps; a batch of 3 ms steps would last
+    # 200 steps. The watchdog ends a batch that has lasted its poll, so the timer's message
+    # comes after a few steps, not hundreds.
+    async def main():
+        me = self_pid()
+        busy = [spawn(long_stepper, me) for _ in range(2)]
+        Process.send_after(me, "tick", 0.001)
+        await receive("tick")
+        for pid in busy:
+            send(pid, "count?")
+        return sum([(await receive(("steps", ANY)))[1] for _ in busy])
+
+    assert beamlet.run(main) < 100
+
+
+def test_the_watchdog_rests_while_the_node_sleeps_and_still_catches_a_hog():
+    from beamlet.kernel import node as node_mod
+
+    with beamlet.ThreadedNode() as n:
+        state = node_mod.current
+        deadline = time.monotonic() + GUARD_SECONDS
+        while not state.watchdog_resting and time.monotonic() < deadline:
+            threading.Event().wait(0.001)   # nothing to await: the flag is the watchdog's
+        assert state.watchdog_resting, "an idle node kept its watchdog polling"
+
+        async def hog_then_ping():
+            spinner = spawn(spin_forever, self_pid())
+            await receive(("spinning", spinner))
+            r = spawn(responder)
+            send(r, self_pid())
+            return await receive("pong", timeout=GUARD_SECONDS, default="no hand-off")
+
+        assert n.call(hog_then_ping, timeout=GUARD_SECONDS) == "pong"

@@ -5,8 +5,10 @@ So instead of taking the CPU away from such a process, beamlet takes the *schedu
 it, the way Go hands off its P when a goroutine blocks in a system call:
 
 1. The watchdog thread wakes every `POLL` seconds and looks at the owner thread's current
-   process. If it is still inside the same step as at the previous look (same process, same
-   reduction count), and still is one poll later, in its own code, the owner is stuck.
+   process (it rests while the owner thread sleeps: nothing runs there to be stuck). If it
+   is still inside the same step as at the previous look (same process, same reduction
+   count), and still is one poll later, in its own code, the owner is stuck. (A batch of
+   steps that has lasted a whole poll is ended, so that timers and sockets are served.)
 2. It declares the kernel *contended* (from now on every kernel entry checks ownership, see
    scheduler.py) and waits until the stuck thread is seen outside kernel code. After that
    moment the thread cannot touch kernel state without the kernel lock.
@@ -132,6 +134,7 @@ class Watchdog:
 
     def stop(self) -> None:
         self.node.stopping = True
+        self.node.watchdog_alarm.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join()
         if self._gc_phase in gc.callbacks:
@@ -143,8 +146,20 @@ class Watchdog:
         last: Proc | None = None
         last_reds = -1
         last_gc = -1
+        seen_sleep = -1
+        seen_batch = -1
         while not node.stopping:
             time.sleep(POLL)
+            if node.asleep:
+                if node.sleeps == seen_sleep:  # the same sleep as at the last look
+                    self._rest()
+                seen_sleep = node.sleeps
+                last = None
+                continue
+            batch = k.batch_count()
+            if batch == seen_batch:   # a batch as long as a poll: timers and sockets wait
+                k.end_batch()
+            seen_batch = batch
             gcs = self.collections
             if gcs != last_gc:  # a collection started or ended since the last look
                 last_gc = gcs
@@ -166,6 +181,22 @@ class Watchdog:
                         k.log.exception("beamlet watchdog: hand-off failed")
             else:
                 last, last_reds = p, p.reds
+
+    def _rest(self) -> None:
+        """Wait until the owner thread wakes up: a sleeping owner runs no step to watch.
+
+        Each look takes the GIL from whatever thread runs Python, a thread that a hand-off
+        detached from a long step above all (a look every `POLL` slowed pure-Python work by
+        up to a third). Only a sleep seen at two looks in a row counts, so a loop that runs
+        in short bursts (a ping-pong with another node) does not wake the watchdog twice per
+        poll."""
+        node = self.node
+        alarm = node.watchdog_alarm
+        alarm.clear()
+        node.watchdog_resting = True
+        if node.asleep and not node.stopping:  # (after the flag: a wake-up now sets the alarm)
+            alarm.wait()
+        node.watchdog_resting = False
 
     def _hand_off(self, p: Proc) -> None:
         node = self.node

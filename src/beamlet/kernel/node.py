@@ -61,6 +61,12 @@ class NodeState:
         self.threads: list[threading.Thread] = []   # scheduler threads started by hand-offs
         self.handing_off = False
         self.handoffs = 0           # how many times the watchdog handed the kernel off
+        # The owner thread's sleeps (written by the scheduler's idle loop) and the watchdog's
+        # rest while one lasts (written by `handoff`): an idle node costs the watchdog nothing.
+        self.sleeps = 0             # how many times the owner thread went to sleep
+        self.asleep = False         # the owner thread sleeps in the idle loop now
+        self.watchdog_resting = False
+        self.watchdog_alarm = threading.Event()   # set by the owner's wake-up, ends the rest
         self.on_stop: list[Callable[[], None]] = []   # run when the node has stopped
 
 

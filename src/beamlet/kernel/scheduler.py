@@ -22,8 +22,9 @@ by reference.
 
 Run queues. One deque per priority. The loop runs a batch (at most `_BATCH` steps) from the
 highest non-empty queue, "max" and "high" strictly first: a batch ends as soon as a more urgent
-queue has work. "low" waits `_LOW_EVERY` batches of "normal" work. Between batches the loop
-fires due timers, runs work handed in from other threads and closes killed processes. A
+queue has work, or when the watchdog finds it has lasted longer than its poll (`end_batch`).
+"low" waits `_LOW_EVERY` batches of "normal" work. Between batches the loop fires due timers,
+runs work handed in from other threads and closes killed processes. A
 DOOMED process (a fatal exit signal is pending) dies when the loop picks it.
 
 Preemption. A process that takes queued messages one after another yields every 256; one that
@@ -79,6 +80,7 @@ from .traps import RESCAN, TIMEOUT, UNREAD, WAIT, YIELD, MainDone, Terminated
 log = logging.getLogger("beamlet")
 
 _BATCH = 200
+_batch_count = 0          # batches begun by the loop (see `end_batch`)
 _LOW_EVERY = 8
 _FAIR_MASK = 255          # a process taking queued messages yields every 256 of them
 _SLICE_MASK = 1023        # a process sending/spawning lets others run every 1024 calls
@@ -836,6 +838,20 @@ def hand_in(fn: Callable[[], Any]) -> None:
     _wakeup.set()
 
 
+def batch_count() -> int:
+    """How many batches the loop has begun (the watchdog tells a long one by this)."""
+    return _batch_count
+
+
+def end_batch() -> None:
+    """End the running batch after the step running now (callable from any thread).
+
+    Steps of a few milliseconds each (CPU-bound work that yields now and then) would make a
+    batch of `_BATCH` steps last a second, and timers, sockets and work handed in wait for
+    the batch's end; the watchdog ends a batch that has run longer than its poll."""
+    _queues[0].append(_BATCH_BREAK)
+
+
 def after_this_step(fn: Callable[[], Any]) -> None:
     """Run ``fn`` on the owner thread as soon as the step running now ends.
 
@@ -883,6 +899,7 @@ _EMPTY: deque[Any] = deque()   # stands for "no more urgent queue" in `_run_batc
 
 def run_loop(node: NodeState) -> None:
     """Step processes while this thread owns the kernel and the node runs."""
+    global _batch_count
     me = get_ident()
     try:
         while not node.stopping:
@@ -897,7 +914,9 @@ def run_loop(node: NodeState) -> None:
                 q = _housekeep_and_pick()
             if q is None:
                 _idle(node)
-            elif _run_batch(q, _BATCH, me, node, None):
+                continue
+            _batch_count += 1
+            if _run_batch(q, _BATCH, me, node, None):
                 return
     except MainDone:
         stop_node(node)
@@ -1127,8 +1146,7 @@ def _idle(node: NodeState) -> None:
     if when is not None:
         delay = when - monotonic()
         if delay > 0:
-            _wakeup.wait(delay, spin=not _detached)
-            _wakeup.clear()
+            _sleep(node, delay)
         return
     if _inbox or _to_close:
         return
@@ -1138,8 +1156,19 @@ def _idle(node: NodeState) -> None:
             "every process is waiting in receive with no timeout and nothing can wake one up "
             f"(the main process {main.pid if main else None!r} never ended)"
         )
+    _sleep(node, 0.05 if (_detached or node.handing_off) else None)
+
+
+def _sleep(node: NodeState, timeout: float | None) -> None:
+    """The owner thread sleeps until woken or ``timeout`` (None: no limit). The watchdog
+    rests during a long sleep (see `handoff`), so it is told when the sleep ends."""
+    node.sleeps += 1
+    node.asleep = True
     # (no spinning beside a handed-off thread: it would take the GIL from it at every poll)
-    _wakeup.wait(0.05 if (_detached or node.handing_off) else None, spin=not _detached)
+    _wakeup.wait(timeout, spin=not _detached)
+    node.asleep = False
+    if node.watchdog_resting:
+        node.watchdog_alarm.set()
     _wakeup.clear()
 
 
