@@ -249,6 +249,26 @@ def test_leaving_early_stops_the_batches_and_leaves_no_message() -> None:
     assert queue == 0
 
 
+def test_a_stream_leaves_no_alias_behind() -> None:
+    # each batch answers to an alias of the consumer: ended, killed or never started, the
+    # alias goes with it (a consumer that streams all day must not collect them)
+    from beamlet.kernel import scheduler
+
+    async def body(peer: str) -> Any:
+        before = len(scheduler.aliases())
+        nodes = [peer, beamlet.node()]
+        assert len([r async for r in Task.async_stream(range(500), square_where,
+                                                       nodes=nodes)]) == 500
+        async for _ in Task.async_stream(itertools.count(), square_where, nodes=nodes):
+            break
+        with pytest.raises(ValueError):
+            async for _ in Task.async_stream([threading.Lock()], str, nodes=[peer]):
+                pass
+        return len(scheduler.aliases()) - before
+
+    assert on_two_nodes(body) == 0
+
+
 async def serve_tasks() -> None:
     await TaskSupervisor.start_link(name="tasks")
     await receive("never sent")

@@ -66,6 +66,7 @@ from beamlet import (
     Process,
     ProcessExit,
     Ref,
+    alias,
     demonitor,
     flush,
     make_ref,
@@ -77,6 +78,7 @@ from beamlet import (
     send,
     spawn,
     spawn_link,
+    unalias,
     unlink,
     yield_turn,
 )
@@ -419,15 +421,17 @@ class Task:
         if nodes is not None:
             cs, an = callers(), ancestors()
 
-            async def start_batch(where: str, items: list[Any]) -> tuple[Pid, Ref]:
-                if where == node():
-                    pid = spawn_link(batch_body, fn, (items, timeout, False), cs, an)
-                else:
+            async def start_batch(where: str, items: list[Any]) -> Started:
+                async def spawner(reply_to: Ref) -> Pid:
+                    if where == node():
+                        return spawn_link(batch_body, fn, (items, timeout, False, reply_to),
+                                          cs, an)
                     from beamlet import Node
 
-                    pid = await Node.spawn_link(where, batch_body, fn,
-                                                (pack(items), timeout, True), cs, an)
-                return pid, hand_ref(pid)
+                    return await Node.spawn_link(where, batch_body, fn,
+                                                 (pack(items), timeout, True, reply_to), cs, an)
+
+                return await start_answering(spawner)
 
             return spread(enumerable, fn, start_batch, nodes, max_concurrency, ordered,
                           timeout, on_timeout, zip_input_on_exit)
@@ -625,8 +629,11 @@ async def _stream(enumerable: Any, start: Callable[..., Any], max_concurrency: i
             _stop_stream(me, running, ours)
 
 
-def _stop_stream(me: Pid, running: dict[Any, Any], ours: Callable[[Any], bool]) -> None:
-    """Left early, or ended by an exit: kill what still runs and leave nothing behind."""
+def _stop_stream(me: Pid, running: dict[Any, Any], ours: Callable[[Any], bool],
+                 aliases: Iterable[Ref] = ()) -> None:
+    """Left early, or ended by an exit: kill what still runs and leave nothing behind
+    (``running`` maps monitor refs to entries whose second item is the pid; the
+    ``aliases`` the tasks answered to are deactivated)."""
     try:
         here = self_pid() == me
     except Exception:   # noqa: BLE001 -- collected outside any process
@@ -644,6 +651,8 @@ def _stop_stream(me: Pid, running: dict[Any, Any], ours: Callable[[Any], bool]) 
         unlink(e[1])
         Process.exit(e[1], "kill")
         pids.add(e[1])
+    for reply_to in aliases:
+        unalias(reply_to)
     flush(ours)          # replies and Downs that had arrived already
     if Process.read_flag("trap_exit"):
         flush(lambda m: m.__class__ is Exit and m.pid in pids)
@@ -749,19 +758,41 @@ def _awaitable(result: Any) -> bool:
     return result.__class__ not in _PLAIN and inspect.isawaitable(result)
 
 
+Started = tuple[Pid, Ref, Ref]   # a batch's pid, the consumer's monitor of it, its reply alias
+
+
+async def start_answering(spawner: Callable[[Ref], Awaitable[Pid]]) -> Started:
+    """Start a batch: ``spawner(reply_to)`` starts a `batch_body` that answers to the alias
+    ``reply_to`` (made here, dropped if the start fails) and returns its pid; then the batch
+    is monitored, and told so."""
+    reply_to = alias()
+    try:
+        pid = await spawner(reply_to)
+    except BaseException:
+        unalias(reply_to)
+        raise
+    ref = monitor(pid)
+    send(pid, (_TASK_REF, ref))
+    return pid, ref, reply_to
+
+
 async def batch_body(fn: Callable[..., Any],
-                     args: tuple[bytes | list[Any], float | None, bool],
+                     args: tuple[bytes | list[Any], float | None, bool, Ref],
                      cs: list[Any], ancestors: list[Any]) -> None:
-    """The body of a stream task that runs a batch: wait for the ref (an alias of the
-    stream's consumer), run ``fn(x)`` for each item in turn, and send the results as
-    ``(ref, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end. With a
-    ``timeout`` a guard process beside it watches the running item (see `_guard`). An item
-    that raises ends the batch with that exception, after the results before it were sent.
-    With ``remote``, items come and results go as one pickle each when they can (see `pack`)."""
-    packed_items, timeout, remote = args
+    """The body of a stream task that runs a batch: run ``fn(x)`` for each item in turn,
+    and send the results to ``reply_to`` (an alias of the stream's consumer) as
+    ``(reply_to, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end.
+    With a ``timeout`` a guard process beside it watches the running item (see `_guard`).
+    An item that raises ends the batch with that exception, after the results before it
+    were sent. With ``remote``, items come and results go as one pickle each when they can
+    (see `pack`).
+
+    The items start at once, not after a round trip to the consumer; but the batch ends
+    (returns or raises) only once the consumer has said it monitors (and links) it, so
+    that its ``Down`` always carries its real reason, never ``noproc``."""
+    packed_items, timeout, remote, ref = args
     items = unpack(packed_items)
     _set_info(fn, (None,), cs, ancestors)
-    _, ref = await receive((_TASK_REF, ANY))
     state = _BatchState()
     state.remote = remote
     try:
@@ -771,10 +802,17 @@ async def batch_body(fn: Callable[..., Any],
             guard = spawn_link(_guard, state, ref, timeout)
             await _run_guarded(fn, items, state, ref)
             send(guard, "done")
-    except BaseException:
+        _flush(state, ref, items)
+    except Exception:
+        try:
+            _flush(state, ref, items)
+        finally:
+            await receive((_TASK_REF, ANY))
+        raise
+    except BaseException:   # killed: no await is possible any more
         _flush(state, ref, items)
         raise
-    _flush(state, ref, items)
+    await receive((_TASK_REF, ANY))
 
 
 async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
@@ -872,27 +910,29 @@ async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
 
 
 class _Batch:
-    """The consumer's record of a batch task: where it runs, its items ``(index, item)``,
-    how many have been answered, and when it was started."""
+    """The consumer's record of a batch task: where it runs, the consumer's monitor of it and
+    the alias it answers to, its items ``(index, item)``, how many have been answered, and
+    when it was started."""
 
-    __slots__ = ("node", "pid", "items", "answered", "started")
+    __slots__ = ("node", "pid", "monitor", "reply_to", "items", "answered", "started")
 
-    def __init__(self, where: str, pid: Pid, items: list[tuple[int, Any]]) -> None:
+    def __init__(self, where: str, started: Started, items: list[tuple[int, Any]]) -> None:
         self.node = where
-        self.pid = pid
+        self.pid, self.monitor, self.reply_to = started
         self.items = items
         self.answered = 0
         self.started = monotonic()
 
 
 def spread(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[..., Any],
-           start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
+           start_batch: Callable[[str, list[Any]], Awaitable[Started]],
            nodes: list[str], max_concurrency: int | None, ordered: bool,
            timeout: float | str | None, on_timeout: str,
            zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
     """Check the options, then return the async iterator of a stream spread over
     ``nodes``: ``start_batch(node, items)`` starts a `batch_body` there and returns
-    ``(pid, ref)``, ``ref`` a monitor of ``pid`` (an alias) that it answers to."""
+    `Started`: ``(pid, monitor, reply_to)``, the alias it answers to passed in its
+    arguments, the monitor made by `watch_batch`."""
     nodes = list(nodes)
     if not nodes or not all(isinstance(n, str) for n in nodes):
         raise ValueError(f"nodes must be a non-empty list of node names, got {nodes!r}")
@@ -913,7 +953,8 @@ class _Spread:
     def __init__(self, nodes: list[str]) -> None:
         self.nodes = nodes
         self.retry: list[tuple[int, Any]] = []       # sorted by index
-        self.batches: dict[Ref, _Batch] = {}
+        self.batches: dict[Ref, _Batch] = {}         # by the alias each answers to
+        self.watched: dict[Ref, _Batch] = {}         # the same, by the consumer's monitor
         self.queued = dict.fromkeys(nodes, 0)
         self.per_item: dict[str, float] = {}
         self.lost: set[str] = set()                  # nodes that went away mid-stream
@@ -931,6 +972,7 @@ class _Spread:
                                         self.queued.get(n, 0)))
 
     def started(self, batch: _Batch) -> None:
+        self.batches[batch.reply_to] = self.watched[batch.monitor] = batch
         self.working += 1
         self.working_on[batch.node] = self.working_on.get(batch.node, 0) + 1
         self.queued[batch.node] = self.queued.get(batch.node, 0) + len(batch.items)
@@ -939,6 +981,11 @@ class _Spread:
         """``batch`` no longer holds a slot (answered, failed or killed)."""
         self.working -= 1
         self.working_on[batch.node] -= 1
+
+    def ended(self, batch: _Batch) -> None:
+        """``batch``'s process is gone (or killed): forget it, and its alias."""
+        del self.batches[batch.reply_to], self.watched[batch.monitor]
+        unalias(batch.reply_to)
 
     def size(self, where: str, remaining: int | None) -> int:
         """How many items the next batch for ``where`` takes: what fills its target time
@@ -972,7 +1019,7 @@ class _Spread:
 
 
 async def _spread(enumerable: Any, fn: Callable[..., Any],
-                  start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
+                  start_batch: Callable[[str, list[Any]], Awaitable[Started]],
                   nodes: list[str], max_concurrency: int, ordered: bool,
                   timeout: float | None, on_timeout: str,
                   zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
@@ -987,7 +1034,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         pull_async = False
     me = self_pid()
     state = _Spread(nodes)
-    batches = state.batches
+    batches, watched = state.batches, state.watched
     done: dict[int, tuple[Any, ...]] = {}
     ready: list[tuple[Any, ...]] = []            # results to yield now, in their order
     next_in = 0
@@ -998,7 +1045,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         c = m.__class__
         if c is tuple:
             return len(m) == 4 and m[0].__class__ is Ref and m[0] in batches
-        return c is Down and m.ref in batches
+        return c is Down and m.ref in watched
 
     def emit(index: int, result: tuple[Any, ...]) -> None:
         if ordered:
@@ -1049,9 +1096,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                     next_in += 1
                 if not items:
                     break
-                pid, ref = await _start(start_batch, fn, where, items)
-                batches[ref] = batch = _Batch(where, pid, items)
-                state.started(batch)
+                state.started(_Batch(where, await _start(start_batch, fn, where, items), items))
             if ready:
                 for result in ready:
                     yield result
@@ -1066,7 +1111,8 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 return
             msg = await receive(ours)
             if msg.__class__ is Down:
-                batch = batches.pop(msg.ref)
+                batch = watched[msg.ref]
+                state.ended(batch)
                 _forget_exit(batch.pid)
                 if batch.answered < len(batch.items):
                     state.finished(batch)
@@ -1080,22 +1126,23 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
             if kind == "timeout":
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
-                del batches[ref]
+                state.ended(batch)
                 state.finished(batch)
-                demonitor(ref, flush=True)
+                demonitor(batch.monitor, flush=True)
                 unlink(batch.pid)
                 _forget_exit(batch.pid)
                 Process.exit(batch.pid, "kill")
                 failed(batch, "timeout")
     finally:
         if batches:
-            _stop_stream(me, {ref: [None, b.pid] for ref, b in batches.items()}, ours)
+            _stop_stream(me, {ref: [None, b.pid] for ref, b in watched.items()}, ours,
+                         list(batches))
             batches.clear()
+            watched.clear()
 
 
-async def _start(start_batch: Callable[[str, list[Any]], Awaitable[tuple[Pid, Ref]]],
-                 fn: Callable[..., Any], where: str,
-                 items: list[tuple[int, Any]]) -> tuple[Pid, Ref]:
+async def _start(start_batch: Callable[[str, list[Any]], Awaitable[Started]],
+                 fn: Callable[..., Any], where: str, items: list[tuple[int, Any]]) -> Started:
     """Start a batch on ``where``; what cannot travel there is named in the ValueError."""
     try:
         return await start_batch(where, [x for _, x in items])

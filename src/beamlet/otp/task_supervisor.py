@@ -31,6 +31,7 @@ from beamlet import Pid, Ref, link, node, spawn_link
 from .dynamic_supervisor import DynamicSupervisor
 from .gen_server import Server, StartResult
 from .task import (
+    Started,
     Task,
     ancestors,
     attach,
@@ -40,6 +41,7 @@ from .task import (
     pack,
     run_body,
     spread,
+    start_answering,
     stream,
     task_body,
 )
@@ -192,21 +194,25 @@ class TaskSupervisor:
 
 
 def _batch_starter(sup: Server, fn: Callable[..., Any], shutdown: _Shutdown,
-                   timeout: Any, linked: bool) -> Callable[[str, list[Any]],
-                                                           Awaitable[tuple[Pid, Ref]]]:
+                   timeout: Any, linked: bool) -> Callable[[str, list[Any]], Awaitable[Started]]:
     """Start a stream's batch under the supervisor named ``sup`` on a given node."""
     if not isinstance(sup, str):
         raise TypeError(f"with nodes=, the supervisor is a registered name (a TaskSupervisor "
                         f"of that name on each node), got {sup!r}")
     per_item = None if timeout == "infinity" else timeout
 
-    async def start(where: str, items: list[Any]) -> tuple[Pid, Ref]:
+    async def start(where: str, items: list[Any]) -> Started:
         here = where == node()
         target: Server = sup if here else (sup, where)
-        args = (items, per_item, False) if here else (pack(items), per_item, True)
-        pid = await _start_replying(target, fn, args, shutdown, batch_body)
-        if linked:
-            link(pid)
-        return pid, hand_ref(pid)
+
+        async def spawner(reply_to: Ref) -> Pid:
+            args = (items, per_item, False, reply_to) if here \
+                else (pack(items), per_item, True, reply_to)
+            pid = await _start_replying(target, fn, args, shutdown, batch_body)
+            if linked:
+                link(pid)
+            return pid
+
+        return await start_answering(spawner)
 
     return start
