@@ -8,6 +8,7 @@ See API.md for the contract and README.md for a tour.
 from . import aio  # noqa: F401 - beamlet.aio, the asyncio bridge
 from .dist.nodes import Node  # Elixir's Node module (the distribution layer)
 from .dist.rpc import ErpcError, erpc, rpc
+from .kernel.handoff import hand_off
 from .kernel.process_api import Process
 from .kernel.registry import register, registered, unregister, whereis
 from .kernel.runtime import ThreadedNode, node, schedulers_online
@@ -49,8 +50,8 @@ __all__ = [
     "ANY", "Agent", "Deadlock", "Down", "DynamicSupervisor", "ErpcError", "Exit", "GenServer",
     "Node", "NoProc", "ThreadedNode", "erpc", "rpc",
     "Pid", "Process", "ProcessExit", "Ref", "Supervisor", "Task", "TaskSupervised",
-    "TaskSupervisor", "TimerRef", "alias", "demonitor", "exit", "flush", "link", "make_ref",
-    "monitor", "node", "receive", "register", "registered", "run", "schedulers_online",
+    "TaskSupervisor", "TimerRef", "alias", "demonitor", "exit", "flush", "hand_off", "link",
+    "make_ref", "monitor", "node", "receive", "register", "registered", "run", "schedulers_online",
     "self_pid", "send", "sleep", "spawn", "spawn_link", "spawn_monitor", "unalias", "unlink",
     "unregister", "whereis", "yield_turn",
 ]

@@ -269,6 +269,28 @@ def test_a_stream_leaves_no_alias_behind() -> None:
     assert on_two_nodes(body) == 0
 
 
+def busy_3ms(x: int) -> int:
+    end = time.perf_counter() + 0.003
+    while time.perf_counter() < end:
+        pass
+    return x
+
+
+def test_long_items_run_on_a_thread_of_their_own_from_their_start() -> None:
+    # items of 3 ms: too short for the watchdog (it hands a step off after 4-6 ms), long
+    # enough that each batch step hands itself off (`beamlet.hand_off`) once one was seen
+    from beamlet.kernel import stats
+
+    async def main() -> tuple[list[Any], int]:
+        before = stats.handoffs()
+        out = [r async for r in Task.async_stream(range(8), busy_3ms, nodes=[beamlet.node()])]
+        return out, stats.handoffs() - before
+
+    out, handoffs = beamlet.run(main)
+    assert out == [("ok", x) for x in range(8)]
+    assert handoffs >= 5
+
+
 async def serve_tasks() -> None:
     await TaskSupervisor.start_link(name="tasks")
     await receive("never sent")

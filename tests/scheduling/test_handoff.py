@@ -234,3 +234,42 @@ def test_the_watchdog_rests_while_the_node_sleeps_and_still_catches_a_hog():
             return await receive("pong", timeout=GUARD_SECONDS, default="no hand-off")
 
         assert n.call(hog_then_ping, timeout=GUARD_SECONDS) == "pong"
+
+
+def test_a_process_hands_the_scheduler_off_itself():
+    # `hand_off()` does at once what the watchdog does a few ms into a step that does not
+    # await: this thread goes on with the step, a new one runs everybody else.
+    from beamlet.kernel import node as node_mod
+
+    read_end, write_end = os.pipe()
+    guard = threading.Timer(GUARD_SECONDS, os.write, (write_end, b"!"))
+    guard.start()
+
+    def blocker(parent):
+        before = node_mod.current.handoffs
+        handed = beamlet.hand_off()
+        handed_again = beamlet.hand_off()     # this thread is detached already
+        send(parent, (handed, handed_again, node_mod.current.handoffs - before))
+        os.read(read_end, 1)                  # blocks: the others must go on meanwhile
+        send(parent, "unblocked")
+
+    async def main():
+        spawn(blocker, self_pid())
+        first = await receive()
+        r = spawn(responder)
+        send(r, self_pid())
+        pong = await receive("pong")
+        os.write(write_end, b"x")
+        return first, pong, await receive("unblocked")
+
+    try:
+        assert beamlet.run(main) == ((True, False, 1), "pong", "unblocked")
+    finally:
+        guard.cancel()
+        os.close(read_end)
+        os.close(write_end)
+
+    async def unwatched():
+        return beamlet.hand_off()
+
+    assert beamlet.run(unwatched, handoff=False) is False

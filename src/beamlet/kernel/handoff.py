@@ -130,10 +130,12 @@ class Watchdog:
     def start(self) -> None:
         sys.setswitchinterval(min(self.saved_interval, SWITCH_INTERVAL))
         gc.callbacks.append(self._gc_phase)
+        self.node.watched = True
         self.thread.start()
 
     def stop(self) -> None:
         self.node.stopping = True
+        self.node.watched = False
         self.node.watchdog_alarm.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join()
@@ -233,22 +235,52 @@ class Watchdog:
                     return
                 # `t` is inside p's step, in user code, and from now on can enter the kernel
                 # only through the lock we hold: it is safe to give the kernel to a new thread.
-                k.detached()[t] = p
-                k.detached_reds()[t] = p.reds
-                k.set_current(None)
-                new = threading.Thread(target=_new_owner, args=(node,),
-                                       name="beamlet-scheduler", daemon=True)
-                node.threads.append(new)
-                new.start()
-                node.handoffs += 1
-                k.set_owner(new.ident)
-                recompute_low_cut()
+                _detach(node, t, p)
                 if p.state == EXITING:  # killed while stuck on the old owner: stop it now
                     interrupt_when_safe(t)
             k.wake_loop()
         finally:
             node.handing_off = False
             settle()
+
+
+def _detach(node: NodeState, t: int, p: Proc) -> None:
+    """Under the lock: thread ``t`` goes on running ``p``'s step, detached; a new thread
+    becomes the owner and runs the loop for everybody else."""
+    k.detached()[t] = p
+    k.detached_reds()[t] = p.reds
+    k.set_current(None)
+    new = threading.Thread(target=_new_owner, args=(node,), name="beamlet-scheduler",
+                           daemon=True)
+    node.threads.append(new)
+    new.start()
+    node.handoffs += 1
+    k.set_owner(new.ident)
+    recompute_low_cut()
+
+
+def hand_off() -> bool:
+    """Give the scheduler to a new thread now, and keep this one for the rest of the running
+    step: what the watchdog does a few milliseconds into a step that does not await, done
+    at once by a process that knows its step will be long (CPU-bound work, a blocking call),
+    so that the others never wait for it, and without the watchdog's looks, each of which
+    takes the GIL from the running thread.
+
+    Returns whether it happened: not on a node without hand-off (``run(...,
+    handoff=False)``), nor on a thread that is detached already, nor when `MAX_DETACHED`
+    threads are. Called from a process (the caller's next await ends the detached step)."""
+    node = node_mod.current
+    me = threading.get_ident()
+    with k.klock():
+        if node is None or not node.watched or node.stopping or k.owner() != me:
+            return False
+        p = k.current()
+        if len(k.detached()) >= MAX_DETACHED:
+            return False
+        k.set_contended(True)
+        _detach(node, me, p)
+    k.wake_loop()
+    return True
 
 
 def _new_owner(node: NodeState) -> None:

@@ -60,7 +60,8 @@ class NodeState:
         self.done = threading.Event()
         self.threads: list[threading.Thread] = []   # scheduler threads started by hand-offs
         self.handing_off = False
-        self.handoffs = 0           # how many times the watchdog handed the kernel off
+        self.handoffs = 0           # how many times the kernel was handed to a new thread
+        self.watched = False        # a watchdog runs (written by `handoff.Watchdog`)
         # The owner thread's sleeps (written by the scheduler's idle loop) and the watchdog's
         # rest while one lasts (written by `handoff`): an idle node costs the watchdog nothing.
         self.sleeps = 0             # how many times the owner thread went to sleep

@@ -69,6 +69,7 @@ from beamlet import (
     alias,
     demonitor,
     flush,
+    hand_off,
     make_ref,
     monitor,
     node,
@@ -421,15 +422,16 @@ class Task:
         if nodes is not None:
             cs, an = callers(), ancestors()
 
-            async def start_batch(where: str, items: list[Any]) -> Started:
+            async def start_batch(where: str, items: list[Any], long_items: bool) -> Started:
                 async def spawner(reply_to: Ref) -> Pid:
                     if where == node():
-                        return spawn_link(batch_body, fn, (items, timeout, False, reply_to),
-                                          cs, an)
+                        return spawn_link(batch_body, fn,
+                                          (items, timeout, False, reply_to, long_items), cs, an)
                     from beamlet import Node
 
-                    return await Node.spawn_link(where, batch_body, fn,
-                                                 (pack(items), timeout, True, reply_to), cs, an)
+                    return await Node.spawn_link(
+                        where, batch_body, fn,
+                        (pack(items), timeout, True, reply_to, long_items), cs, an)
 
                 return await start_answering(spawner)
 
@@ -682,6 +684,10 @@ _FLUSH_SECONDS = 0.002
 _TARGET_BATCH_SECONDS = 0.05
 _TARGET_REMOTE_BATCH_SECONDS = 0.1
 _MAX_BATCH = 10_000
+# An item this long (CPU-bound work that does not await) runs on a thread of its own from its
+# start (`beamlet.hand_off`): the node's other processes, the consumer above all, go on at
+# once instead of after the watchdog's few milliseconds (a hand-off costs ~0.1 ms).
+_LONG_ITEM_SECONDS = 0.001
 _PIPELINE = 2                 # batches a node is given before the least loaded gets more
 _STOP = "$batch_stop"         # never sent: what a stopped batch waits for until it is killed
 
@@ -759,6 +765,8 @@ def _awaitable(result: Any) -> bool:
 
 
 Started = tuple[Pid, Ref, Ref]   # a batch's pid, the consumer's monitor of it, its reply alias
+# starts a batch: (node, items, whether that node's items are long) -> Started
+BatchStarter = Callable[[str, list[Any], bool], Awaitable[Started]]
 
 
 async def start_answering(spawner: Callable[[Ref], Awaitable[Pid]]) -> Started:
@@ -777,7 +785,7 @@ async def start_answering(spawner: Callable[[Ref], Awaitable[Pid]]) -> Started:
 
 
 async def batch_body(fn: Callable[..., Any],
-                     args: tuple[bytes | list[Any], float | None, bool, Ref],
+                     args: tuple[bytes | list[Any], float | None, bool, Ref, bool],
                      cs: list[Any], ancestors: list[Any]) -> None:
     """The body of a stream task that runs a batch: run ``fn(x)`` for each item in turn,
     and send the results to ``reply_to`` (an alias of the stream's consumer) as
@@ -785,22 +793,23 @@ async def batch_body(fn: Callable[..., Any],
     With a ``timeout`` a guard process beside it watches the running item (see `_guard`).
     An item that raises ends the batch with that exception, after the results before it
     were sent. With ``remote``, items come and results go as one pickle each when they can
-    (see `pack`).
+    (see `pack`). With ``long_items`` (its node's items have taken `_LONG_ITEM_SECONDS` or
+    more), or once one has, each step that runs an item starts with `hand_off`.
 
     The items start at once, not after a round trip to the consumer; but the batch ends
     (returns or raises) only once the consumer has said it monitors (and links) it, so
     that its ``Down`` always carries its real reason, never ``noproc``."""
-    packed_items, timeout, remote, ref = args
+    packed_items, timeout, remote, ref, long_items = args
     items = unpack(packed_items)
     _set_info(fn, (None,), cs, ancestors)
     state = _BatchState()
     state.remote = remote
     try:
         if timeout is None:
-            await _run_unguarded(fn, items, state, ref)
+            await _run_unguarded(fn, items, state, ref, long_items)
         else:
             guard = spawn_link(_guard, state, ref, timeout)
-            await _run_guarded(fn, items, state, ref)
+            await _run_guarded(fn, items, state, ref, long_items)
             send(guard, "done")
         _flush(state, ref, items)
     except Exception:
@@ -816,37 +825,47 @@ async def batch_body(fn: Callable[..., Any],
 
 
 async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
-                         ref: Ref) -> None:
+                         ref: Ref, long_items: bool) -> None:
     """The items one after another, the results flushed now and then (no timeout: nobody
     else reads ``state``, so no lock)."""
     unsent = state.unsent
     last_flush = monotonic()
     done = 0
+    if long_items:
+        hand_off()
     for x in items:
         result = fn(x)
-        if _awaitable(result):
+        waited = _awaitable(result)
+        if waited:
             result = await result
         unsent.append(result)
         done += 1
         state.current = done
-        if len(unsent) & 31 == 0 and monotonic() - last_flush >= _FLUSH_SECONDS:
+        if (long_items or len(unsent) & 31 == 0) and monotonic() - last_flush >= _FLUSH_SECONDS:
+            long_items = not waited and \
+                monotonic() - last_flush >= _LONG_ITEM_SECONDS * len(unsent)
             _flush(state, ref, items)
             await yield_turn()
+            if long_items:
+                hand_off()
             unsent = state.unsent
             last_flush = monotonic()
     state.current = None
 
 
 async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
-                       ref: Ref) -> None:
+                       ref: Ref, long_items: bool) -> None:
     """The items one after another under the guard's eye: each one's start is recorded,
     and none starts once the guard has declared the batch late."""
     lock = state.lock
     last_flush = state.started
     done = 0
+    if long_items:
+        hand_off()
     for x in items:
         result = fn(x)
-        if _awaitable(result):
+        waited = _awaitable(result)
+        if waited:
             result = await result
         with lock:
             if state.stopped:
@@ -854,10 +873,14 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             state.unsent.append(result)
             done += 1
             state.current = done
-            now = state.started = monotonic()
+            began, now = state.started, monotonic()
+            state.started = now
         if now - last_flush >= _FLUSH_SECONDS:
+            long_items = not waited and now - began >= _LONG_ITEM_SECONDS
             _flush(state, ref, items)
             await yield_turn()
+            if long_items:
+                hand_off()
             last_flush = now
     if state.stopped:
         await receive(_STOP)    # the consumer kills this batch: its item is late
@@ -925,7 +948,7 @@ class _Batch:
 
 
 def spread(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[..., Any],
-           start_batch: Callable[[str, list[Any]], Awaitable[Started]],
+           start_batch: BatchStarter,
            nodes: list[str], max_concurrency: int | None, ordered: bool,
            timeout: float | str | None, on_timeout: str,
            zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
@@ -1001,6 +1024,10 @@ class _Spread:
             size = min(size, remaining // (2 * len(self.nodes)))
         return max(1, size)
 
+    def long_items(self, where: str) -> bool:
+        """Whether the items have taken `_LONG_ITEM_SECONDS` or more each on ``where``."""
+        return self.per_item.get(where, 0.0) >= _LONG_ITEM_SECONDS
+
     def answered(self, batch: _Batch, count: int, busy: float) -> None:
         """``count`` more items of ``batch`` answered, ``busy`` seconds into its work."""
         batch.answered += count
@@ -1019,7 +1046,7 @@ class _Spread:
 
 
 async def _spread(enumerable: Any, fn: Callable[..., Any],
-                  start_batch: Callable[[str, list[Any]], Awaitable[Started]],
+                  start_batch: BatchStarter,
                   nodes: list[str], max_concurrency: int, ordered: bool,
                   timeout: float | None, on_timeout: str,
                   zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
@@ -1096,7 +1123,8 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                     next_in += 1
                 if not items:
                     break
-                state.started(_Batch(where, await _start(start_batch, fn, where, items), items))
+                started = await _start(start_batch, fn, where, items, state.long_items(where))
+                state.started(_Batch(where, started, items))
             if ready:
                 for result in ready:
                     yield result
@@ -1141,11 +1169,11 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
             watched.clear()
 
 
-async def _start(start_batch: Callable[[str, list[Any]], Awaitable[Started]],
-                 fn: Callable[..., Any], where: str, items: list[tuple[int, Any]]) -> Started:
+async def _start(start_batch: BatchStarter, fn: Callable[..., Any], where: str,
+                 items: list[tuple[int, Any]], long_items: bool) -> Started:
     """Start a batch on ``where``; what cannot travel there is named in the ValueError."""
     try:
-        return await start_batch(where, [x for _, x in items])
+        return await start_batch(where, [x for _, x in items], long_items)
     except ValueError as error:
         raise ValueError(f"async_stream: cannot start a task on {where}: "
                          f"{_what_cannot_travel(fn, items) or error}") from None

@@ -23,7 +23,7 @@ awaited; ``async_stream`` and ``async_stream_nolink`` are async iterators, as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
 from beamlet import Pid, Ref, link, node, spawn_link
@@ -31,6 +31,7 @@ from beamlet import Pid, Ref, link, node, spawn_link
 from .dynamic_supervisor import DynamicSupervisor
 from .gen_server import Server, StartResult
 from .task import (
+    BatchStarter,
     Started,
     Task,
     ancestors,
@@ -194,20 +195,20 @@ class TaskSupervisor:
 
 
 def _batch_starter(sup: Server, fn: Callable[..., Any], shutdown: _Shutdown,
-                   timeout: Any, linked: bool) -> Callable[[str, list[Any]], Awaitable[Started]]:
+                   timeout: Any, linked: bool) -> BatchStarter:
     """Start a stream's batch under the supervisor named ``sup`` on a given node."""
     if not isinstance(sup, str):
         raise TypeError(f"with nodes=, the supervisor is a registered name (a TaskSupervisor "
                         f"of that name on each node), got {sup!r}")
     per_item = None if timeout == "infinity" else timeout
 
-    async def start(where: str, items: list[Any]) -> Started:
+    async def start(where: str, items: list[Any], long_items: bool) -> Started:
         here = where == node()
         target: Server = sup if here else (sup, where)
 
         async def spawner(reply_to: Ref) -> Pid:
-            args = (items, per_item, False, reply_to) if here \
-                else (pack(items), per_item, True, reply_to)
+            args = (items, per_item, False, reply_to, long_items) if here \
+                else (pack(items), per_item, True, reply_to, long_items)
             pid = await _start_replying(target, fn, args, shutdown, batch_body)
             if linked:
                 link(pid)
