@@ -291,6 +291,31 @@ def test_long_items_run_on_a_thread_of_their_own_from_their_start() -> None:
     assert handoffs >= 5
 
 
+def test_by_default_a_node_gets_one_cpu_bound_batch_at_a_time() -> None:
+    # two CPU-bound batches on one node would share its GIL: once a node's batches are seen
+    # busy on their threads (a share of their time), the default gives it one at a time;
+    # an explicit max_concurrency is used whole, as given
+    from beamlet.otp.task import _Batch, _Spread
+
+    def batch(where: str) -> Any:
+        return _Batch(where, (None, object(), object()), [(0, None)])  # type: ignore[arg-type]
+
+    default = _Spread(["a", "b"], adaptive=True)
+    default.cpu_share.update({"a": 0.9, "b": 0.0})   # "b": items that block, or short ones
+    default.started(batch("a"))
+    assert default.pick() == "b"
+    default.started(batch("b"))
+    assert default.pick() == "b"        # a second batch for "b", none for "a"
+    default.started(batch("b"))
+    assert default.pick() is None       # every node has its fill
+
+    explicit = _Spread(["a", "b"], adaptive=False)
+    explicit.cpu_share.update({"a": 0.9, "b": 0.9})
+    for _ in range(4):
+        explicit.started(batch(explicit.pick() or "none"))
+    assert explicit.working_on == {"a": 2, "b": 2}
+
+
 async def serve_tasks() -> None:
     await TaskSupervisor.start_link(name="tasks")
     await receive("never sent")

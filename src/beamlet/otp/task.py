@@ -55,7 +55,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from itertools import islice
-from time import monotonic
+from time import monotonic, thread_time
 from typing import Any, cast
 
 from beamlet import (
@@ -410,7 +410,8 @@ class Task:
           (item, reason))``, naming the input that failed.
         * ``nodes`` — spread the work over these nodes (say ``Node.list() + [node()]``): each
           task runs a batch of items, one after another, on the node with the least work
-          queued; ``max_concurrency`` (default: `schedulers_online()` per node) bounds the
+          queued; ``max_concurrency`` (default: `schedulers_online()` per node, and then one
+          batch at a time on a node whose items are CPU-bound) bounds the
           tasks alive, ``timeout`` applies to each item from its start. See
           docs/multicore.md for how batching keeps every option's meaning.
 
@@ -689,6 +690,12 @@ _MAX_BATCH = 10_000
 # once instead of after the watchdog's few milliseconds (a hand-off costs ~0.1 ms).
 _LONG_ITEM_SECONDS = 0.001
 _PIPELINE = 2                 # batches a node is given before the least loaded gets more
+# With the default max_concurrency, a node whose batches spend this share of their time in
+# CPU-bound items (sync, long, busy on their thread) gets one batch at a time: two would
+# share its one GIL, slower than one after the other, and the round trip between two batches
+# is small beside a batch of long items. (Two such batches sharing the GIL show ~0.4 each,
+# one alone ~0.9, items that block in a call ~0.)
+_CPU_BOUND_SHARE = 0.25
 _STOP = "$batch_stop"         # never sent: what a stopped batch waits for until it is killed
 
 
@@ -738,21 +745,22 @@ class _BatchState:
     declared the running item late. ``lock`` makes "the item ended, the next one starts"
     and "the running item is late" exclusive, so no item starts after its batch timed out."""
 
-    __slots__ = ("lock", "current", "started", "stopped", "unsent", "remote", "began")
+    __slots__ = ("lock", "current", "started", "stopped", "unsent", "remote", "began", "cpu")
 
     def __init__(self) -> None:
         self.remote = False
         self.began = monotonic()
+        self.cpu = 0.0      # thread CPU seconds of the long items that did not await
         self.lock = threading.Lock()
         self.current: int | None = 0
         self.started = monotonic()
         self.stopped = False
         self.unsent: list[Any] = []
 
-    def busy(self) -> float:
+    def effort(self) -> tuple[float, float]:
         """Seconds since the batch began its items (how its node's speed is judged: the
-        round trips around it do not count)."""
-        return monotonic() - self.began
+        round trips around it do not count), and the CPU seconds of its long items."""
+        return monotonic() - self.began, self.cpu
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, tuple, list, dict, set, type(None)})
@@ -789,7 +797,8 @@ async def batch_body(fn: Callable[..., Any],
                      cs: list[Any], ancestors: list[Any]) -> None:
     """The body of a stream task that runs a batch: run ``fn(x)`` for each item in turn,
     and send the results to ``reply_to`` (an alias of the stream's consumer) as
-    ``(reply_to, "ok", [results], busy seconds)`` every `_FLUSH_SECONDS` and at the end.
+    ``(reply_to, "ok", [results], (busy seconds, CPU seconds))`` every `_FLUSH_SECONDS`
+    and at the end.
     With a ``timeout`` a guard process beside it watches the running item (see `_guard`).
     An item that raises ends the batch with that exception, after the results before it
     were sent. With ``remote``, items come and results go as one pickle each when they can
@@ -834,10 +843,14 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
     if long_items:
         hand_off()
     for x in items:
+        if long_items:
+            cpu_began = thread_time()
         result = fn(x)
         waited = _awaitable(result)
         if waited:
             result = await result
+        elif long_items:
+            state.cpu += thread_time() - cpu_began
         unsent.append(result)
         done += 1
         state.current = done
@@ -859,29 +872,35 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
     and none starts once the guard has declared the batch late."""
     lock = state.lock
     last_flush = state.started
-    done = 0
+    done = flushed_at = 0
     if long_items:
         hand_off()
     for x in items:
+        if long_items:
+            cpu_began = thread_time()
         result = fn(x)
         waited = _awaitable(result)
         if waited:
             result = await result
+        elif long_items:
+            state.cpu += thread_time() - cpu_began
         with lock:
             if state.stopped:
                 break
             state.unsent.append(result)
             done += 1
             state.current = done
-            began, now = state.started, monotonic()
-            state.started = now
+            now = state.started = monotonic()
         if now - last_flush >= _FLUSH_SECONDS:
-            long_items = not waited and now - began >= _LONG_ITEM_SECONDS
+            # (long: by the mean since the last flush, so that one item slowed down by a
+            # collection does not count)
+            long_items = not waited and \
+                now - last_flush >= _LONG_ITEM_SECONDS * (done - flushed_at)
             _flush(state, ref, items)
             await yield_turn()
             if long_items:
                 hand_off()
-            last_flush = now
+            last_flush, flushed_at = now, done
     if state.stopped:
         await receive(_STOP)    # the consumer kills this batch: its item is late
     with lock:
@@ -897,7 +916,7 @@ def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
     if not chunk:
         return
     try:
-        send(ref, (ref, "ok", pack(chunk) if state.remote else chunk, state.busy()))
+        send(ref, (ref, "ok", pack(chunk) if state.remote else chunk, state.effort()))
     except ValueError:
         for offset, result in enumerate(chunk):
             try:
@@ -911,7 +930,7 @@ def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
 async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
     """Watch a batch's running item: once it has run ``timeout`` seconds, mark the batch
     stopped (no further item starts) and tell the consumer ``(ref, "timeout", [results
-    not sent yet], busy)``; the item late is the one after those. The consumer then kills the
+    not sent yet], effort)``; the item late is the one after those. The consumer then kills the
     batch or exits, as ``on_timeout`` says. Linked to the batch: it dies with it."""
     while True:
         with state.lock:
@@ -928,7 +947,7 @@ async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
                 continue
             state.stopped = True
             chunk, state.unsent = state.unsent, []
-        send(ref, (ref, "timeout", pack(chunk) if state.remote else chunk, state.busy()))
+        send(ref, (ref, "timeout", pack(chunk) if state.remote else chunk, state.effort()))
         return
 
 
@@ -959,13 +978,15 @@ def spread(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[..., Any
     nodes = list(nodes)
     if not nodes or not all(isinstance(n, str) for n in nodes):
         raise ValueError(f"nodes must be a non-empty list of node names, got {nodes!r}")
+    adaptive = max_concurrency is None
     if max_concurrency is None:
         max_concurrency = schedulers_online() * len(nodes)
     if timeout == "infinity":
         timeout = None
     check_options(enumerable, max_concurrency, timeout, on_timeout)
     return _spread(enumerable, fn, start_batch, list(dict.fromkeys(nodes)), max_concurrency,
-                   ordered, cast("float | None", timeout), on_timeout, bool(zip_input_on_exit))
+                   adaptive, ordered, cast("float | None", timeout), on_timeout,
+                   bool(zip_input_on_exit))
 
 
 class _Spread:
@@ -973,26 +994,39 @@ class _Spread:
     node (items sent and not answered: the least loaded node gets the next batch) and how
     long an item takes there (to size its batches)."""
 
-    def __init__(self, nodes: list[str]) -> None:
+    def __init__(self, nodes: list[str], adaptive: bool) -> None:
         self.nodes = nodes
+        self.adaptive = adaptive    # the default max_concurrency: see `pick`
         self.retry: list[tuple[int, Any]] = []       # sorted by index
         self.batches: dict[Ref, _Batch] = {}         # by the alias each answers to
         self.watched: dict[Ref, _Batch] = {}         # the same, by the consumer's monitor
         self.queued = dict.fromkeys(nodes, 0)
         self.per_item: dict[str, float] = {}
+        self.cpu_share: dict[str, float] = {}        # of its batches' time, in CPU-bound items
         self.lost: set[str] = set()                  # nodes that went away mid-stream
         self.working = 0      # batches with an item not answered yet: what max_concurrency caps
         self.working_on = dict.fromkeys(nodes, 0)    # the same, per node
 
-    def pick(self) -> str:
+    def pick(self) -> str | None:
         """The node with the least work queued (the first such one in ``nodes``), a node
         with fewer than `_PIPELINE` batches at work first: another node's next batch is then
-        on its way while one runs there. The local node once every node was lost."""
+        on its way while one runs there. The local node once every node was lost.
+
+        With the default max_concurrency, a node takes no more than `_PIPELINE` batches,
+        and one at a time while its items are CPU-bound (`_CPU_BOUND_SHARE`): None when
+        every node has its fill."""
         live = [n for n in self.nodes if n not in self.lost]
         if not live:
             return node()
+        if self.adaptive:
+            live = [n for n in live if self.working_on.get(n, 0) < self._fill(n)]
+            if not live:
+                return None
         return min(live, key=lambda n: (self.working_on.get(n, 0) >= _PIPELINE,
                                         self.queued.get(n, 0)))
+
+    def _fill(self, where: str) -> int:
+        return 1 if self.cpu_share.get(where, 0.0) >= _CPU_BOUND_SHARE else _PIPELINE
 
     def started(self, batch: _Batch) -> None:
         self.batches[batch.reply_to] = self.watched[batch.monitor] = batch
@@ -1028,12 +1062,16 @@ class _Spread:
         """Whether the items have taken `_LONG_ITEM_SECONDS` or more each on ``where``."""
         return self.per_item.get(where, 0.0) >= _LONG_ITEM_SECONDS
 
-    def answered(self, batch: _Batch, count: int, busy: float) -> None:
-        """``count`` more items of ``batch`` answered, ``busy`` seconds into its work."""
+    def answered(self, batch: _Batch, count: int, effort: tuple[float, float]) -> None:
+        """``count`` more items of ``batch`` answered, ``effort`` (busy seconds, CPU
+        seconds of long items) into its work."""
+        busy, cpu = effort
         batch.answered += count
         self.queued[batch.node] = self.queued.get(batch.node, 0) - count
         if batch.answered:
             self.per_item[batch.node] = busy / batch.answered
+        if busy > 0.0:
+            self.cpu_share[batch.node] = cpu / busy
         if batch.answered == len(batch.items):
             self.finished(batch)   # its last item is done: its process is only ending now
 
@@ -1047,7 +1085,7 @@ class _Spread:
 
 async def _spread(enumerable: Any, fn: Callable[..., Any],
                   start_batch: BatchStarter,
-                  nodes: list[str], max_concurrency: int, ordered: bool,
+                  nodes: list[str], max_concurrency: int, adaptive: bool, ordered: bool,
                   timeout: float | None, on_timeout: str,
                   zip_input: bool) -> AsyncIterator[tuple[str, Any]]:
     total: int | None = None     # the input's length, when it has one
@@ -1060,7 +1098,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         source = iter(enumerable)
         pull_async = False
     me = self_pid()
-    state = _Spread(nodes)
+    state = _Spread(nodes, adaptive)
     batches, watched = state.batches, state.watched
     done: dict[int, tuple[Any, ...]] = {}
     ready: list[tuple[Any, ...]] = []            # results to yield now, in their order
@@ -1080,7 +1118,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         else:
             ready.append(result)
 
-    def answered(batch: _Batch, chunk: list[Any], busy: float) -> None:
+    def answered(batch: _Batch, chunk: list[Any], effort: tuple[float, float]) -> None:
         nonlocal next_out
         first = batch.answered
         entries = batch.items[first:first + len(chunk)]
@@ -1093,7 +1131,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 done[index] = ("ok", value)
         else:
             ready.extend([("ok", value) for value in chunk])
-        state.answered(batch, len(chunk), busy)
+        state.answered(batch, len(chunk), effort)
 
     def failed(batch: _Batch, reason: Any) -> None:
         index, x = batch.items[batch.answered]
@@ -1104,6 +1142,8 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         while True:
             while state.working < max_concurrency and (state.retry or not exhausted):
                 where = state.pick()
+                if where is None:
+                    break     # every node has its fill (see `_Spread.pick`)
                 size = state.size(where, None if total is None
                                   else total - next_in + len(state.retry))
                 items, state.retry = state.retry[:size], state.retry[size:]
@@ -1148,9 +1188,9 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                         state.lost.add(batch.node)
                     failed(batch, msg.reason)
                 continue
-            ref, kind, chunk, busy = msg
+            ref, kind, chunk, effort = msg
             batch = batches[ref]
-            answered(batch, unpack(chunk), busy)
+            answered(batch, unpack(chunk), effort)
             if kind == "timeout":
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
