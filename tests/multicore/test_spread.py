@@ -316,6 +316,30 @@ def test_by_default_a_node_gets_one_cpu_bound_batch_at_a_time() -> None:
     assert explicit.working_on == {"a": 2, "b": 2}
 
 
+def hog_for(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def start_a_hog_then_busy(x: int) -> int:
+    """Item 0 starts a high-priority hog (on one scheduler it starves the batch's next turn
+    for 0.4 s) and runs 3 ms, so that the batch flushes and waits for its turn."""
+    if x == 0:
+        beamlet.spawn(hog_for, 0.4, priority="high")
+        busy_3ms(x)
+    return x
+
+
+def test_an_items_timeout_counts_from_its_start_not_from_a_wait_for_its_turn() -> None:
+    async def main() -> list[Any]:
+        return [r async for r in Task.async_stream(range(3), start_a_hog_then_busy,
+                                                   nodes=[beamlet.node()], timeout=0.3,
+                                                   on_timeout="kill_task")]
+
+    assert beamlet.run(main, schedulers=1) == [("ok", 0), ("ok", 1), ("ok", 2)]
+
+
 async def serve_tasks() -> None:
     await TaskSupervisor.start_link(name="tasks")
     await receive("never sent")

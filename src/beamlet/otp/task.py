@@ -745,22 +745,23 @@ class _BatchState:
     declared the running item late. ``lock`` makes "the item ended, the next one starts"
     and "the running item is late" exclusive, so no item starts after its batch timed out."""
 
-    __slots__ = ("lock", "current", "started", "stopped", "unsent", "remote", "began", "cpu")
+    __slots__ = ("lock", "current", "started", "stopped", "unsent", "remote", "active", "cpu")
 
     def __init__(self) -> None:
         self.remote = False
-        self.began = monotonic()
+        self.active = 0.0   # seconds spent in the items that have ended
         self.cpu = 0.0      # thread CPU seconds of the long items that did not await
         self.lock = threading.Lock()
         self.current: int | None = 0
-        self.started = monotonic()
+        self.started: float | None = monotonic()   # None between items (a wait for a turn)
         self.stopped = False
         self.unsent: list[Any] = []
 
     def effort(self) -> tuple[float, float]:
-        """Seconds since the batch began its items (how its node's speed is judged: the
-        round trips around it do not count), and the CPU seconds of its long items."""
-        return monotonic() - self.began, self.cpu
+        """Seconds spent in the items so far (how its node's speed is judged: neither the
+        round trips around the batch nor its waits for a turn count), and the CPU seconds
+        of its long items."""
+        return self.active, self.cpu
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, tuple, list, dict, set, type(None)})
@@ -855,14 +856,16 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
         done += 1
         state.current = done
         if (long_items or len(unsent) & 31 == 0) and monotonic() - last_flush >= _FLUSH_SECONDS:
-            long_items = not waited and \
-                monotonic() - last_flush >= _LONG_ITEM_SECONDS * len(unsent)
+            spent = monotonic() - last_flush
+            state.active += spent
+            long_items = not waited and spent >= _LONG_ITEM_SECONDS * len(unsent)
             _flush(state, ref, items)
             await yield_turn()
             if long_items:
                 hand_off()
             unsent = state.unsent
-            last_flush = monotonic()
+            last_flush = monotonic()   # (the time waited for a turn is no item's)
+    state.active += monotonic() - last_flush
     state.current = None
 
 
@@ -871,7 +874,7 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
     """The items one after another under the guard's eye: each one's start is recorded,
     and none starts once the guard has declared the batch late."""
     lock = state.lock
-    last_flush = state.started
+    last_flush = cast(float, state.started)
     done = flushed_at = 0
     if long_items:
         hand_off()
@@ -890,8 +893,11 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             state.unsent.append(result)
             done += 1
             state.current = done
-            now = state.started = monotonic()
-        if now - last_flush >= _FLUSH_SECONDS:
+            now = monotonic()
+            state.active += now - cast(float, state.started)
+            pause = now - last_flush >= _FLUSH_SECONDS
+            state.started = None if pause else now   # a pause: the flush and a wait
+        if pause:
             # (long: by the mean since the last flush, so that one item slowed down by a
             # collection does not count)
             long_items = not waited and \
@@ -900,7 +906,9 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             await yield_turn()
             if long_items:
                 hand_off()
-            last_flush, flushed_at = now, done
+            with lock:  # the next item starts now: the time waited for a turn is no item's
+                last_flush = state.started = monotonic()
+            flushed_at = done
     if state.stopped:
         await receive(_STOP)    # the consumer kills this batch: its item is late
     with lock:
@@ -937,7 +945,8 @@ async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
             if state.current is None:
                 return
             index, started = state.current, state.started
-        left = started + timeout - monotonic()
+        # (between two items, waiting for a turn, no item's clock runs: look again later)
+        left = timeout if started is None else started + timeout - monotonic()
         if left > 0.0:
             if await receive("done", timeout=left, default=None) == "done":
                 return
@@ -1191,7 +1200,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
             ref, kind, chunk, effort = msg
             batch = batches[ref]
             answered(batch, unpack(chunk), effort)
-            if kind == "timeout":
+            if kind == "timeout" and batch.answered < len(batch.items):
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
                 state.ended(batch)
