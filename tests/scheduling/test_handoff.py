@@ -7,6 +7,8 @@ import os
 import threading
 import time
 
+import pytest
+
 import beamlet
 from beamlet import ANY, Down, Process, monitor, receive, self_pid, send, spawn
 
@@ -200,18 +202,23 @@ async def long_stepper(parent):
         await beamlet.yield_turn()
 
 
-def test_a_timer_fires_among_processes_that_run_long_steps():
+@pytest.mark.parametrize("priority", ["normal", "max"])
+def test_a_timer_fires_among_processes_that_run_long_steps(priority):
     # The loop fires timers between batches of steps; a batch of 3 ms steps would last
     # 200 steps. The watchdog ends a batch that has lasted its poll, so the timer's message
-    # comes after a few steps, not hundreds.
-    async def main():
+    # comes after a few steps, not hundreds (in a batch of the "max" queue too).
+    async def waiter(parent):
         me = self_pid()
-        busy = [spawn(long_stepper, me) for _ in range(2)]
+        busy = [spawn(long_stepper, me, priority=priority) for _ in range(2)]
         Process.send_after(me, "tick", 0.001)
         await receive("tick")
         for pid in busy:
             send(pid, "count?")
-        return sum([(await receive(("steps", ANY)))[1] for _ in busy])
+        send(parent, sum([(await receive(("steps", ANY)))[1] for _ in busy]))
+
+    async def main():
+        spawn(waiter, self_pid(), priority=priority)
+        return await receive(int)
 
     assert beamlet.run(main) < 100
 

@@ -985,6 +985,8 @@ def _run_batch(q: deque[Any], n: int, me: int, node: NodeState, successor: Proc 
                 signals.die_doomed(p)
             elif p.resume is UNREAD and p.state == WAITING:
                 p.resume = None  # it has looked at what arrived (see `_offer`)
+            elif p is _BATCH_BREAK:
+                break            # (a batch of the "max" queue itself: see `end_batch`)
             continue
         if locked:
             with _klock:
@@ -1164,11 +1166,13 @@ def _sleep(node: NodeState, timeout: float | None) -> None:
     rests during a long sleep (see `handoff`), so it is told when the sleep ends."""
     node.sleeps += 1
     node.asleep = True
-    # (no spinning beside a handed-off thread: it would take the GIL from it at every poll)
-    _wakeup.wait(timeout, spin=not _detached)
-    node.asleep = False
-    if node.watchdog_resting:
-        node.watchdog_alarm.set()
+    try:
+        # (no spinning beside a handed-off thread: it would take the GIL from it at every poll)
+        _wakeup.wait(timeout, spin=not _detached)
+    finally:
+        node.asleep = False
+        if node.watchdog_resting:
+            node.watchdog_alarm.set()
     _wakeup.clear()
 
 

@@ -981,9 +981,8 @@ def spread(enumerable: Iterable[Any] | AsyncIterable[Any], fn: Callable[..., Any
            timeout: float | str | None, on_timeout: str,
            zip_input_on_exit: bool = False) -> AsyncIterator[tuple[str, Any]]:
     """Check the options, then return the async iterator of a stream spread over
-    ``nodes``: ``start_batch(node, items)`` starts a `batch_body` there and returns
-    `Started`: ``(pid, monitor, reply_to)``, the alias it answers to passed in its
-    arguments, the monitor made by `watch_batch`."""
+    ``nodes``: ``start_batch(node, items, long_items)`` starts a `batch_body` there (through
+    `start_answering`) and returns `Started`: ``(pid, monitor, reply_to)``."""
     nodes = list(nodes)
     if not nodes or not all(isinstance(n, str) for n in nodes):
         raise ValueError(f"nodes must be a non-empty list of node names, got {nodes!r}")
