@@ -195,13 +195,16 @@ class Wakeup:
         return poller.poll(max(0.0, timeout - BUSY_WAIT_SECONDS) * 1000.0)  # type: ignore[no-any-return]
 
     def _drain(self) -> None:
+        """Take the wake-up bytes. The flag goes down first: a `set` from now on writes a
+        byte again (at worst one this drain takes, whose cause the loop sees after it),
+        where lowering it after the reads could swallow a `set` made in between."""
         assert self._signal_in is not None
+        self._signalled = False
         try:
             while self._signal_in.recv(4096):
                 pass
         except (BlockingIOError, OSError):
             pass
-        self._signalled = False  # after draining: a later set() writes again
 
     def _run_soon(self) -> None:
         work, self._soon = self._soon, []

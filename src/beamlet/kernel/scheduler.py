@@ -1164,6 +1164,8 @@ def _idle(node: NodeState) -> None:
 def _sleep(node: NodeState, timeout: float | None) -> None:
     """The owner thread sleeps until woken or ``timeout`` (None: no limit). The watchdog
     rests during a long sleep (see `handoff`), so it is told when the sleep ends."""
+    if node.stopping:  # (asked since the loop looked: its wake-up may be drained already)
+        return
     node.sleeps += 1
     node.asleep = True
     try:
