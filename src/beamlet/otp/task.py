@@ -1108,7 +1108,9 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
     me = self_pid()
     state = _Spread(nodes, adaptive)
     batches, watched = state.batches, state.watched
-    done: dict[int, tuple[Any, ...]] = {}
+    # ordered: results that came before their turn, by runs of consecutive indices (a
+    # batch's chunk is one run: no work per result), keyed by the first index of each
+    done: dict[int, list[tuple[Any, ...]]] = {}
     ready: list[tuple[Any, ...]] = []            # results to yield now, in their order
     next_in = 0
     next_out = 0      # ordered: the index of the next result to yield (or put in ready)
@@ -1122,23 +1124,21 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
 
     def emit(index: int, result: tuple[Any, ...]) -> None:
         if ordered:
-            done[index] = result
+            done[index] = [result]
         else:
             ready.append(result)
 
     def answered(batch: _Batch, chunk: list[Any], effort: tuple[float, float]) -> None:
-        nonlocal next_out
         first = batch.answered
         entries = batch.items[first:first + len(chunk)]
-        if ordered and entries and entries[0][0] == next_out and not done \
-                and entries[-1][0] == next_out + len(entries) - 1:
-            ready.extend([("ok", value) for value in chunk])   # the next ones, in order
-            next_out += len(chunk)
-        elif ordered:
-            for (index, _), value in zip(entries, chunk, strict=True):
-                done[index] = ("ok", value)
-        else:
-            ready.extend([("ok", value) for value in chunk])
+        results = [("ok", value) for value in chunk]
+        if not ordered:
+            ready.extend(results)
+        elif entries and entries[-1][0] - entries[0][0] == len(entries) - 1:
+            done[entries[0][0]] = results
+        else:  # (items started again after a failure need not be consecutive)
+            for (index, _), result in zip(entries, results, strict=True):
+                done[index] = [result]
         state.answered(batch, len(chunk), effort)
 
     def failed(batch: _Batch, reason: Any) -> None:
@@ -1180,8 +1180,9 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 continue
             if ordered and next_out in done:
                 while next_out in done:
-                    yield done.pop(next_out)
-                    next_out += 1
+                    run = done.pop(next_out)
+                    ready.extend(run)
+                    next_out += len(run)
                 continue
             if not batches:
                 return
