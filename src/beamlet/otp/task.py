@@ -882,7 +882,7 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
         if long_items:
             cpu_began = thread_time()
         result = fn(x)
-        waited = _awaitable(result)
+        waited = result.__class__ not in _PLAIN and inspect.isawaitable(result)
         if waited:
             result = await result
         elif long_items:
@@ -894,10 +894,10 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             done += 1
             state.current = done
             now = monotonic()
-            state.active += now - cast(float, state.started)
             pause = now - last_flush >= _FLUSH_SECONDS
             state.started = None if pause else now   # a pause: the flush and a wait
         if pause:
+            state.active += now - last_flush   # the items since the last pause
             # (long: by the mean since the last flush, so that one item slowed down by a
             # collection does not count)
             long_items = not waited and \
@@ -909,6 +909,7 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             with lock:  # the next item starts now: the time waited for a turn is no item's
                 last_flush = state.started = monotonic()
             flushed_at = done
+    state.active += monotonic() - last_flush
     if state.stopped:
         await receive(_STOP)    # the consumer kills this batch: its item is late
     with lock:
