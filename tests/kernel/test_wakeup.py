@@ -7,6 +7,8 @@ import select
 import socket
 import threading
 
+import pytest
+
 from beamlet.kernel.io import READ, Wakeup
 
 GUARD_SECONDS = 30.0  # against a hang only
@@ -34,39 +36,55 @@ def test_a_set_from_another_thread_ends_a_wait() -> None:
         b.close()
 
 
-class SetWhenEmpty:
-    """The wake-up socket's reading end, where another thread's `set` comes in just after
-    the last byte was read: the moment a drain must not lose it."""
+class SetDuringDrain:
+    """The wake-up socket's reading end, where another thread calls `set` while a drain
+    reads: just before its first read (``early``: the drain may take that `set`'s byte) or
+    just after its last one. Either way the `set` must leave a byte for the next wait."""
 
-    def __init__(self, sock: socket.socket, wakeup: Wakeup) -> None:
+    def __init__(self, sock: socket.socket, wakeup: Wakeup, early: bool) -> None:
         self.sock = sock
         self.wakeup = wakeup
-        self.done = False
+        self.early = early
+        self.setter: threading.Thread | None = None
+
+    def _set_from_another_thread(self) -> None:
+        self.setter = threading.Thread(target=self.wakeup.set)
+        self.setter.start()
+        # (a set that cannot get in while the drain holds the wake-up's lock waits for it:
+        # this join then ends by its timeout, and the set comes after the drain)
+        self.setter.join(0.1)
 
     def recv(self, size: int) -> bytes:
+        if self.early and self.setter is None:
+            self._set_from_another_thread()
         try:
             return self.sock.recv(size)
         except BlockingIOError:
-            if not self.done:
-                self.done = True
-                self.wakeup.set()   # (as another thread would, between two of our reads)
+            if self.setter is None:
+                self._set_from_another_thread()
             raise
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
 
-def test_a_set_while_the_wakeups_are_drained_is_not_lost() -> None:
+@pytest.mark.parametrize("early", [True, False])
+def test_a_set_while_the_wakeups_are_drained_is_not_lost(early: bool) -> None:
     wakeup, a, b = polling_wakeup()
     try:
         wakeup.set()
         real = wakeup._signal_in
         assert real is not None
-        wakeup._signal_in = SetWhenEmpty(real, wakeup)  # type: ignore[assignment]
+        hooked = SetDuringDrain(real, wakeup, early)
+        wakeup._signal_in = hooked  # type: ignore[assignment]
         wakeup.poll()                 # drains the first byte; the second set comes meanwhile
         wakeup._signal_in = real
+        assert hooked.setter is not None
+        hooked.setter.join(GUARD_SECONDS)
         # that set left a byte to wake the next wait (lost, the loop would sleep on)
         assert wakeup._poller.poll(0) == [(wakeup._signal_fd, select.POLLIN)]
+        wakeup.poll()
+        assert not wakeup._signalled and wakeup._poller.poll(0) == []
     finally:
         wakeup.reset()
         a.close()

@@ -60,6 +60,7 @@ class Wakeup:
         self._signal_out: socket.socket | None = None  # other threads write them here
         self._signal_fd = -1
         self._signalled = False     # a wake-up byte is on its way (one is enough)
+        self._signal_lock = threading.Lock()   # makes "read the bytes, lower the flag" whole
         self._soon: list[Callable[[], Any]] = []
         self.watching = 0           # how many sockets are watched (the loop polls if any)
 
@@ -70,7 +71,9 @@ class Wakeup:
         if self._poller is None:
             self._event.set()
             return
-        if not self._signalled:
+        with self._signal_lock:
+            if self._signalled:
+                return  # a byte is there, and no drain has taken it yet
             self._signalled = True
             try:
                 assert self._signal_out is not None
@@ -195,16 +198,19 @@ class Wakeup:
         return poller.poll(max(0.0, timeout - BUSY_WAIT_SECONDS) * 1000.0)  # type: ignore[no-any-return]
 
     def _drain(self) -> None:
-        """Take the wake-up bytes. The flag goes down first: a `set` from now on writes a
-        byte again (at worst one this drain takes, whose cause the loop sees after it),
-        where lowering it after the reads could swallow a `set` made in between."""
+        """Take the wake-up bytes and lower the flag, as one step for `set`: a `set` before
+        it is seen by the loop's next look (which follows every drain), one after it writes
+        a byte again. (Lowering the flag after the reads alone lost a `set` made in between;
+        lowering it before them let the reads take the byte of a `set` that then left the
+        flag up with no byte behind it.)"""
         assert self._signal_in is not None
-        self._signalled = False
-        try:
-            while self._signal_in.recv(4096):
+        with self._signal_lock:
+            try:
+                while self._signal_in.recv(4096):
+                    pass
+            except (BlockingIOError, OSError):
                 pass
-        except (BlockingIOError, OSError):
-            pass
+            self._signalled = False
 
     def _run_soon(self) -> None:
         work, self._soon = self._soon, []
