@@ -734,21 +734,20 @@ class Dist:
         pass-through form, or in one frame with the normal header and no atom cache refs
         (what a plain connection's `wire.Link` dispatches as it came)."""
         codec = self.codec
-        if body[0] == PASS_THROUGH:
-            control, end = codec.decode_prefix(body, 1)
-            if end >= len(body):
-                return control, NO_PAYLOAD
-            if end + 1 < len(body) and body[end + 1] == PICKLE_PROTO:
-                return control, pickle.loads(memoryview(body)[end + 1:])
-            return control, codec.decode_prefix(body, end)[0]
-        if body.startswith(NORMAL_HEADER):
-            control, end = codec.decode_at(body, 3)
-            if end >= len(body):
-                return control, NO_PAYLOAD
-            if body[end] == PICKLE_PROTO:
-                return control, pickle.loads(memoryview(body)[end:])
-            return control, codec.decode_at(body, end)[0]
-        raise ETFError(f"not a distribution message (first byte {body[0]})", 0)
+        decode: Callable[[bytes, int], tuple[Any, int]]
+        if body[0] == PASS_THROUGH:  # each term after its 131 version byte
+            decode, (control, end) = codec.decode_prefix, codec.decode_prefix(body, 1)
+            pickled_at = end + 1
+        elif body.startswith(NORMAL_HEADER):  # the terms without version bytes
+            decode, (control, end) = codec.decode_at, codec.decode_at(body, 3)
+            pickled_at = end
+        else:
+            raise ETFError(f"not a distribution message (first byte {body[0]})", 0)
+        if end >= len(body):
+            return control, NO_PAYLOAD
+        if pickled_at < len(body) and body[pickled_at] == PICKLE_PROTO:
+            return control, pickle.loads(memoryview(body)[pickled_at:])
+        return control, decode(body, end)[0]
 
 
 _current: Dist | None = None
