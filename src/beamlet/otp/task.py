@@ -764,13 +764,9 @@ class _BatchState:
         return self.active, self.cpu
 
 
+# Results a batch's loop knows are not awaitable without asking `inspect.isawaitable` (which
+# costs about a microsecond, as much as a small item's whole overhead).
 _PLAIN = frozenset({int, float, str, bytes, bool, tuple, list, dict, set, type(None)})
-
-
-def _awaitable(result: Any) -> bool:
-    """`inspect.isawaitable`, with the common plain results answered at once (it costs a
-    microsecond, as much as a small item's whole overhead)."""
-    return result.__class__ not in _PLAIN and inspect.isawaitable(result)
 
 
 Started = tuple[Pid, Ref, Ref]   # a batch's pid, the consumer's monitor of it, its reply alias
@@ -847,7 +843,7 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
         if long_items:
             cpu_began = thread_time()
         result = fn(x)
-        waited = _awaitable(result)
+        waited = result.__class__ not in _PLAIN and inspect.isawaitable(result)
         if waited:
             result = await result
         elif long_items:
@@ -855,14 +851,13 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
         unsent.append(result)
         done += 1
         state.current = done
-        if (long_items or len(unsent) & 31 == 0) and monotonic() - last_flush >= _FLUSH_SECONDS:
+        if long_items or len(unsent) & 31 == 0:
             spent = monotonic() - last_flush
+            if spent < _FLUSH_SECONDS:
+                continue
             state.active += spent
             long_items = not waited and spent >= _LONG_ITEM_SECONDS * len(unsent)
-            _flush(state, ref, items)
-            await yield_turn()
-            if long_items:
-                hand_off()
+            await _pause(state, ref, items, long_items)
             unsent = state.unsent
             last_flush = monotonic()   # (the time waited for a turn is no item's)
     state.active += monotonic() - last_flush
@@ -902,10 +897,7 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
             # collection does not count)
             long_items = not waited and \
                 now - last_flush >= _LONG_ITEM_SECONDS * (done - flushed_at)
-            _flush(state, ref, items)
-            await yield_turn()
-            if long_items:
-                hand_off()
+            await _pause(state, ref, items, long_items)
             with lock:  # the next item starts now: the time waited for a turn is no item's
                 last_flush = state.started = monotonic()
             flushed_at = done
@@ -914,6 +906,15 @@ async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchSt
         await receive(_STOP)    # the consumer kills this batch: its item is late
     with lock:
         state.current = None
+
+
+async def _pause(state: _BatchState, ref: Ref, items: list[Any], long_items: bool) -> None:
+    """A batch's pause every `_FLUSH_SECONDS`: send the results so far, let the node's other
+    processes run, and start the next step on a thread of its own when the items are long."""
+    _flush(state, ref, items)
+    await yield_turn()
+    if long_items:
+        hand_off()
 
 
 def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
