@@ -859,7 +859,7 @@ def after_this_step(fn: Callable[[], Any]) -> None:
     soon as a more urgent queue has work), the loop then runs the handed-in work, and finds the
     marker dead. The hot loop pays nothing for it."""
     _inbox.append(fn)
-    _queues[0].append(_BATCH_BREAK)
+    end_batch()
 
 
 # ---------------------------------------------------------------------------------------------
