@@ -64,8 +64,10 @@ def run_cluster(cluster: Cluster, names: list[str],
 
 
 def test_python_values_cross_unchanged(nodes: Cluster) -> None:
+    # most travel as ETF, the rest as pickles (what ETF would not give back as itself)
     values = ["a str", {"k": [1, 2.5, None]}, {1, 2}, Point(1, 2), b"bytes", (1, "two"),
-              "x" * 1000, 10**40]
+              "x" * 1000, 10**40, "true", ["nil", True, None], ("EXIT", "a", "b"),
+              [1, 2, 255], (-0.0, float("inf")), {"k": {"true": ()}}]
 
     async def body(names: list[str]) -> list[Any]:
         (b1,) = names
@@ -77,7 +79,16 @@ def test_python_values_cross_unchanged(nodes: Cluster) -> None:
 
     got = run_cluster(nodes, ["b1"], body)
     assert got == values
-    assert [type(v) for v in got] == [type(v) for v in values]
+    assert [types_of(v) for v in got] == [types_of(v) for v in values]
+
+
+def types_of(value: Any) -> Any:
+    """The types all through ``value`` (so that "true" is not True, a tuple not an Exit)."""
+    if isinstance(value, (list, tuple)):
+        return type(value), [types_of(item) for item in value]
+    if isinstance(value, dict):
+        return dict, [(types_of(k), types_of(v)) for k, v in value.items()]
+    return type(value)
 
 
 def test_calls_rpc_and_closures_between_beamlet_nodes(nodes: Cluster) -> None:

@@ -1,8 +1,10 @@
 """Properties of the codec: Python values survive encode -> decode unchanged, the C fast path
-and the pure-Python codec agree byte for byte, and no input makes the decoder fail in any way
-but `ETFError`."""
+and the pure-Python codec agree byte for byte, `encode_exact` vouches only for values that
+come back as themselves, and no input makes the decoder fail in any way but `ETFError`."""
 
+import enum
 import struct
+from collections import namedtuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -101,6 +103,65 @@ def test_decoding_then_encoding_gives_the_same_bytes(value):
     data = FAST.encode(value)
     assert FAST.encode(FAST.decode(data)) == data
     assert PURE.encode(PURE.decode(data)) == data
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+class Mood(str, enum.Enum):
+    TRUE = "true"
+    OK = "ok"
+
+
+Pair = namedtuple("Pair", "a b")
+
+# Python values that ETF does not give back as themselves, alone or inside exact ones.
+inexact_leaves = st.sampled_from([
+    "true", "false", "nil", Colour.RED, Mood.OK, Mood.TRUE, float("nan"), float("inf"),
+    "x" * 256, bytearray(b"ab"), frozenset({1}), {1, 2}, Pair(1, 2), ("EXIT", 1, 2),
+    ("DOWN", 1, "process", 2, 3), [Colour.RED, 2], "\ud800",
+])
+
+
+def with_inexact(inner):
+    return (st.lists(inner, max_size=4) | st.lists(inner, max_size=4).map(tuple)
+            | st.dictionaries(atoms, inner, max_size=3))
+
+
+python_values = st.recursive(terms | inexact_leaves, with_inexact, max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(python_values)
+def test_encode_exact_vouches_only_for_values_that_come_back_as_themselves(value):
+    data = FAST.encode_exact(value)
+    if data is not None:
+        assert same(FAST.decode(data), value)
+        assert data == PURE.encode(value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(terms)
+def test_encode_exact_takes_every_term_the_api_maps(value):
+    assert FAST.encode_exact(value) == FAST.encode(value)
+
+
+@pytest.mark.parametrize("value", [
+    "true", ["nil"], {"false": 1}, ("EXIT", "a", "b"), ("DOWN", 1, "process", 2, 3),
+    [Colour.RED], Colour.RED, Mood.OK, Pair(1, 2), {1}, float("nan"), "x" * 256,
+    bytearray(b"a"), [[[[1]]]],
+])
+def test_encode_exact_refuses_what_would_come_back_as_something_else(value):
+    codec = FAST if value != [[[[1]]]] else Codec(max_depth=2)
+    assert codec.encode_exact(value) is None
+    assert PURE.encode_exact(value) is None
+
+
+def test_ext_pids_and_refs_made_in_python_encode_in_c_as_in_python():
+    made = [ExtPid("a@h", 7, 1, 3), ExtRef("a@h", 3, (1, 2, 3)), ExtRef("日本@vm", 1, (9,))]
+    assert [FAST.encode(v) for v in made] == [PURE.encode(v) for v in made]
+    assert [FAST.decode(FAST.encode(v)) for v in made] == made
 
 
 def decode_both(data: bytes):

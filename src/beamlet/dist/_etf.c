@@ -7,6 +7,11 @@
  * producing the term or the ETFError with its position. encode() hands every object it does
  * not know to a Python fallback that returns the object's bytes, so the two encoders write
  * exactly the same bytes. Either way the Python code remains the definition of the format.
+ *
+ * encode() also has an exact mode (for payloads between two beamlet nodes, which otherwise
+ * travel as pickles): given the tuple of identity types it may look up in the atoms cache,
+ * it sends every value whose decoding would not give back an equal value of the same types
+ * to the fallback, which refuses it (see Codec.encode_exact).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -413,6 +418,10 @@ typedef struct {
     PyObject *atoms;    /* dict str -> encoded bytes, shared with the Python encoder */
     PyObject *specials; /* the encoded atoms true, false, nil */
     PyObject *fallback; /* callable(obj) -> bytes for everything this file does not know */
+    /* exact mode (NULL: off): the types whose objects may be looked up in `atoms`; every
+       value whose decoding would not give it back (the str "true", a tuple headed "EXIT",
+       a subclass) goes to the fallback, which refuses it */
+    PyObject *exact_types;
 } Writer;
 
 static int grow(Writer *w, Py_ssize_t extra) {
@@ -444,6 +453,11 @@ static inline int put_tag32(Writer *w, unsigned char tag, uint32_t value) {
     return put(w, head, 5);
 }
 
+static inline int put_u32(Writer *w, uint32_t value) {
+    unsigned char word[4] = {value >> 24, value >> 16, value >> 8, value};
+    return put(w, word, 4);
+}
+
 static int put_bytes_object(Writer *w, PyObject *bytes) {
     if (!PyBytes_Check(bytes)) {
         PyErr_SetString(PyExc_TypeError, "the ETF fallback must return bytes");
@@ -462,7 +476,17 @@ static int use_fallback(Writer *w, PyObject *obj) {
 
 static int enc(Writer *w, PyObject *obj, Py_ssize_t depth);
 
+/* whether `text` is one of the atom names the decoder gives back as True, False, None */
+static int is_mapped_name(PyObject *text) {
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    if (len < 3 || len > 5) return 0;
+    return PyUnicode_CompareWithASCIIString(text, "true") == 0 ||
+           PyUnicode_CompareWithASCIIString(text, "false") == 0 ||
+           PyUnicode_CompareWithASCIIString(text, "nil") == 0;
+}
+
 static int enc_atom(Writer *w, PyObject *text) {
+    if (w->exact_types != NULL && is_mapped_name(text)) return use_fallback(w, text);
     PyObject *cached = PyDict_GetItemWithError(w->atoms, text);
     if (cached != NULL) return put_bytes_object(w, cached);
     if (PyErr_Occurred()) return -1;
@@ -492,6 +516,7 @@ static int enc_sequence(Writer *w, PyObject *list, Py_ssize_t depth) {
         for (i = 0; i < count; i++) {
             PyObject *item = PyList_GET_ITEM(list, i);
             if (!PyLong_Check(item) || PyBool_Check(item)) break; /* IntEnum counts, bool not */
+            if (w->exact_types != NULL && !PyLong_CheckExact(item)) break; /* (not in exact mode) */
             int overflow;
             long value = PyLong_AsLongAndOverflow(item, &overflow);
             if (overflow || value < 0 || value > 255) break;
@@ -515,10 +540,68 @@ static int enc_sequence(Writer *w, PyObject *list, Py_ssize_t depth) {
     return put1(w, 106);
 }
 
+static int enc_atom(Writer *w, PyObject *text);
+
+/* the unsigned 32-bit int attribute `name` of `obj` into *value; 1 if it is not one */
+static int get_u32(PyObject *obj, PyObject *name, uint32_t *value) {
+    PyObject *attr = PyObject_GetAttr(obj, name);
+    if (attr == NULL) { PyErr_Clear(); return 1; }
+    unsigned long got = PyLong_Check(attr) ? PyLong_AsUnsignedLong(attr) : (unsigned long)-1;
+    Py_DECREF(attr);
+    if (PyErr_Occurred()) { PyErr_Clear(); return 1; }
+    if (got > UINT32_MAX) return 1;
+    *value = (uint32_t)got;
+    return 0;
+}
+
+/* NEW_PID_EXT / NEWER_REFERENCE_EXT from the fields of an ExtPid / ExtRef made in Python (as
+   unpickled from a beamlet node); 1 when a field is not what the format holds (the fallback
+   then says what is wrong) */
+static int enc_ext_fields(Writer *w, PyObject *obj, int is_pid) {
+    uint32_t words[5];
+    Py_ssize_t count = 0;
+    PyObject *node = PyObject_GetAttr(obj, str_node);
+    if (node == NULL) { PyErr_Clear(); return 1; }
+    if (!PyUnicode_CheckExact(node)) { Py_DECREF(node); return 1; }
+    if (is_pid) {
+        if (get_u32(obj, str_id, &words[0]) || get_u32(obj, str_serial, &words[1]) ||
+            get_u32(obj, str_creation, &words[2])) { Py_DECREF(node); return 1; }
+        count = 3;
+    } else {
+        PyObject *ids = PyObject_GetAttr(obj, str_ids);
+        if (ids == NULL) PyErr_Clear();
+        int bad = ids == NULL || !PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) < 1 ||
+                  PyTuple_GET_SIZE(ids) > 4 || get_u32(obj, str_creation, &words[0]);
+        for (Py_ssize_t i = 0; !bad && i < PyTuple_GET_SIZE(ids); i++) {
+            PyObject *word = PyTuple_GET_ITEM(ids, i);
+            unsigned long got = PyLong_Check(word) ? PyLong_AsUnsignedLong(word)
+                                                    : (unsigned long)-1;
+            if (PyErr_Occurred()) PyErr_Clear();
+            bad = got > UINT32_MAX;
+            words[1 + i] = (uint32_t)got;
+        }
+        count = bad ? 0 : 1 + PyTuple_GET_SIZE(ids);
+        Py_XDECREF(ids);
+        if (bad) { Py_DECREF(node); return 1; }
+    }
+    unsigned char head[3] = {is_pid ? 88 : 90, 0, (unsigned char)(count - 1)};
+    int failed = put(w, head, is_pid ? 1 : 3) < 0 || enc_atom(w, node) < 0;
+    Py_DECREF(node);
+    for (Py_ssize_t i = 0; i < count && !failed; i++)
+        failed = put_u32(w, words[i]) < 0;
+    return failed ? -1 : 0;
+}
+
 static int enc_raw_or_fallback(Writer *w, PyObject *obj) {
     PyObject *raw = PyObject_GetAttr(obj, str_raw);
     if (raw == NULL) return -1;
-    int failed = PyBytes_Check(raw) ? put_bytes_object(w, raw) : use_fallback(w, obj);
+    int failed;
+    if (PyBytes_Check(raw)) {
+        failed = put_bytes_object(w, raw);
+    } else {
+        failed = enc_ext_fields(w, obj, Py_TYPE(obj) == (PyTypeObject *)ExtPid_type);
+        if (failed == 1) failed = use_fallback(w, obj);
+    }
     Py_DECREF(raw);
     return failed;
 }
@@ -555,6 +638,20 @@ static int enc_signal(Writer *w, PyObject *obj, int is_exit, Py_ssize_t depth) {
     return 0;
 }
 
+/* whether a plain tuple would decode as an Exit or a Down ({:EXIT, _, _}, {:DOWN, ...}) */
+static int looks_like_signal(PyObject *tuple, Py_ssize_t arity) {
+    if (arity != 3 && arity != 5) return 0;
+    PyObject *first = PyTuple_GET_ITEM(tuple, 0);
+    return PyUnicode_CheckExact(first) &&
+           PyUnicode_Compare(first, arity == 3 ? str_EXIT : str_DOWN) == 0;
+}
+
+static int is_exact_type(PyObject *types, PyTypeObject *type) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(types); i++)
+        if ((PyTypeObject *)PyTuple_GET_ITEM(types, i) == type) return 1;
+    return 0;
+}
+
 static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     if (depth > w->max_depth) {
         /* the fallback encodes it in Python, whose recursion limit reports a cyclic value */
@@ -564,6 +661,7 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     if (type == &PyUnicode_Type) return enc_atom(w, obj);
     if (type == &PyTuple_Type) {
         Py_ssize_t arity = PyTuple_GET_SIZE(obj);
+        if (w->exact_types != NULL && looks_like_signal(obj, arity)) return use_fallback(w, obj);
         if (arity < 256) {
             unsigned char head[2] = {104, (unsigned char)arity};
             if (put(w, head, 2) < 0) return -1;
@@ -615,7 +713,8 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     if (type == (PyTypeObject *)ImproperList_type) return enc_improper(w, obj, depth);
     if (type == (PyTypeObject *)Exit_type || type == (PyTypeObject *)Down_type)
         return enc_signal(w, obj, type == (PyTypeObject *)Exit_type, depth);
-    if (type->tp_hash != PyObject_HashNotImplemented) {
+    if (type->tp_hash != PyObject_HashNotImplemented &&
+        (w->exact_types == NULL || is_exact_type(w->exact_types, type))) {
         /* the codec remembers the bytes of the identities it was told of (a node's pids and
            refs, by identity): no call back into Python for them */
         PyObject *known = PyDict_GetItemWithError(w->atoms, obj);
@@ -625,12 +724,14 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     return use_fallback(w, obj); /* ports, funs, bitstrings, hooks, subclasses, bignums */
 }
 
-/* encode(term, atoms: dict, specials: (true, false, nil), fallback, max_depth) -> bytes */
+/* encode(term, atoms: dict, specials: (true, false, nil), fallback, max_depth[,
+   exact_types: tuple]) -> bytes */
 static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyDict_CheckExact(args[1]) || !PyTuple_CheckExact(args[2]) ||
-        PyTuple_GET_SIZE(args[2]) != 3) {
-        PyErr_SetString(PyExc_TypeError,
-                        "encode(term, atoms: dict, specials: tuple, fallback, max_depth)");
+    if (nargs < 5 || nargs > 6 || !PyDict_CheckExact(args[1]) ||
+        !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 3 ||
+        (nargs == 6 && !PyTuple_CheckExact(args[5]))) {
+        PyErr_SetString(PyExc_TypeError, "encode(term, atoms: dict, specials: tuple, "
+                                         "fallback, max_depth[, exact_types: tuple])");
         return NULL;
     }
     for (int i = 0; i < 3; i++) {
@@ -648,6 +749,7 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     w.specials = args[2];
     w.fallback = args[3];
     w.max_depth = PyLong_AsSsize_t(args[4]);
+    w.exact_types = nargs == 6 ? args[5] : NULL;
     w.buf[w.len++] = (char)131;
     PyObject *result = NULL;
     if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0)
@@ -680,7 +782,7 @@ static PyMethodDef methods[] = {
      "decode(data, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end), or None to let "
      "Python do it"},
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
-     "encode(term, atoms, specials, fallback, max_depth) -> bytes"},
+     "encode(term, atoms, specials, fallback, max_depth[, exact_types]) -> bytes"},
     {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,
      "setup(ExtPid, ExtRef, ImproperList, Exit, Down)"},
     {NULL, NULL, 0, NULL},

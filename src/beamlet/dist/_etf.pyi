@@ -21,6 +21,7 @@ def encode(
     specials: tuple[bytes, bytes, bytes],
     fallback: Callable[[Any], bytes],
     max_depth: int,
+    exact_types: tuple[type, ...] = ...,
     /,
 ) -> bytes: ...
 def setup(

@@ -46,7 +46,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from beamlet.kernel.terms import Down, Exit, Pid, Ref
+from beamlet.kernel.terms import Down, Exit, Pid, Ref, RemotePid, TimerRef
 
 try:
     from beamlet.dist import _etf as _accel
@@ -1058,6 +1058,18 @@ def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
     return enc, atoms, (true_atom, false_atom, nil_atom)
 
 
+class _NotExact(Exception):
+    """(Codec.encode_exact) a value whose decoding would not give it back."""
+
+
+# What encode_exact may look up in the codec's cache of identities (exact types only) ...
+_EXACT_IDENTITIES = (Pid, RemotePid, Ref, TimerRef)
+# ... and the leaves whose bytes its fallback writes as encode does (a bignum; a str here
+# is an atom not cached yet): each decodes as an equal value of its own type.
+_EXACT_LEAVES = frozenset((int, ExtPid, ExtRef, ExtPort, ExtExport, BitBinary)
+                          + _EXACT_IDENTITIES)
+
+
 def _only_ints(items: Any) -> bool:
     """Whether every element is an `int` (an IntEnum member counts, a bool does not)."""
     kinds = set(map(type, items))
@@ -1135,6 +1147,32 @@ class Codec:
         for obj in self._remembered:
             self._atoms.pop(obj, None)
         self._remembered.clear()
+
+    def encode_exact(self, term: Any) -> bytes | None:
+        """``term`` as `encode` writes it, when decoding those bytes gives back an equal
+        value of the same types all through; None when it would not (a set, a subclass, the
+        str ``"true"``, which comes back as True, a tuple ``("EXIT", pid, reason)``, which
+        comes back as an `Exit`, a float that is not finite, a ``str`` too long for an atom)
+        or when there is no C fast path. Two beamlet nodes send such a value as ETF, which
+        costs a fraction of a pickle."""
+        if not self.accelerated:
+            return None
+        try:
+            return _accel.encode(term, self._atoms, self._specials, self._exact_fallback,
+                                 self._c_depth, _EXACT_IDENTITIES)
+        except (_NotExact, ETFError, RecursionError):
+            return None
+
+    def _exact_fallback(self, obj: Any) -> bytes:
+        """`_fallback` for the leaves that decode as themselves; `_NotExact` for the rest
+        (the C encoder, in exact mode, hands over every value it cannot vouch for)."""
+        kind = type(obj)
+        if kind is str:
+            if obj in _SPECIAL_ATOMS:
+                raise _NotExact
+        elif kind not in _EXACT_LEAVES and not (kind is ExtFun and obj.raw is not None):
+            raise _NotExact
+        return self._fallback(obj)
 
     def _fallback(self, obj: Any) -> bytes:
         """The bytes of one value the C encoder hands back (rare types, hooks, errors)."""
