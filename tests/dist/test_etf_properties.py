@@ -109,7 +109,7 @@ class Colour(enum.IntEnum):
     RED = 1
 
 
-class Mood(str, enum.Enum):
+class Mood(enum.StrEnum):
     TRUE = "true"
     OK = "ok"
 
