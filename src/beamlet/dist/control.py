@@ -96,7 +96,9 @@ class Signals:
         else:
             wire_target, node = target
         self.watching.setdefault(node, {})[ref] = watcher
-        self.dist.send_control(node, (MONITOR_P, watcher, wire_target, ref))
+        # (its wire form made now, and remembered: the call that made it sends it twice more,
+        # as its tag and in its demonitor)
+        self.dist.send_control(node, (MONITOR_P, watcher, wire_target, self.dist.ref_to_wire(ref)))
 
     def demonitor(self, watcher: Pid, target: Any, ref: Ref) -> None:
         if isinstance(target, RemotePid):
