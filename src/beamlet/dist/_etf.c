@@ -412,7 +412,9 @@ static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nar
 /* ---------------------------------------------------------------- encoding */
 
 typedef struct {
-    char *buf;
+    PyObject *out;  /* the bytes object written into, resized as it fills (a big binary is
+                       copied once, into the result, not again out of a scratch buffer) */
+    char *buf;      /* its contents */
     Py_ssize_t len, cap;
     Py_ssize_t max_depth;
     PyObject *atoms;    /* dict str -> encoded bytes, shared with the Python encoder */
@@ -428,9 +430,8 @@ static int grow(Writer *w, Py_ssize_t extra) {
     if (w->len + extra <= w->cap) return 0;
     Py_ssize_t cap = w->cap * 2;
     while (cap < w->len + extra) cap *= 2;
-    char *buf = PyMem_Realloc(w->buf, cap);
-    if (buf == NULL) { PyErr_NoMemory(); return -1; }
-    w->buf = buf;
+    if (_PyBytes_Resize(&w->out, cap) < 0) return -1; /* (w->out is NULL then) */
+    w->buf = PyBytes_AS_STRING(w->out);
     w->cap = cap;
     return 0;
 }
@@ -743,8 +744,9 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Writer w;
     w.cap = 256;
     w.len = 0;
-    w.buf = PyMem_Malloc(w.cap);
-    if (w.buf == NULL) return PyErr_NoMemory();
+    w.out = PyBytes_FromStringAndSize(NULL, w.cap);
+    if (w.out == NULL) return NULL;
+    w.buf = PyBytes_AS_STRING(w.out);
     w.atoms = args[1];
     w.specials = args[2];
     w.fallback = args[3];
@@ -752,9 +754,12 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     w.exact_types = nargs == 6 ? args[5] : NULL;
     w.buf[w.len++] = (char)131;
     PyObject *result = NULL;
-    if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0)
-        result = PyBytes_FromStringAndSize(w.buf, w.len);
-    PyMem_Free(w.buf);
+    if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0) {
+        result = w.out;  /* (NULL if resizing it failed: the error is set) */
+        w.out = NULL;
+        if (result != NULL && _PyBytes_Resize(&result, w.len) < 0) result = NULL;
+    }
+    Py_XDECREF(w.out);
     return result;
 }
 
