@@ -257,6 +257,23 @@ def test_decode_takes_bytes_like_input(codec):
     assert codec.decode(bytearray(data)) == codec.decode(memoryview(data)) == ("a", [1])
 
 
+def test_a_bytearray_is_decoded_where_it_lies_and_cannot_change_meanwhile():
+    """(A reassembled message is a bytearray: the C decoder reads it without a copy, holding
+    a buffer export, so a hook that tried to resize it gets a BufferError, not a crash.)"""
+    data = bytearray(etf.encode((PID, b"x" * 1000, ExtPort("a@vm", 5, 1))))  # a port: Python
+    assert Codec().decode_prefix(data) == Codec(use_c=False).decode_prefix(bytes(data))
+
+    class Resizing(Codec):
+        def decode_pid(self, pid):
+            data.extend(b"junk")
+            return pid
+
+    if Codec().accelerated:  # (the Python decoder reads a copy)
+        with pytest.raises(BufferError):
+            Resizing().decode_at(data, 1)
+        assert len(data) == len(etf.encode((PID, b"x" * 1000, ExtPort("a@vm", 5, 1))))
+
+
 def test_decoded_values_cross_between_processes_unchanged():
     """A message is isolated (copied) at send: frozen keys and wire identities survive it."""
     data = etf.encode({FrozenMap({"k": FrozenList([1])}): ImproperList(["alias"], REF),

@@ -31,7 +31,6 @@ typedef struct {
     Py_ssize_t size;
     Py_ssize_t pos;
     Py_ssize_t max_depth;
-    PyObject *source; /* the bytes object, for raw slices */
     PyObject *on_pid, *on_ref;
     PyObject *pid_cache; /* dict: a pid's bytes -> what on_pid made of them, or NULL */
 } Reader;
@@ -377,30 +376,42 @@ static PyObject *dec(Reader *r, Py_ssize_t depth) {
 }
 
 /* decode(data: bytes, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end) | None */
+static PyObject *decode_view(Reader *r);
+
+/* data: bytes or bytearray (a reassembled message: held by a buffer export while the hooks
+   run, so that nothing can resize it under the reader) */
 static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 5 && nargs != 6) || !PyBytes_CheckExact(args[0])
+    if ((nargs != 5 && nargs != 6) ||
+            !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0]))
             || (nargs == 6 && args[5] != Py_None && !PyDict_CheckExact(args[5]))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "decode(data: bytes, pos, on_pid, on_ref, max_depth[, pid_cache: dict])");
+        PyErr_SetString(PyExc_TypeError, "decode(data: bytes | bytearray, pos, on_pid, on_ref, "
+                                         "max_depth[, pid_cache: dict])");
         return NULL;
     }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
     Reader r;
-    r.source = args[0];
-    r.data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    r.size = PyBytes_GET_SIZE(args[0]);
+    r.data = (const unsigned char *)view.buf;
+    r.size = view.len;
     r.pos = PyLong_AsSsize_t(args[1]);
     r.on_pid = args[2];
     r.on_ref = args[3];
     r.pid_cache = (nargs == 6 && args[5] != Py_None) ? args[5] : NULL;
     r.max_depth = PyLong_AsSsize_t(args[4]);
+    PyObject *result = decode_view(&r);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *decode_view(Reader *r) {
     if (PyErr_Occurred()) return NULL;
-    if (r.pos < 0 || r.pos > r.size) Py_RETURN_NONE;
-    PyObject *term = dec(&r, 0);
+    if (r->pos < 0 || r->pos > r->size) Py_RETURN_NONE;
+    PyObject *term = dec(r, 0);
     if (term == NULL) {
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *end = PyLong_FromSsize_t(r.pos);
+    PyObject *end = PyLong_FromSsize_t(r->pos);
     if (end == NULL) { Py_DECREF(term); return NULL; }
     PyObject *pair = PyTuple_New(2);
     if (pair == NULL) { Py_DECREF(term); Py_DECREF(end); return NULL; }
@@ -784,7 +795,8 @@ static PyObject *py_setup(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
-     "decode(data, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end), or None to let "
+     "decode(data: bytes | bytearray, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, "
+     "end), or None to let "
      "Python do it"},
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
      "encode(term, atoms, specials, fallback, max_depth[, exact_types]) -> bytes"},

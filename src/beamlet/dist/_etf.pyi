@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 def decode(
-    data: bytes,
+    data: bytes | bytearray,
     pos: int,
     on_pid: Callable[[Any], Any] | None,
     on_ref: Callable[[Any], Any] | None,

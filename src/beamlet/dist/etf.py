@@ -1221,7 +1221,7 @@ class Codec:
         The distribution's pass-through frames hold a control term then a message, each with
         its own version byte; this reads one and says where the next starts.
         """
-        if type(data) is not bytes:
+        if type(data) is memoryview:
             data = bytes(data)
         if offset >= len(data):
             raise ETFError("no term: the input is empty", offset)
@@ -1229,14 +1229,17 @@ class Codec:
             raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
         return self.decode_at(data, offset + 1)
 
-    def decode_at(self, data: bytes, offset: int) -> tuple[Any, int]:
+    def decode_at(self, data: bytes | bytearray, offset: int) -> tuple[Any, int]:
         """The term whose tag is at ``offset`` (no version byte before it: as the terms of
-        a frame with a distribution header) and where it ends."""
+        a frame with a distribution header) and where it ends. (A `bytearray` is read where
+        it lies by the C decoder: a reassembled message is not copied again.)"""
         if self.accelerated:
             found = _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth,
                                   self._pid_cache)
             if found is not None:
                 return found
+        if type(data) is not bytes:
+            data = bytes(data)
         try:
             if offset < len(data) and data[offset] == 80:
                 return self._inflate(data, offset)

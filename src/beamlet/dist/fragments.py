@@ -179,13 +179,16 @@ def split(control: Buffer, payload: Buffer, sequence_id: int,
 
 
 class _Sequence:
-    """A fragmented message being received: the pieces so far and the FragmentId expected."""
+    """A fragmented message being received: the message so far, in pass-through form (each
+    piece copied in as it comes, so that no step copies the whole message at its end), where
+    its payload begins, how many message bytes it holds and the FragmentId expected."""
 
-    __slots__ = ("expected", "parts", "size")
+    __slots__ = ("expected", "message", "payload_at", "size")
 
     def __init__(self, expected: int, parts: list[Buffer], size: int) -> None:
         self.expected = expected
-        self.parts = parts
+        self.message = bytearray().join(parts)
+        self.payload_at = len(self.message) - len(parts[-1])
         self.size = size
 
 
@@ -268,8 +271,9 @@ class Reassembler:
     `feed` takes every non-empty frame body (any of the forms in the module docstring) and
     returns the message in pass-through form, ``112, 131 Control, [131 Payload]``, once it is
     complete, None while a fragmented message still lacks fragments. Fragments of several
-    sequences may interleave with each other and with whole messages. Pieces are kept as views
-    of the bodies fed (a body that is not `bytes` is copied first), and joined once.
+    sequences may interleave with each other and with whole messages. A fragmented message is
+    gathered in a `bytearray` as its fragments come, so that the last one costs no more than
+    the others (joining 100 MB at the end held the node's thread for ~60 ms).
 
     ``max_message_bytes`` bounds one message (control and payload); ``max_buffered_bytes``
     (default: the same) bounds all the incomplete messages together, against a peer that opens
@@ -305,9 +309,9 @@ class Reassembler:
         """How many fragmented messages have begun and not ended."""
         return len(self._sequences)
 
-    def feed(self, body: Buffer) -> bytes | None:
-        """The complete message ``body`` ends, in pass-through form, or None; `FragmentError`
-        for a frame that breaks the protocol."""
+    def feed(self, body: Buffer) -> bytes | bytearray | None:
+        """The complete message ``body`` ends, in pass-through form (a `bytearray` when it came
+        in fragments), or None; `FragmentError` for a frame that breaks the protocol."""
         if type(body) is not bytes:
             body = bytes(body)
         elif body.startswith(NORMAL_HEADER) and 3 < len(body) <= self._small:
@@ -387,7 +391,7 @@ class Reassembler:
         self._sequences[sequence_id] = _Sequence(fragment_id - 1, parts, size)
         return None
 
-    def _continuation(self, body: memoryview) -> bytes | None:
+    def _continuation(self, body: memoryview) -> bytearray | None:
         sequence_id, fragment_id = self._ids(body)
         sequence = self._sequences.get(sequence_id)
         if sequence is None:
@@ -405,13 +409,16 @@ class Reassembler:
         except FragmentError:
             self._forget(sequence_id)
             raise
-        sequence.parts.append(piece)
+        sequence.message += piece
         sequence.size += len(piece)
         if fragment_id > 1:
             sequence.expected = fragment_id - 1
             return None
         self._forget(sequence_id)
-        return self._finish(sequence.parts)
+        message = sequence.message
+        if len(message) == sequence.payload_at:  # no payload: without its 131 byte
+            del message[-1]
+        return message
 
     def _reserve(self, size: int) -> None:
         if self.buffered_bytes + size > self.max_buffered_bytes:

@@ -504,7 +504,7 @@ class Dist:
         try:
             while True:
                 body: bytes | None = await connection.read_frame()
-                messages = []
+                messages: list[bytes | bytearray] = []
                 while body is not None:  # every frame this read brought: one hand-in
                     if body:
                         message = reassembler.feed(body)
@@ -712,12 +712,12 @@ class Dist:
 
     # --- frames in (owner thread) ------------------------------------------------------------
 
-    def dispatch_all(self, peer_name: str, bodies: list[bytes]) -> None:
+    def dispatch_all(self, peer_name: str, bodies: list[bytes | bytearray]) -> None:
         """`dispatch` each of ``bodies``, in order."""
         for body in bodies:
             self.dispatch(peer_name, body)
 
-    def dispatch(self, peer_name: str, body: bytes) -> None:
+    def dispatch(self, peer_name: str, body: bytes | bytearray) -> None:
         """Decode one frame from ``peer_name`` and act on it."""
         try:
             control, payload = self._decode(body)
@@ -736,7 +736,7 @@ class Dist:
         except (ValueError, TypeError, IndexError) as error:
             log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
 
-    def _decode(self, body: bytes) -> tuple[Any, Any]:
+    def _decode(self, body: bytes | bytearray) -> tuple[Any, Any]:
         """The control term and the payload (`NO_PAYLOAD` if none) of a message in
         pass-through form, or in one frame with the normal header and no atom cache refs
         (what a plain connection's `wire.Link` dispatches as it came)."""
