@@ -17,6 +17,7 @@ from beamlet.dist.etf import (
     ExtPid,
     ExtPort,
     ExtRef,
+    Gathered,
     ImproperList,
 )
 from beamlet.kernel.terms import Down, Exit
@@ -156,6 +157,35 @@ def test_encode_exact_refuses_what_would_come_back_as_something_else(value):
     codec = FAST if value != [[[[1]]]] else Codec(max_depth=2)
     assert codec.encode_exact(value) is None
     assert PURE.encode_exact(value) is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(python_values, st.integers(0, 30), st.data())
+def test_gathered_encodings_are_the_same_bytes_with_the_binaries_uncopied(value, at_least, data):
+    exact = FAST.encode_parts(value, gather_from=at_least, exact=True)
+    assert (None if exact is None else bytes(exact)) == FAST.encode_exact(value)
+    try:
+        expected = FAST.encode(value)
+    except ETFError:  # (a nan, a str too long for an atom): the same error
+        with pytest.raises(ETFError):
+            FAST.encode_parts(value, gather_from=at_least)
+        return
+    gathered = FAST.encode_parts(value, gather_from=at_least)
+    assert bytes(gathered) == expected == gathered
+    if isinstance(gathered, Gathered):
+        whole = bytes(gathered)
+        start = data.draw(st.integers(0, len(whole)))
+        end = data.draw(st.integers(-3, len(whole) + 3))
+        assert gathered[start:end] == whole[start:end]
+        assert gathered.tail(start) == whole[start:] and len(gathered.tail(start)) == len(whole) - start
+
+
+def test_a_big_binary_is_a_part_of_its_own():
+    big = bytes(1000)
+    gathered = FAST.encode_parts(("big", big, [big, 1]), gather_from=1000)
+    assert [part is big for part in gathered.parts] == [False, True, False, True, False]
+    assert FAST.encode_parts(("big", big), gather_from=1001) == FAST.encode(("big", big))
+    assert type(FAST.encode_parts(("big", big), gather_from=1001)) is bytes
 
 
 def test_ext_pids_and_refs_made_in_python_encode_in_c_as_in_python():

@@ -372,6 +372,23 @@ def test_the_outbox_frames_a_message_as_split_does(
     assert drain(outbox) == [pass_through(control, payload)]
 
 
+@settings(max_examples=100, deadline=None)
+@given(control_terms, st.binary(min_size=1, max_size=900), fragment_sizes, st.integers(1, 400))
+def test_a_gathered_payload_goes_out_as_its_bytes_would(
+    control: bytes, binary: bytes, max_fragment: int, gather_from: int
+) -> None:
+    """(`Codec.encode_parts` leaves big binaries uncopied: the outbox cuts the fragments.)"""
+    payload = etf.Codec().encode_parts(("big", binary, [binary]), gather_from=gather_from)
+    flat = bytes(payload)
+    for fragments in (True, False):
+        outbox, flat_outbox = Outbox(max_fragment=max_fragment), Outbox(max_fragment=max_fragment)
+        outbox.fragments = flat_outbox.fragments = fragments
+        outbox.put(control, payload)
+        flat_outbox.put(control, flat)
+        assert drain(outbox) == drain(flat_outbox)
+    assert whole(control, payload) == whole(control, flat)
+
+
 def test_a_small_message_behind_a_100_mb_one_goes_after_one_fragment() -> None:
     big = etf.encode(bytes(HUNDRED_MB))
     outbox = Outbox()

@@ -435,6 +435,11 @@ typedef struct {
        value whose decoding would not give it back (the str "true", a tuple headed "EXIT",
        a subclass) goes to the fallback, which refuses it */
     PyObject *exact_types;
+    /* gathering (gather_from > 0): a binary of that many bytes or more is not copied; the
+       bytes so far become one part, the binary's own object the next (`parts`, NULL until
+       the first such binary) */
+    Py_ssize_t gather_from;
+    PyObject *parts;
 } Writer;
 
 static int grow(Writer *w, Py_ssize_t extra) {
@@ -476,6 +481,23 @@ static int put_bytes_object(Writer *w, PyObject *bytes) {
         return -1;
     }
     return put(w, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+}
+
+/* end the bytes written so far as a part, then `big` as a part of its own, and go on in a
+   fresh buffer */
+static int cut(Writer *w, PyObject *big) {
+    if (w->parts == NULL && (w->parts = PyList_New(0)) == NULL) return -1;
+    PyObject *done = w->out;
+    w->out = NULL;
+    if (_PyBytes_Resize(&done, w->len) < 0) return -1;
+    int failed = PyList_Append(w->parts, done) < 0 || PyList_Append(w->parts, big) < 0;
+    Py_DECREF(done);
+    if (failed) return -1;
+    w->cap = 256;
+    w->len = 0;
+    if ((w->out = PyBytes_FromStringAndSize(NULL, w->cap)) == NULL) return -1;
+    w->buf = PyBytes_AS_STRING(w->out);
+    return 0;
 }
 
 static int use_fallback(Writer *w, PyObject *obj) {
@@ -689,6 +711,7 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
         Py_ssize_t len = PyBytes_GET_SIZE(obj);
         if (len > (Py_ssize_t)UINT32_MAX) return use_fallback(w, obj);
         if (put_tag32(w, 109, (uint32_t)len) < 0) return -1;
+        if (w->gather_from > 0 && len >= w->gather_from) return cut(w, obj);
         return put(w, PyBytes_AS_STRING(obj), len);
     }
     if (type == &PyList_Type) return enc_sequence(w, obj, depth);
@@ -737,13 +760,15 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
 }
 
 /* encode(term, atoms: dict, specials: (true, false, nil), fallback, max_depth[,
-   exact_types: tuple]) -> bytes */
+   exact_types: tuple | None[, gather_from: int]]) -> bytes, or a tuple of bytes parts when
+   gathering left a binary uncopied */
 static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 5 || nargs > 6 || !PyDict_CheckExact(args[1]) ||
+    if (nargs < 5 || nargs > 7 || !PyDict_CheckExact(args[1]) ||
         !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 3 ||
-        (nargs == 6 && !PyTuple_CheckExact(args[5]))) {
-        PyErr_SetString(PyExc_TypeError, "encode(term, atoms: dict, specials: tuple, "
-                                         "fallback, max_depth[, exact_types: tuple])");
+        (nargs >= 6 && args[5] != Py_None && !PyTuple_CheckExact(args[5]))) {
+        PyErr_SetString(PyExc_TypeError, "encode(term, atoms: dict, specials: tuple, fallback, "
+                                         "max_depth[, exact_types: tuple | None[, "
+                                         "gather_from: int]])");
         return NULL;
     }
     for (int i = 0; i < 3; i++) {
@@ -762,15 +787,22 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     w.specials = args[2];
     w.fallback = args[3];
     w.max_depth = PyLong_AsSsize_t(args[4]);
-    w.exact_types = nargs == 6 ? args[5] : NULL;
+    w.exact_types = (nargs >= 6 && args[5] != Py_None) ? args[5] : NULL;
+    w.gather_from = nargs == 7 ? PyLong_AsSsize_t(args[6]) : 0;
+    w.parts = NULL;
     w.buf[w.len++] = (char)131;
     PyObject *result = NULL;
     if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0) {
         result = w.out;  /* (NULL if resizing it failed: the error is set) */
         w.out = NULL;
         if (result != NULL && _PyBytes_Resize(&result, w.len) < 0) result = NULL;
+        if (result != NULL && w.parts != NULL) {
+            int failed = PyList_Append(w.parts, result) < 0;
+            Py_SETREF(result, failed ? NULL : PyList_AsTuple(w.parts));
+        }
     }
     Py_XDECREF(w.out);
+    Py_XDECREF(w.parts);
     return result;
 }
 
@@ -799,7 +831,8 @@ static PyMethodDef methods[] = {
      "end), or None to let "
      "Python do it"},
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
-     "encode(term, atoms, specials, fallback, max_depth[, exact_types]) -> bytes"},
+     "encode(term, atoms, specials, fallback, max_depth[, exact_types[, gather_from]]) -> bytes "
+     "| tuple[bytes, ...]"},
     {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,
      "setup(ExtPid, ExtRef, ImproperList, Exit, Down)"},
     {NULL, NULL, 0, NULL},

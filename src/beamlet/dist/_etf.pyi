@@ -21,9 +21,10 @@ def encode(
     specials: tuple[bytes, bytes, bytes],
     fallback: Callable[[Any], bytes],
     max_depth: int,
-    exact_types: tuple[type, ...] = ...,
+    exact_types: tuple[type, ...] | None = ...,
+    gather_from: int = ...,
     /,
-) -> bytes: ...
+) -> bytes | tuple[bytes, ...]: ...
 def setup(
     ext_pid: type, ext_ref: type, improper_list: type, exit: type, down: type, /
 ) -> None: ...

@@ -33,7 +33,7 @@ import struct
 from collections import deque
 from collections.abc import Hashable, Iterator
 
-from beamlet.dist.etf import ETFError, decode_prefix
+from beamlet.dist.etf import ETFError, Gathered, decode_prefix
 
 __all__ = [
     "DEFAULT_FRAGMENT_SIZE",
@@ -70,6 +70,9 @@ _PASS_THROUGH_BYTE = bytes([PASS_THROUGH])
 _CONTROL_WINDOW = 1024
 
 Buffer = bytes | bytearray | memoryview
+# A payload may also be a `Gathered` (a big binary left uncopied by the encoder): the outbox
+# cuts its fragments from the parts.
+Payload = Buffer | Gathered
 
 
 class FragmentError(ValueError):
@@ -81,7 +84,7 @@ class FragmentError(ValueError):
 # --- sending -----------------------------------------------------------------------------------
 
 
-def _check(control: Buffer, payload: Buffer) -> None:
+def _check(control: Buffer, payload: Payload) -> None:
     """Refuse what is not ETF as `Codec.encode` writes it: a 131 byte, then a term."""
     if len(control) < 2 or control[0] != VERSION:
         raise ValueError("the control term must be ETF starting with its 131 byte")
@@ -89,33 +92,42 @@ def _check(control: Buffer, payload: Buffer) -> None:
         raise ValueError("the payload must be empty or ETF starting with its 131 byte")
 
 
-def _terms(control: Buffer, payload: Buffer) -> tuple[memoryview, memoryview]:
+def _terms(control: Buffer, payload: Payload) -> tuple[memoryview, memoryview | Gathered]:
     """The control term and the payload without their 131 bytes (views, nothing copied)."""
     _check(control, payload)
+    if isinstance(payload, Gathered):
+        return memoryview(control)[1:], payload.tail(1)
     return memoryview(control)[1:], memoryview(payload)[1:]
 
 
-def pass_through(control: Buffer, payload: Buffer = b"") -> bytes:
+def _joinable(payload: Payload) -> Buffer:
+    """``payload`` as one buffer (a `Gathered` joined: for a frame that holds it whole)."""
+    return bytes(payload) if isinstance(payload, Gathered) else payload
+
+
+def pass_through(control: Buffer, payload: Payload = b"") -> bytes:
     """The pass-through frame body ``112, 131 Control, [131 Payload]`` (a connection without
     FRAGMENTS)."""
     _check(control, payload)
-    return b"".join((_PASS_THROUGH_BYTE, control, payload))
+    return b"".join((_PASS_THROUGH_BYTE, control, _joinable(payload)))
 
 
-def whole(control: Buffer, payload: Buffer = b"") -> bytes:
+def whole(control: Buffer, payload: Payload = b"") -> bytes:
     """One message in one frame with the normal distribution header and no atom cache refs:
     ``131, 68, 0, Control, [Payload]`` (what OTP sends when FRAGMENTS is set)."""
     _check(control, payload)
     return _whole(control, payload)
 
 
-def _whole(control: Buffer, payload: Buffer) -> bytes:
+def _whole(control: Buffer, payload: Payload) -> bytes:
+    payload = _joinable(payload)
     if len(payload) <= _CONTROL_WINDOW:  # small: slices copy less than views cost
         return b"".join((NORMAL_HEADER, control[1:], payload[1:]))
     return b"".join((NORMAL_HEADER, memoryview(control)[1:], memoryview(payload)[1:]))
 
 
-def framed_whole(control: bytes, payload: bytes, fragments: bool) -> tuple[bytes, ...]:
+def framed_whole(control: bytes, payload: bytes | Gathered,
+                 fragments: bool) -> tuple[bytes, ...]:
     """The u32-length frame of one unfragmented message as parts to join: `whole`'s body
     with ``fragments``, else `pass_through`'s (``control`` and ``payload`` as `Codec.encode`
     writes them, unchecked: a connection's hot path, where our own encoder made them)."""
@@ -125,10 +137,10 @@ def framed_whole(control: bytes, payload: bytes, fragments: bool) -> tuple[bytes
                     control[1:], payload[1:])
         return (_LENGTH.pack(2 + len(control)) + NORMAL_HEADER, control[1:])
     return (_LENGTH.pack(1 + len(control) + len(payload)) + _PASS_THROUGH_BYTE, control,
-            payload)
+            bytes(payload) if isinstance(payload, Gathered) else payload)
 
 
-def fragment_count(control: Buffer, payload: Buffer, max_fragment: int) -> int:
+def fragment_count(control: Buffer, payload: Payload, max_fragment: int) -> int:
     """How many frames `split` makes of this message: 1 when it is sent whole."""
     if max_fragment < 1:
         raise ValueError(f"max_fragment must be at least 1, not {max_fragment}")
@@ -141,13 +153,13 @@ def fragment_count(control: Buffer, payload: Buffer, max_fragment: int) -> int:
     return 1 + -(-rest // max_fragment)
 
 
-def _frames(control: Buffer, payload: Buffer, sequence_id: int,
+def _frames(control: Buffer, payload: Payload, sequence_id: int,
             max_fragment: int) -> Iterator[bytes]:
     """The frames of one message, made one at a time (each holds its own slice's copy)."""
     count = fragment_count(control, payload, max_fragment)
     control_terms, payload_terms = _terms(control, payload)
     if count == 1:
-        yield b"".join((NORMAL_HEADER, control_terms, payload_terms))
+        yield b"".join((NORMAL_HEADER, control_terms, _joinable(payload_terms)))
         return
     if not 0 <= sequence_id <= _U64:
         raise ValueError(f"sequence_id must be an unsigned 64-bit integer, not {sequence_id}")
@@ -161,7 +173,7 @@ def _frames(control: Buffer, payload: Buffer, sequence_id: int,
         start = end
 
 
-def split(control: Buffer, payload: Buffer, sequence_id: int,
+def split(control: Buffer, payload: Payload, sequence_id: int,
           max_fragment: int = DEFAULT_FRAGMENT_SIZE) -> list[bytes]:
     """The frame bodies of one message on a connection with FRAGMENTS.
 
@@ -449,7 +461,7 @@ class _Outgoing:
 
     __slots__ = ("control", "frames", "key", "left", "payload")
 
-    def __init__(self, control: Buffer, payload: Buffer, key: Hashable) -> None:
+    def __init__(self, control: Buffer, payload: Payload, key: Hashable) -> None:
         self.control = control
         self.payload = payload
         self.key = key
@@ -503,7 +515,7 @@ class Outbox:
         """Messages queued whose last frame has not been taken yet."""
         return self._count
 
-    def put(self, control: Buffer, payload: Buffer = b"", key: Hashable = None) -> None:
+    def put(self, control: Buffer, payload: Payload = b"", key: Hashable = None) -> None:
         """Queue one message; ``payload`` ``b""`` for a control message without one."""
         _check(control, payload)
         entry = (next(self._places), _Outgoing(control, payload, key))
@@ -543,7 +555,7 @@ class Outbox:
         checked its terms)."""
         control, payload = message.control, message.payload
         if not self.fragments:
-            return b"".join((_PASS_THROUGH_BYTE, control, payload))
+            return b"".join((_PASS_THROUGH_BYTE, control, _joinable(payload)))
         if len(control) - 1 + max(len(payload) - 1, 0) <= self.max_fragment:  # it fits
             return _whole(control, payload)
         count = fragment_count(control, payload, self.max_fragment)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from beamlet import aio
 from beamlet.dist import control as _control, epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
-from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, ImproperList, _rebuild
+from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, Gathered, ImproperList, _rebuild
 from beamlet.dist.fragments import NORMAL_HEADER, FragmentError, Outbox, Reassembler
 from beamlet.dist.wire import Link
 from beamlet.kernel import scheduler as _sched, signals as _signals
@@ -64,6 +64,8 @@ _REF_TAIL = struct.Struct(">IIII")  # NEWER_REFERENCE_EXT after the node: creati
 # Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
 # OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
 BEAMLET_TERMS = 1 << 60
+# Binaries this big go out uncopied, their fragments cut from the caller's own bytes object.
+GATHER_FROM = 1 << 18
 _CLOSE_SECONDS = 5.0  # a guard for stop(): closing sockets on the loop takes milliseconds
 
 
@@ -164,8 +166,8 @@ class _Pickling:
         self.pickler = dist.pickler(self.buffer, protocol=5)
         self.busy = False  # a value whose pickling sends a message gets a pickler of its own
 
-    def payload(self, obj: Any) -> bytes:
-        exact = self.dist.codec.encode_exact(obj)
+    def payload(self, obj: Any) -> bytes | Gathered:
+        exact = self.dist.codec.encode_parts(obj, gather_from=GATHER_FROM, exact=True)
         if exact is not None:
             return exact
         if self.busy:
@@ -276,7 +278,7 @@ class Dist:
         self.codec = _NodeCodec(self)
         self.peers: dict[str, _Peer] = {}                        # loop thread only
         # frames from the owner thread to the loop, moved by `_flush` (deque: thread-safe)
-        self.outgoing: deque[tuple[str, bytes, bytes, Any]] = deque()
+        self.outgoing: deque[tuple[str, bytes, bytes | Gathered, Any]] = deque()
         self.flush_scheduled = False
         self.up: dict[str, int] = {}                             # node -> connection flags
         self.links: dict[str, Link] = {}                         # plain TCP connections
@@ -660,7 +662,7 @@ class Dist:
             self.loop.call_soon_threadsafe(self._flush)
 
     def encode(self, peer_name: str, control: tuple[Any, ...],
-               payload: Any) -> tuple[bytes, bytes]:
+               payload: Any) -> tuple[bytes, bytes | Gathered]:
         """The control term and the payload as the frames carry them: ETF (each with its
         131 byte); to a beamlet node the payload is 131 then a pickle (the decoder tells
         them apart by the byte after 131: no ETF tag is 0x80, every pickle starts so), or
@@ -670,7 +672,9 @@ class Dist:
             return control_bytes, b""
         if self.up.get(peer_name, 0) & BEAMLET_TERMS:
             return control_bytes, self.pickling.payload(payload)
-        return control_bytes, self.codec.encode(payload)
+        encoded = self.codec.encode_parts(payload, gather_from=GATHER_FROM)
+        assert encoded is not None  # (only an exact encoding may have none)
+        return control_bytes, encoded
 
     def encode_reason(self, peer_name: str, reason: Any) -> Any:
         """An exit reason ready for ``peer_name``: kept for a beamlet node; for an Erlang

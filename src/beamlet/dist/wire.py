@@ -23,6 +23,7 @@ import struct
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from beamlet.dist.etf import Gathered
 from beamlet.dist.fragments import (
     NORMAL_HEADER,
     FragmentError,
@@ -160,7 +161,7 @@ class Link:
 
     # --- out ------------------------------------------------------------------------------
 
-    def put(self, control: bytes, payload: bytes, key: Any) -> None:
+    def put(self, control: bytes, payload: bytes | Gathered, key: Any) -> None:
         """Queue one message (see `Outbox.put`); it leaves after the running batch.
 
         While the outbox is empty a message that needs no fragments is framed at once (it
