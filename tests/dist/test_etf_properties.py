@@ -177,7 +177,8 @@ def test_gathered_encodings_are_the_same_bytes_with_the_binaries_uncopied(value,
         start = data.draw(st.integers(0, len(whole)))
         end = data.draw(st.integers(-3, len(whole) + 3))
         assert gathered[start:end] == whole[start:end]
-        assert gathered.tail(start) == whole[start:] and len(gathered.tail(start)) == len(whole) - start
+        tail = gathered.tail(start)
+        assert tail == whole[start:] and len(tail) == len(whole) - start
 
 
 def test_a_big_binary_is_a_part_of_its_own():
