@@ -171,7 +171,8 @@ class _Frozen:
         return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.__class__.__name__, self._key()))
+        # (the fields alone: values of two classes with the same fields are unequal anyway)
+        return hash(self._values(self))
 
     def __repr__(self) -> str:
         fields = ", ".join(repr(value) for value in self._key())
