@@ -68,6 +68,8 @@ def test_python_values_cross_unchanged(nodes: Cluster) -> None:
     values = ["a str", {"k": [1, 2.5, None]}, {1, 2}, Point(1, 2), b"bytes", (1, "two"),
               "x" * 1000, 10**40, "true", ["nil", True, None], ("EXIT", "a", "b"),
               [1, 2, 255], (-0.0, float("inf")), {"k": {"true": ()}}]
+    shared = [1, 2]
+    values.append((shared, shared))  # one list twice: it stays one list, as in a local send
 
     async def body(names: list[str]) -> list[Any]:
         (b1,) = names
@@ -80,6 +82,7 @@ def test_python_values_cross_unchanged(nodes: Cluster) -> None:
     got = run_cluster(nodes, ["b1"], body)
     assert got == values
     assert [types_of(v) for v in got] == [types_of(v) for v in values]
+    assert got[-1][0] is got[-1][1]
 
 
 def types_of(value: Any) -> Any:

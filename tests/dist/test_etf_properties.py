@@ -148,6 +148,15 @@ def test_encode_exact_takes_every_term_the_api_maps(value):
     assert FAST.encode_exact(value) == FAST.encode(value)
 
 
+def test_encode_exact_refuses_a_mutable_value_held_twice():
+    """(A pickle keeps the sharing, as a local send does; ETF would bring two copies.)"""
+    shared, table = [1], {}
+    many = [[i] for i in range(20)]
+    for value in [(shared, shared), [table, {"t": table}], many + [many[3]], many + [many[15]]]:
+        assert FAST.encode_exact(value) is None
+    assert FAST.encode_exact(([1], [1], many, (7, 7), "a", "a")) is not None
+
+
 @pytest.mark.parametrize("value", [
     "true", ["nil"], {"false": 1}, ("EXIT", "a", "b"), ("DOWN", 1, "process", 2, 3),
     [Colour.RED], Colour.RED, Mood.OK, Pair(1, 2), {1}, float("nan"), "x" * 256,

@@ -440,6 +440,12 @@ typedef struct {
        the first such binary) */
     Py_ssize_t gather_from;
     PyObject *parts;
+    /* exact mode: the lists and dicts met so far, so that one met twice (a message sharing a
+       mutable value, which a pickle keeps shared and ETF would not) refuses the term: the
+       first few by address, the rest in a set (NULL until needed) */
+    const void *containers[8];
+    int container_count;
+    PyObject *more_containers;
 } Writer;
 
 static int grow(Writer *w, Py_ssize_t extra) {
@@ -686,6 +692,23 @@ static int is_exact_type(PyObject *types, PyTypeObject *type) {
     return 0;
 }
 
+/* (exact mode) 1 the first time `container` is met in the term, 0 after, -1 on error */
+static int first_sight(Writer *w, PyObject *container) {
+    for (int i = 0; i < w->container_count; i++)
+        if (w->containers[i] == container) return 0;
+    if (w->container_count < 8) {
+        w->containers[w->container_count++] = container;
+        return 1;
+    }
+    if (w->more_containers == NULL && (w->more_containers = PySet_New(NULL)) == NULL) return -1;
+    PyObject *key = PyLong_FromVoidPtr(container);
+    if (key == NULL) return -1;
+    int seen = PySet_Contains(w->more_containers, key);
+    if (seen == 0 && PySet_Add(w->more_containers, key) < 0) seen = -1;
+    Py_DECREF(key);
+    return seen < 0 ? -1 : !seen;
+}
+
 static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     if (depth > w->max_depth) {
         /* the fallback encodes it in Python, whose recursion limit reports a cyclic value */
@@ -713,6 +736,11 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
         if (put_tag32(w, 109, (uint32_t)len) < 0) return -1;
         if (w->gather_from > 0 && len >= w->gather_from) return cut(w, obj);
         return put(w, PyBytes_AS_STRING(obj), len);
+    }
+    if (w->exact_types != NULL && (type == &PyList_Type || type == &PyDict_Type)) {
+        int first = first_sight(w, obj);
+        if (first < 0) return -1;
+        if (!first) return use_fallback(w, obj); /* (which refuses it) */
     }
     if (type == &PyList_Type) return enc_sequence(w, obj, depth);
     if (type == &PyDict_Type) {
@@ -790,6 +818,8 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     w.exact_types = (nargs >= 6 && args[5] != Py_None) ? args[5] : NULL;
     w.gather_from = nargs == 7 ? PyLong_AsSsize_t(args[6]) : 0;
     w.parts = NULL;
+    w.container_count = 0;
+    w.more_containers = NULL;
     w.buf[w.len++] = (char)131;
     PyObject *result = NULL;
     if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0) {
@@ -803,6 +833,7 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     Py_XDECREF(w.out);
     Py_XDECREF(w.parts);
+    Py_XDECREF(w.more_containers);
     return result;
 }
 

@@ -1236,8 +1236,9 @@ class Codec:
         """``term`` as `encode` writes it, when decoding those bytes gives back an equal
         value of the same types all through; None when it would not (a set, a subclass, the
         str ``"true"``, which comes back as True, a tuple ``("EXIT", pid, reason)``, which
-        comes back as an `Exit`, a float that is not finite, a ``str`` too long for an atom)
-        or when there is no C fast path. Two beamlet nodes send such a value as ETF, which
+        comes back as an `Exit`, a float that is not finite, a ``str`` too long for an atom,
+        a list or dict met twice in the term, which would come back as two) or when there
+        is no C fast path. Two beamlet nodes send such a value as ETF, which
         costs a fraction of a pickle."""
         if not self.accelerated:
             return None
