@@ -8,6 +8,7 @@ end) and waits for the lines it prints or the messages it sends.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -18,8 +19,8 @@ import pytest
 from erlang_nodes import COOKIE, GUARD_SECONDS, HOST, Cluster
 
 import beamlet
-from beamlet import ANY, aio, alias, receive, register, self_pid, send, spawn
-from beamlet.dist import epmd, node as dist_node
+from beamlet import ANY, aio, alias, make_ref, receive, register, self_pid, send, spawn
+from beamlet.dist import epmd, etf, node as dist_node
 from beamlet.kernel.terms import RemotePid
 
 cluster = erlang_nodes.cluster  # the fixture: real nodes on an EPMD port of the test's own
@@ -40,6 +41,28 @@ def run_distributed(cluster: Cluster, body: Callable[[], Awaitable[Any]]) -> Any
 def expect(elixir: erlang_nodes.ErlangNode, prefix: str) -> Awaitable[str]:
     """Wait, in a beamlet process, for the Elixir node's next line starting with ``prefix``."""
     return aio.await_(elixir.expect(prefix))
+
+
+def test_a_ref_we_sent_comes_back_as_itself_while_it_lives_then_is_forgotten() -> None:
+    """(The table of refs sent holds them weakly: nothing stays behind for a ref gone.)"""
+    nodes = Cluster(erlang_nodes.free_port())  # no Elixir here: the port for our own EPMD
+
+    async def body() -> tuple[bool, bool, Any]:
+        dist = dist_node.current()
+        ref = make_ref()
+        wire = dist.ref_to_wire(ref)
+        off_the_wire = etf.decode(etf.encode(wire))  # the same ids, a new ExtRef
+        came_back = dist.ref_from_wire(off_the_wire) is ref
+        dist.codec.forget()  # (the codec's cache of bytes holds it too)
+        del ref
+        gc.collect()
+        return came_back, wire.ids in dist.local_refs, dist.ref_from_wire(off_the_wire)
+
+    try:
+        came_back, still_held, later = run_distributed(nodes, body)
+    finally:
+        nodes.stop()
+    assert came_back and not still_held and type(later) is etf.ExtRef
 
 
 @pytest.mark.parametrize("epmd_kind", ["system", "builtin"])

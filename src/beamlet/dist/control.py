@@ -96,9 +96,10 @@ class Signals:
         else:
             wire_target, node = target
         self.watching.setdefault(node, {})[ref] = watcher
-        # (its wire form made now, and remembered: the call that made it sends it twice more,
-        # as its tag and in its demonitor)
-        self.dist.send_control(node, (MONITOR_P, watcher, wire_target, self.dist.ref_to_wire(ref)))
+        # (its bytes made now and remembered, so that it is encoded in C here and when the
+        # call that made it sends it twice more, as its tag and in its demonitor)
+        self.dist.remember_ref(ref)
+        self.dist.send_control(node, (MONITOR_P, watcher, wire_target, ref))
 
     def demonitor(self, watcher: Pid, target: Any, ref: Ref) -> None:
         if isinstance(target, RemotePid):

@@ -78,11 +78,15 @@ class _NodeCodec(Codec):
         self.dist = dist
         super().__init__()
 
-    def decode_pid(self, pid: ExtPid) -> Any:
-        return self.dist.pid_from_wire(pid)
+    # (properties: the codec's hooks are then the Dist's own methods, one call less per
+    # pid or ref decoded)
+    @property
+    def decode_pid(self) -> Callable[[ExtPid], Any]:
+        return self.dist.pid_from_wire
 
-    def decode_ref(self, ref: ExtRef) -> Any:
-        return self.dist.ref_from_wire(ref)
+    @property
+    def decode_ref(self) -> Callable[[ExtRef], Any]:
+        return self.dist.ref_from_wire
 
     def encode_pid(self, pid: Pid) -> Any:
         return self.dist.pid_to_wire(pid)
@@ -112,17 +116,19 @@ def _identity_reducers(dist: Dist) -> dict[type, Callable[[Any], Any]]:
             local_pids[obj.id] = obj
         return (_load_pid, ((dist.name, obj.id, 0, dist.creation, None),))
 
-    local_refs = dist.local_refs
-
     def ref(obj: Ref) -> Any:
-        ids = _ref_ids(obj.n)
-        local_refs[ids] = obj
-        return (_load_ref, ((dist.name, dist.creation, ids, None),))
+        return (_load_ref, ((dist.name, dist.creation, dist.keep_ref(obj), None),))
 
     def wire(obj: Any) -> Any:
         return (_load_pid if obj.__class__ is ExtPid else _load_ref, (obj.__reduce__()[1][1],))
 
     return {Pid: pid, RemotePid: pid, Ref: ref, TimerRef: ref, ExtPid: wire, ExtRef: wire}
+
+
+def _forget_when_gone(table: dict[Any, Any], key: Any, gone: weakref.ReferenceType[Any]) -> None:
+    """(A weak reference's callback) drop ``key`` from ``table`` if it still holds ``gone``."""
+    if table.get(key) is gone:
+        del table[key]
 
 
 def _ref_ids(n: int) -> tuple[int, int, int]:
@@ -289,8 +295,8 @@ class Dist:
         self.wire_pids: weakref.WeakKeyDictionary[RemotePid, ExtPid] = \
             weakref.WeakKeyDictionary()                          # byte-exact way back
         self.node_index: dict[str, int] = {}
-        self.local_refs: weakref.WeakValueDictionary[tuple[int, ...], Ref] = \
-            weakref.WeakValueDictionary()                        # refs we have sent
+        # refs we have sent, by their id words (weakly, read in C: a call sends and gets one)
+        self.local_refs: dict[tuple[int, ...], weakref.ReferenceType[Ref]] = {}
         self.local_pids: weakref.WeakValueDictionary[int, Pid] = \
             weakref.WeakValueDictionary()                        # pids we have sent
         self.listener: socket.socket | None = None
@@ -346,16 +352,31 @@ class Dist:
     def ref_from_wire(self, wire: ExtRef) -> Any:
         """One of our refs back as the `Ref` it was sent as; any other stays an `ExtRef`."""
         if wire.node == self.name and wire.creation == self.creation:
-            return self.local_refs.get(wire.ids, wire)
+            sent = self.local_refs.get(wire.ids)
+            ref = sent() if sent is not None else None
+            return wire if ref is None else ref
         return wire
 
-    def ref_to_wire(self, ref: Ref) -> ExtRef:
-        """The wire form of one of our refs, its bytes made here and remembered by the codec:
-        a ref is usually sent again soon (a call's monitor, tag and demonitor)."""
+    def keep_ref(self, ref: Ref) -> tuple[int, int, int]:
+        """Note that ``ref`` was sent, so that it comes back as itself while it lives; its
+        id words."""
         ids = _ref_ids(ref.n)
-        self.local_refs[ids] = ref
+        table = self.local_refs
+        table[ids] = weakref.ref(ref, partial(_forget_when_gone, table, ids))
+        return ids
+
+    def remember_ref(self, ref: Ref) -> tuple[tuple[int, int, int], bytes]:
+        """`keep_ref`, and the codec remembers the ref's bytes, made here: a ref is usually
+        sent again soon (a call's monitor, tag and demonitor), then encoded in C. Its id
+        words and bytes."""
+        ids = self.keep_ref(ref)
         raw = self._ref_head + _REF_TAIL.pack(self.creation, *ids)
         self.codec.remember_bytes(ref, raw)
+        return ids, raw
+
+    def ref_to_wire(self, ref: Ref) -> ExtRef:
+        """The wire form of one of our refs (`remember_ref`)."""
+        ids, raw = self.remember_ref(ref)
         wire: ExtRef = _rebuild(ExtRef, (self.name, self.creation, ids, raw))
         return wire
 
