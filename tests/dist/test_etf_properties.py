@@ -190,6 +190,25 @@ def test_gathered_encodings_are_the_same_bytes_with_the_binaries_uncopied(value,
         assert tail == whole[start:] and len(tail) == len(whole) - start
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(terms, python_values, st.booleans(), st.integers(0, 400))
+def test_a_frame_in_one_pass_is_the_frame_of_the_terms_encoded(control, payload, exact, limit):
+    """(`encode_frame`: u32 length, header, the terms without their 131 bytes.)"""
+    header = b"\x83D\x00"
+    frame = FAST.encode_frame(header, control, payload, limit=limit, exact=exact)
+    alone = FAST.encode_frame(header, control, limit=limit)
+    try:
+        terms = FAST.encode(control)[1:]
+        body = FAST.encode_exact(payload) if exact else FAST.encode(payload)
+    except ETFError:
+        body = None
+    for got, parts in ((frame, None if body is None else terms + body[1:]), (alone, terms)):
+        if parts is None or 4 + len(header) + len(parts) > limit:
+            assert got is None
+        else:
+            assert got == struct.pack(">I", len(header) + len(parts)) + header + parts
+
+
 def test_a_big_binary_is_a_part_of_its_own():
     big = bytes(1000)
     gathered = FAST.encode_parts(("big", big, [big, 1]), gather_from=1000)

@@ -446,9 +446,17 @@ typedef struct {
     const void *containers[8];
     int container_count;
     PyObject *more_containers;
+    /* encode_frame: the most bytes the frame may take (-1: no limit); past it, too_big is
+       set and the encoding stops (an error without an exception) */
+    Py_ssize_t limit;
+    int too_big;
 } Writer;
 
 static int grow(Writer *w, Py_ssize_t extra) {
+    if (w->limit >= 0 && w->len + extra > w->limit) {
+        w->too_big = 1;
+        return -1;
+    }
     if (w->len + extra <= w->cap) return 0;
     Py_ssize_t cap = w->cap * 2;
     while (cap < w->len + extra) cap *= 2;
@@ -787,6 +795,70 @@ static int enc(Writer *w, PyObject *obj, Py_ssize_t depth) {
     return use_fallback(w, obj); /* ports, funs, bitstrings, hooks, subclasses, bignums */
 }
 
+/* A writer with an empty buffer; `common` is (atoms, specials, fallback, max_depth). */
+static int start_writer(Writer *w, PyObject *const *common) {
+    w->cap = 256;
+    w->len = 0;
+    w->out = PyBytes_FromStringAndSize(NULL, w->cap);
+    if (w->out == NULL) return -1;
+    w->buf = PyBytes_AS_STRING(w->out);
+    w->atoms = common[0];
+    w->specials = common[1];
+    w->fallback = common[2];
+    w->max_depth = PyLong_AsSsize_t(common[3]);
+    w->exact_types = NULL;
+    w->gather_from = 0;
+    w->parts = NULL;
+    w->container_count = 0;
+    w->more_containers = NULL;
+    w->limit = -1;
+    w->too_big = 0;
+    return 0;
+}
+
+/* encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth,
+   exact_types | None, header: bytes, limit, payload_fallback) -> bytes, or None when it
+   would be longer than limit: u32 length, header, then control and (if has_payload) payload
+   without their 131 bytes (the payload in exact mode, with payload_fallback, when
+   exact_types is given) - one distribution frame, written in one pass */
+static PyObject *py_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 11 || !PyDict_CheckExact(args[3]) || !PyTuple_CheckExact(args[4]) ||
+        PyTuple_GET_SIZE(args[4]) != 3 || (args[7] != Py_None && !PyTuple_CheckExact(args[7]))
+        || !PyBytes_CheckExact(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "encode_frame(control, payload, has_payload, atoms, "
+                        "specials, fallback, max_depth, exact_types, header, limit, "
+                        "payload_fallback)");
+        return NULL;
+    }
+    Writer w;
+    if (start_writer(&w, args + 3) < 0) return NULL;
+    w.limit = PyLong_AsSsize_t(args[9]);
+    if (w.limit < 0 && !PyErr_Occurred()) w.limit = 0;
+    int has_payload = PyObject_IsTrue(args[2]);
+    PyObject *result = NULL;
+    if (!PyErr_Occurred() && has_payload >= 0 && grow(&w, 4) == 0) {
+        w.len = 4;
+        int failed = put_bytes_object(&w, args[8]) < 0 || enc(&w, args[0], 0) < 0;
+        if (!failed && has_payload) {
+            w.exact_types = args[7] == Py_None ? NULL : args[7];
+            w.fallback = args[10];
+            failed = enc(&w, args[1], 0) < 0;
+        }
+        if (!failed) {
+            uint32_t size = (uint32_t)(w.len - 4);
+            unsigned char head[4] = {size >> 24, size >> 16, size >> 8, size};
+            memcpy(w.buf, head, 4);
+            result = w.out;
+            w.out = NULL;
+            if (_PyBytes_Resize(&result, w.len) < 0) result = NULL;
+        }
+    }
+    if (result == NULL && w.too_big && !PyErr_Occurred()) result = Py_NewRef(Py_None);
+    Py_XDECREF(w.out);
+    Py_XDECREF(w.more_containers);
+    return result;
+}
+
 /* encode(term, atoms: dict, specials: (true, false, nil), fallback, max_depth[,
    exact_types: tuple | None[, gather_from: int]]) -> bytes, or a tuple of bytes parts when
    gathering left a binary uncopied */
@@ -806,20 +878,9 @@ static PyObject *py_encode(PyObject *self, PyObject *const *args, Py_ssize_t nar
         }
     }
     Writer w;
-    w.cap = 256;
-    w.len = 0;
-    w.out = PyBytes_FromStringAndSize(NULL, w.cap);
-    if (w.out == NULL) return NULL;
-    w.buf = PyBytes_AS_STRING(w.out);
-    w.atoms = args[1];
-    w.specials = args[2];
-    w.fallback = args[3];
-    w.max_depth = PyLong_AsSsize_t(args[4]);
+    if (start_writer(&w, args + 1) < 0) return NULL;
     w.exact_types = (nargs >= 6 && args[5] != Py_None) ? args[5] : NULL;
     w.gather_from = nargs == 7 ? PyLong_AsSsize_t(args[6]) : 0;
-    w.parts = NULL;
-    w.container_count = 0;
-    w.more_containers = NULL;
     w.buf[w.len++] = (char)131;
     PyObject *result = NULL;
     if (!PyErr_Occurred() && enc(&w, args[0], 0) == 0) {
@@ -864,6 +925,9 @@ static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
      "encode(term, atoms, specials, fallback, max_depth[, exact_types[, gather_from]]) -> bytes "
      "| tuple[bytes, ...]"},
+    {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
+     "encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth, "
+     "exact_types, header, limit, payload_fallback) -> bytes | None"},
     {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,
      "setup(ExtPid, ExtRef, ImproperList, Exit, Down)"},
     {NULL, NULL, 0, NULL},

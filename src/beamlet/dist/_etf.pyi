@@ -25,6 +25,20 @@ def encode(
     gather_from: int = ...,
     /,
 ) -> bytes | tuple[bytes, ...]: ...
+def encode_frame(
+    control: Any,
+    payload: Any,
+    has_payload: bool,
+    atoms: dict[str, bytes],
+    specials: tuple[bytes, bytes, bytes],
+    fallback: Callable[[Any], bytes],
+    max_depth: int,
+    exact_types: tuple[type, ...] | None,
+    header: bytes,
+    limit: int,
+    payload_fallback: Callable[[Any], bytes],
+    /,
+) -> bytes | None: ...
 def setup(
     ext_pid: type, ext_ref: type, improper_list: type, exit: type, down: type, /
 ) -> None: ...

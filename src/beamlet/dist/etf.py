@@ -1062,6 +1062,9 @@ def _make_encoder(on_pid: Callable[[Any], Any] | None, on_ref: Callable[[Any], A
     return enc, atoms, (true_atom, false_atom, nil_atom)
 
 
+_NO_TERM: Any = object()  # (encode_frame) no payload
+
+
 class Gathered:
     """An encoded term in parts (from `Codec.encode_parts`): the bytes between its big
     binaries, and those binaries' own objects, uncopied. Reads as the bytes they join into:
@@ -1231,6 +1234,25 @@ class Codec:
             # (exact: not exact, or too deep; else the Python encoder says what is wrong)
             return None if exact else self.encode(term)
         return out if isinstance(out, bytes) else Gathered(out)
+
+    def encode_frame(self, header: bytes, control: Any, payload: Any = _NO_TERM, *,
+                     limit: int, exact: bool = False) -> bytes | None:
+        """A frame in one pass: its u32 length, ``header``, then ``control`` and ``payload``
+        (if given; as `encode_exact` would, with ``exact``) without their 131 bytes, as the
+        distribution's frames hold them. None when the frame would take more than ``limit``
+        bytes (nothing big is copied on the way), when the payload is not exact, and without
+        the C fast path: the caller then frames what `encode` writes."""
+        if not self.accelerated:
+            return None
+        has_payload = payload is not _NO_TERM
+        try:
+            return _accel.encode_frame(
+                control, payload if has_payload else None, has_payload, self._atoms,
+                self._specials, self._fallback, self._c_depth,
+                _EXACT_IDENTITIES if exact else None, header, limit,
+                self._exact_fallback if exact else self._fallback)
+        except (_NotExact, ETFError, RecursionError):
+            return None
 
     def encode_exact(self, term: Any) -> bytes | None:
         """``term`` as `encode` writes it, when decoding those bytes gives back an equal

@@ -509,11 +509,11 @@ class Outbox:
         # (None until one waits: most keys never have two messages queued at once).
         self._waiting: dict[Hashable, deque[tuple[int, _Outgoing]] | None] = {}
         self._places = itertools.count()
-        self._count = 0
+        self.queued = 0  # (read it, do not write it) what __len__ says, without a call
 
     def __len__(self) -> int:
         """Messages queued whose last frame has not been taken yet."""
-        return self._count
+        return self.queued
 
     def put(self, control: Buffer, payload: Payload = b"", key: Hashable = None) -> None:
         """Queue one message; ``payload`` ``b""`` for a control message without one."""
@@ -527,7 +527,7 @@ class Outbox:
             if waiting is None:
                 waiting = self._waiting[key] = deque()
             waiting.append(entry)
-        self._count += 1
+        self.queued += 1
 
     def next_chunk(self) -> bytes | None:
         """The next frame body to write, or None when the outbox is empty."""
@@ -542,7 +542,7 @@ class Outbox:
         if message.left:  # to the back of the line
             heapq.heappush(self._free, (next(self._places), message))
             return chunk
-        self._count -= 1
+        self.queued -= 1
         waiting = self._waiting[message.key]
         if waiting:
             heapq.heappush(self._free, waiting.popleft())  # at its own place

@@ -663,6 +663,19 @@ class Dist:
         waiting.append((control, payload))
 
     def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
+        link = self.links.get(peer_name)
+        if link is not None and link.fragments and not link.outbox.queued:
+            # the usual case, a small message on a plain connection: framed in one pass
+            if payload is NO_PAYLOAD:
+                frame = self.codec.encode_frame(NORMAL_HEADER, control,
+                                                limit=link.whole_frame_limit)
+            else:
+                frame = self.codec.encode_frame(
+                    NORMAL_HEADER, control, payload, limit=link.whole_frame_limit,
+                    exact=bool(self.up.get(peer_name, 0) & BEAMLET_TERMS))
+            if frame is not None:
+                link.put_frame(frame)
+                return
         try:
             control_bytes, payload_bytes = self.encode(peer_name, control, payload)
         except (ETFError, ValueError) as error:
@@ -673,7 +686,6 @@ class Dist:
         # ordered per sending process (control[1] is the sender, or the request id of a
         # spawn request, which names no other order to keep), as OTP orders a channel
         key = control[1] if control[0] != SPAWN_REQUEST else control[2]
-        link = self.links.get(peer_name)
         if link is not None:
             link.put(control_bytes, payload_bytes, key)
             return

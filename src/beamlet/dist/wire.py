@@ -87,6 +87,8 @@ class Link:
         self.fragments = bool(flags & FRAGMENTS)
         self.outbox = Outbox(fragments=self.fragments)
         self.max_whole = self.outbox.max_fragment  # (control + payload: a generous bound)
+        # the longest frame `put_frame` takes: u32 length, 131 68 0, one fragment's bytes
+        self.whole_frame_limit = 4 + len(NORMAL_HEADER) + self.outbox.max_fragment
         self.framed: list[bytes] = []           # frames `put` made, with their lengths
         self.unsent: memoryview | None = None   # what the socket has not taken yet
         self.flush_due = False
@@ -166,10 +168,19 @@ class Link:
 
         While the outbox is empty a message that needs no fragments is framed at once (it
         goes before anything put after it, as the outbox would send it)."""
-        if not self.outbox and len(control) + len(payload) <= self.max_whole:
+        if not self.outbox.queued and len(control) + len(payload) <= self.max_whole:
             self.framed += framed_whole(control, payload, self.fragments)
         else:
             self.outbox.put(control, payload, key)
+        if not self.flush_due:
+            self.flush_due = True
+            wakeup.soon(self._flush)
+
+    def put_frame(self, frame: bytes) -> None:
+        """Queue one whole frame as `Codec.encode_frame` writes it, at most
+        `whole_frame_limit` bytes: what `put` does with a small message, written in one pass
+        (only with FRAGMENTS agreed and nothing in the outbox, which `put` would wait for)."""
+        self.framed.append(frame)
         if not self.flush_due:
             self.flush_due = True
             wakeup.soon(self._flush)
@@ -209,7 +220,7 @@ class Link:
         """The frames to write next, joined: those framed by `put`, then the outbox's (about
         `_WRITE_BATCH` bytes of them)."""
         parts, self.framed = self.framed, []
-        if not self.outbox:
+        if not self.outbox.queued:
             return b"".join(parts)
         next_chunk = self.outbox.next_chunk
         size = 0
