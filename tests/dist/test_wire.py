@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from beamlet.dist import etf
 from beamlet.dist.control import NO_PAYLOAD, SEND_SENDER
+from beamlet.dist.fragments import NORMAL_HEADER
 from beamlet.dist.handshake import FRAGMENTS
 from beamlet.dist.node import Dist
-from beamlet.dist.wire import Link
+from beamlet.dist.wire import Link, _split
 from beamlet.kernel.node import wakeup
 
 SENDERS = [etf.ExtPid("a@vm", n, 0, 1) for n in range(3)]
@@ -25,7 +26,8 @@ RECEIVER = etf.ExtPid("b@vm", 9, 0, 1)
 
 
 class FakeDist:
-    """What a Link asks of its distribution: dispatch (decoded as `Dist` decodes), loss."""
+    """What a Link asks of its distribution: frames and dispatch (decoded as `Dist` decodes:
+    the usual messages in C, the others from their bodies), loss."""
 
     def __init__(self) -> None:
         self.codec = etf.Codec()
@@ -34,6 +36,12 @@ class FakeDist:
 
     def dispatch(self, peer_name: str, body: bytes) -> None:
         self.received.append(Dist._decode(self, body))  # type: ignore[arg-type]
+
+    def frames(self, data: bytes | bytearray, largest: int) -> Any:
+        return Dist.frames(self, data, largest)  # type: ignore[arg-type]
+
+    def dispatch_decoded(self, peer_name: str, control: Any, payload: Any) -> None:
+        self.received.append((control, payload))
 
     def disconnect_now(self, peer_name: str) -> None:
         raise AssertionError(f"a valid stream was refused from {peer_name}")
@@ -94,6 +102,52 @@ def test_every_message_arrives_once_in_each_senders_order(
     for sender in SENDERS:
         assert [m for m in b_dist.received if m[0][1] == sender] == \
             [m for m in sent if m[0][1] == sender]
+
+
+body_kinds = st.one_of(
+    st.tuples(st.just("message"), st.integers(0, 2), st.one_of(
+        st.none(), st.integers(), st.text(max_size=5), st.binary(max_size=40),
+        st.lists(st.integers(0, 300), max_size=5), st.just(("EXIT", "x", "y")))),
+    st.tuples(st.just("control only"), st.integers(0, 2), st.none()),
+    st.tuples(st.just("pickle"), st.integers(0, 2), st.binary(max_size=8)),
+    st.tuples(st.just("compressed"), st.integers(0, 2), st.none()),
+    st.tuples(st.just("other"), st.just(0), st.binary(max_size=12)),  # fragments, junk
+    st.tuples(st.just("tick"), st.just(0), st.none()),
+)
+
+
+def frame_of(kind: str, sender: int, value: Any) -> bytes:
+    codec = etf.Codec()
+    control = codec.encode((SEND_SENDER, SENDERS[sender], RECEIVER))[1:]
+    body = {"message": lambda: NORMAL_HEADER + control + codec.encode(value)[1:],
+            "control only": lambda: NORMAL_HEADER + control,
+            "pickle": lambda: NORMAL_HEADER + control + b"\x80" + value,
+            "compressed": lambda: NORMAL_HEADER + control
+            + codec.encode(b"z" * 300, compressed=6)[1:],
+            "other": lambda: b"\x83E" + value,
+            "tick": lambda: b""}[kind]()
+    return len(body).to_bytes(4, "big") + body
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(body_kinds, max_size=8), st.integers(0, 10**6), st.integers(4, 200))
+def test_frames_decoded_in_c_are_what_the_bodies_decode_to(bodies, cut, largest) -> None:
+    """(`Dist.frames`: whole messages decoded where they lie, the rest left as bodies.)"""
+    data = b"".join(frame_of(*body) for body in bodies)
+    data = data[:cut % (len(data) + 1)]
+    dist = FakeDist()
+    found = Dist.frames(dist, bytearray(data), largest)  # type: ignore[arg-type]
+    assert found is not None
+    start, bodies_alone = _split(data)
+    assert found[0] == start
+    kinds = [kind for kind, _, _ in bodies if kind != "tick"][:len(bodies_alone)]
+    for item, body, kind in zip(found[1], bodies_alone, kinds, strict=True):
+        if kind in ("message", "control only") and len(body) <= largest:
+            assert type(item) is tuple  # decoded in C
+            want = Dist._decode(dist, body)  # type: ignore[arg-type]
+            assert item == want and type(item[1]) is type(want[1])
+        else:
+            assert item == body  # left to Python
 
 
 def test_a_control_message_without_payload(pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:

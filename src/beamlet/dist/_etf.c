@@ -420,6 +420,73 @@ static PyObject *decode_view(Reader *r) {
     return pair;
 }
 
+/* The message whose terms (no 131 bytes) span [pos, end) of r's data, as (control, payload),
+   `no_payload` when the control term fills it; NULL to leave it to Python (a pickled or
+   compressed payload, anything dec gives up on, a hook's error). */
+static PyObject *decode_message(Reader *r, Py_ssize_t pos, Py_ssize_t end,
+                                PyObject *no_payload) {
+    r->pos = pos;
+    r->size = end;
+    PyObject *control = dec(r, 0);
+    if (control == NULL) return NULL;
+    PyObject *payload;
+    if (r->pos >= end) {
+        payload = Py_NewRef(no_payload);
+    } else if (r->data[r->pos] == 0x80) { /* a pickle, from a beamlet node */
+        Py_DECREF(control);
+        return NULL;
+    } else if ((payload = dec(r, 0)) == NULL) {
+        Py_DECREF(control);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, control, payload);
+    Py_DECREF(control);
+    Py_DECREF(payload);
+    return pair;
+}
+
+/* decode_frames(data: bytes | bytearray, on_pid, on_ref, max_depth, pid_cache | None,
+   header: bytes, no_payload, largest) -> (end, items): the whole u32-length frames at the
+   start of data, the empty ones (ticks) left out; a body that is `header` then a message of
+   at most `largest` bytes as its (control, payload), any other as its bytes */
+static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8 || !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0])) ||
+        (args[4] != Py_None && !PyDict_CheckExact(args[4])) || !PyBytes_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "decode_frames(data, on_pid, on_ref, max_depth, "
+                        "pid_cache, header, no_payload, largest)");
+        return NULL;
+    }
+    Py_ssize_t max_depth = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t largest = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *data = view.buf, *header = (const unsigned char *)PyBytes_AS_STRING(args[5]);
+    Py_ssize_t size = view.len, header_size = PyBytes_GET_SIZE(args[5]), start = 0;
+    Reader r = {data, size, 0, max_depth, args[1], args[2],
+                args[4] == Py_None ? NULL : args[4]};
+    PyObject *items = PyList_New(0);
+    while (items != NULL && size - start >= 4) {
+        Py_ssize_t length = be32(data + start), body = start + 4;
+        if (length > size - body) break;
+        if (length > 0) {
+            PyObject *item = NULL;
+            if (length > header_size && length <= largest &&
+                memcmp(data + body, header, header_size) == 0) {
+                item = decode_message(&r, body + header_size, body + length, args[6]);
+                if (item == NULL) PyErr_Clear(); /* (Python decodes it again, and says why) */
+            }
+            if (item == NULL) item = PyBytes_FromStringAndSize((const char *)data + body, length);
+            if (item == NULL || PyList_Append(items, item) < 0) Py_CLEAR(items);
+            Py_XDECREF(item);
+        }
+        start = body + length;
+    }
+    PyBuffer_Release(&view);
+    if (items == NULL) return NULL;
+    return Py_BuildValue("(nN)", start, items);
+}
+
 /* ---------------------------------------------------------------- encoding */
 
 typedef struct {
@@ -925,6 +992,9 @@ static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
      "encode(term, atoms, specials, fallback, max_depth[, exact_types[, gather_from]]) -> bytes "
      "| tuple[bytes, ...]"},
+    {"decode_frames", (PyCFunction)(void (*)(void))py_decode_frames, METH_FASTCALL,
+     "decode_frames(data, on_pid, on_ref, max_depth, pid_cache, header, no_payload, largest) "
+     "-> (end, items)"},
     {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
      "encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth, "
      "exact_types, header, limit, payload_fallback) -> bytes | None"},

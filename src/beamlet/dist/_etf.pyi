@@ -25,6 +25,17 @@ def encode(
     gather_from: int = ...,
     /,
 ) -> bytes | tuple[bytes, ...]: ...
+def decode_frames(
+    data: bytes | bytearray,
+    on_pid: Callable[[Any], Any] | None,
+    on_ref: Callable[[Any], Any] | None,
+    max_depth: int,
+    pid_cache: dict[bytes, Any] | None,
+    header: bytes,
+    no_payload: Any,
+    largest: int,
+    /,
+) -> tuple[int, list[Any]]: ...
 def encode_frame(
     control: Any,
     payload: Any,

@@ -1337,6 +1337,20 @@ class Codec:
             raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
         return self.decode_at(data, offset + 1)
 
+    def decode_frames(self, data: bytes | bytearray, *, header: bytes, no_payload: Any,
+                      largest: int) -> tuple[int, list[Any]] | None:
+        """The whole frames (each a u32 length, then its body) at the start of ``data``, the
+        empty ones left out, and where the rest begins. A body that is ``header`` then a
+        message of at most ``largest`` bytes — a control term and a payload, without their
+        131 bytes, as the distribution's frames hold them — comes decoded where it lies, as
+        ``(control, payload)`` (``no_payload`` when there is none); any other as its bytes
+        (a fragment, a pickled or compressed payload, or whatever the C decoder leaves to
+        Python, which then says what is wrong). None without the C fast path."""
+        if not self.accelerated:
+            return None
+        return _accel.decode_frames(data, self._on_pid, self._on_ref, self._c_depth,
+                                    self._pid_cache, header, no_payload, largest)
+
     def decode_at(self, data: bytes | bytearray, offset: int) -> tuple[Any, int]:
         """The term whose tag is at ``offset`` (no version byte before it: as the terms of
         a frame with a distribution header) and where it ends. (A `bytearray` is read where

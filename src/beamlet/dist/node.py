@@ -765,13 +765,23 @@ class Dist:
                       peer_name, error)
             self.disconnect_now(peer_name)
             return
-        if not isinstance(control, tuple) or not control or type(control[0]) is not int:
+        self.dispatch_decoded(peer_name, control, payload)
+
+    def dispatch_decoded(self, peer_name: str, control: Any, payload: Any) -> None:
+        """Act on one message from ``peer_name``, decoded (`payload` `NO_PAYLOAD` if none)."""
+        if control.__class__ is not tuple or not control or type(control[0]) is not int:
             log.error("invalid control message from %s: %r", peer_name, control)
             return
         try:
             self.signals.dispatch(peer_name, control, payload)
         except (ValueError, TypeError, IndexError) as error:
             log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
+
+    def frames(self, data: bytes | bytearray, largest: int) -> tuple[int, list[Any]] | None:
+        """A plain connection's whole frames at the start of ``data``, the usual ones
+        decoded (`Codec.decode_frames`): items for `wire.Link`; None without the C decoder."""
+        return self.codec.decode_frames(data, header=NORMAL_HEADER, no_payload=NO_PAYLOAD,
+                                        largest=largest)
 
     def _decode(self, body: bytes | bytearray) -> tuple[Any, Any]:
         """The control term and the payload (`NO_PAYLOAD` if none) of a message in

@@ -130,21 +130,34 @@ class Link:
             self.inbound += data
             self._take_frames()
             return
-        start, bodies = _split(data)  # (the usual case: whole frames, sliced from the read)
+        start, items = self._frames(data)  # (the usual case: whole frames, in the read)
         if start < len(data):
             self.inbound = bytearray(data[start:])
-        self._dispatch(bodies)
+        self._dispatch(items)
 
     def _take_frames(self) -> None:
         """Dispatch every whole frame of `inbound`, in order; keep the rest."""
-        start, bodies = _split(self.inbound)
+        start, items = self._frames(self.inbound)
         del self.inbound[:start]
-        self._dispatch(bodies)
+        self._dispatch(items)
 
-    def _dispatch(self, bodies: list[bytes]) -> None:
-        """Hand the messages of ``bodies`` (frame bodies, in order) to the distribution."""
+    def _frames(self, data: bytes | bytearray) -> tuple[int, list[Any]]:
+        """The whole frames at the start of ``data`` and where the rest begins: the usual
+        messages decoded in C (`Dist.frames`), the others as their bodies."""
+        found = self.dist.frames(data, self.largest)
+        return found if found is not None else _split(data)
+
+    def _dispatch(self, items: list[Any]) -> None:
+        """Hand the messages of ``items`` (in order: decoded ``(control, payload)`` pairs
+        and frame bodies) to the distribution."""
         feed, dispatch, peer_name = self.reassembler.feed, self.dist.dispatch, self.peer_name
-        for body in bodies:
+        decoded = self.dist.dispatch_decoded
+        for body in items:
+            if body.__class__ is tuple:
+                decoded(peer_name, body[0], body[1])
+                if self.closed:
+                    return
+                continue
             if body.startswith(NORMAL_HEADER) and len(body) <= self.largest:
                 dispatch(peer_name, body)  # a whole message: as it came (no reassembly)
                 if self.closed:
