@@ -150,6 +150,20 @@ def test_frames_decoded_in_c_are_what_the_bodies_decode_to(bodies, cut, largest)
             assert item == body  # left to Python
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60), st.lists(st.binary(max_size=30), max_size=4))
+def test_any_bytes_give_the_frames_split_gives_decoded_or_not(prefix, junk_bodies) -> None:
+    """(Hostile input: `Dist.frames` never fails; a body it cannot decode stays a body.)"""
+    data = prefix + b"".join((3 + len(body)).to_bytes(4, "big") + NORMAL_HEADER + body
+                             for body in junk_bodies)
+    found = Dist.frames(FakeDist(), data, 1 << 20)  # type: ignore[arg-type]
+    assert found is not None
+    start, bodies_alone = _split(data)
+    assert found[0] == start and len(found[1]) == len(bodies_alone)
+    for item, body in zip(found[1], bodies_alone, strict=True):
+        assert type(item) is tuple or item == body
+
+
 def test_a_control_message_without_payload(pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:
     a, _, _, b_dist = pair
     a.put(etf.encode((3, SENDERS[0], RECEIVER)), b"", SENDERS[0])  # LINK

@@ -61,8 +61,9 @@ log = logging.getLogger("beamlet.dist")
 PASS_THROUGH = 112  # 'p': a frame without distribution header (we never set the atom cache)
 PICKLE_PROTO = 0x80  # the first byte of a pickle: a payload from a beamlet node
 _REF_TAIL = struct.Struct(">IIII")  # NEWER_REFERENCE_EXT after the node: creation, 3 ids
-# Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles.
-# OTP keeps only the flags both ends offer, so an Erlang node never sees it used.
+# Our own flag, far above OTP's: both ends are beamlet nodes, payloads travel as pickles
+# where ETF would not give them back exactly. OTP keeps only the flags both ends offer, so an
+# Erlang node never sees it used.
 BEAMLET_TERMS = 1 << 60
 # Binaries this big go out uncopied, their fragments cut from the caller's own bytes object.
 GATHER_FROM = 1 << 18
@@ -159,7 +160,7 @@ def _payload_buffer() -> io.BytesIO:
     return buffer
 
 
-class _Pickling:
+class _Payloads:
     """Payloads to beamlet nodes: as ETF when it gives the value back exactly (tuples,
     atoms, numbers, binaries, lists, maps, pids and refs: most messages, at a fraction of a
     pickle's cost both ways), else as ``131`` then a pickle, by one pickler kept for the node
@@ -295,7 +296,8 @@ class Dist:
         self.wire_pids: weakref.WeakKeyDictionary[RemotePid, ExtPid] = \
             weakref.WeakKeyDictionary()                          # byte-exact way back
         self.node_index: dict[str, int] = {}
-        # refs we have sent, by their id words (weakly, read in C: a call sends and gets one)
+        # refs we have sent, by their id words, held weakly (a plain dict of weak references:
+        # a call sends one and gets it back, without a Python-level lookup either way)
         self.local_refs: dict[tuple[int, ...], weakref.ReferenceType[Ref]] = {}
         self.local_pids: weakref.WeakValueDictionary[int, Pid] = \
             weakref.WeakValueDictionary()                        # pids we have sent
@@ -310,7 +312,7 @@ class Dist:
         # a pickler reads its dispatch table when it is made: a class of our own carries it
         self.pickler: type[pickle.Pickler] = type("Pickler", (pickle.Pickler,), {
             "dispatch_table": {**copyreg.dispatch_table, **self.identity_reducers}})
-        self.pickling = _Pickling(self)
+        self.payloads = _Payloads(self)
         self.signals = control.Signals(self)
         self.spawning = spawning.Spawning(self)
         self.watchers = nodes.NodeWatchers(self)
@@ -704,7 +706,7 @@ class Dist:
         if payload is NO_PAYLOAD:
             return control_bytes, b""
         if self.up.get(peer_name, 0) & BEAMLET_TERMS:
-            return control_bytes, self.pickling.payload(payload)
+            return control_bytes, self.payloads.payload(payload)
         encoded = self.codec.encode_parts(payload, gather_from=GATHER_FROM)
         assert encoded is not None  # (only an exact encoding may have none)
         return control_bytes, encoded
