@@ -375,7 +375,8 @@ static PyObject *dec(Reader *r, Py_ssize_t depth) {
     }
 }
 
-/* decode(data: bytes, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end) | None */
+/* decode(data: bytes | bytearray, pos, on_pid, on_ref, max_depth[, pid_cache]) -> (term, end)
+   | None */
 static PyObject *decode_view(Reader *r);
 
 /* data: bytes or bytearray (a reassembled message: held by a buffer export while the hooks
@@ -463,8 +464,9 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
     const unsigned char *data = view.buf, *header = (const unsigned char *)PyBytes_AS_STRING(args[5]);
     Py_ssize_t size = view.len, header_size = PyBytes_GET_SIZE(args[5]), start = 0;
-    Reader r = {data, size, 0, max_depth, args[1], args[2],
-                args[4] == Py_None ? NULL : args[4]};
+    Reader r = {.data = data, .size = size, .pos = 0, .max_depth = max_depth,
+                .on_pid = args[1], .on_ref = args[2],
+                .pid_cache = args[4] == Py_None ? NULL : args[4]};
     PyObject *items = PyList_New(0);
     while (items != NULL && size - start >= 4) {
         Py_ssize_t length = be32(data + start), body = start + 4;
