@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import struct
 from collections.abc import Callable
+from typing import Any
 
 import erlang_nodes
 import pytest
@@ -21,6 +22,7 @@ from beamlet.dist.fragments import (
     DEFAULT_FRAGMENT_SIZE,
     FragmentError,
     Outbox,
+    PresetMessage,
     Reassembler,
     fragment_count,
     pass_through,
@@ -292,6 +294,47 @@ def test_garbage_only_ever_raises_fragment_error(garbage: list[bytes], data: st.
             continue
         assert result is None or result[:2] == b"p\x83"
     assert reassembler.buffered_bytes >= 0
+
+
+apart_payloads = st.recursive(
+    st.binary(min_size=0, max_size=400) | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(control_terms, apart_payloads, st.integers(16, 200), st.integers(1, 300))
+def test_a_big_binary_received_apart_decodes_as_the_whole_message(
+    control: bytes, value: Any, max_fragment: int, apart_from: int
+) -> None:
+    """(`binaries_apart`: the first big binary fills its own bytes object as fragments come.)"""
+    payload = etf.encode(value)
+    frames = split(control, payload, 7, max_fragment)
+    plain, apart = Reassembler(), Reassembler(binaries_apart=apart_from)
+    whole_message = [plain.feed(frame) for frame in frames][-1]
+    got = [apart.feed(frame) for frame in frames][-1]
+    assert whole_message == pass_through(control, payload)
+    codec = etf.Codec()
+    if isinstance(got, PresetMessage):
+        assert len(frames) > 1 and len(got.preset[1]) >= apart_from
+        head, end = codec.decode_prefix(got.message, 1)
+        assert codec.decode_prefix(got.message, end, preset=got.preset)[0] == value
+        assert head == etf.decode(control)
+    else:
+        assert got == whole_message
+    assert apart.open_sequences == 0 and apart.buffered_bytes == 0
+
+
+def test_a_sequence_that_ends_inside_its_binary_is_refused() -> None:
+    payload = bytearray(etf.encode(("big", bytes(1000))))
+    at = payload.index(109)  # BINARY_EXT: make it claim 2,000 bytes, of which 1,000 come
+    payload[at + 1:at + 5] = (2000).to_bytes(4, "big")
+    frames = split(CONTROL, bytes(payload), 3, 300)
+    reassembler = Reassembler(binaries_apart=500)
+    assert [reassembler.feed(frame) for frame in frames[:-1]] == [None] * (len(frames) - 1)
+    with pytest.raises(FragmentError, match="ended inside a binary of 2000 bytes"):
+        reassembler.feed(frames[-1])
 
 
 def test_a_bytearray_body_is_copied_not_kept() -> None:

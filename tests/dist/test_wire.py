@@ -37,6 +37,9 @@ class FakeDist:
     def dispatch(self, peer_name: str, body: bytes) -> None:
         self.received.append(Dist._decode(self, body))  # type: ignore[arg-type]
 
+    def _decode_preset(self, message: Any) -> tuple[Any, Any]:
+        return Dist._decode_preset(self, message)  # type: ignore[arg-type]
+
     def frames(self, data: bytes | bytearray, largest: int) -> Any:
         return Dist.frames(self, data, largest)  # type: ignore[arg-type]
 

@@ -33,6 +33,10 @@ typedef struct {
     Py_ssize_t max_depth;
     PyObject *on_pid, *on_ref;
     PyObject *pid_cache; /* dict: a pid's bytes -> what on_pid made of them, or NULL */
+    /* a binary received apart (see find_binary): the BINARY_EXT at preset_at (-1: none) is
+       `preset`, whose bytes are not in data (its 5-byte head is) */
+    Py_ssize_t preset_at;
+    PyObject *preset;
 } Reader;
 
 #define PID_CACHE_LIMIT 4096
@@ -342,6 +346,10 @@ static PyObject *dec(Reader *r, Py_ssize_t depth) {
         return read_list(r, depth);
     case 109: {
         if (!have(r, 5)) BAIL();
+        if (r->pos == r->preset_at) {
+            r->pos += 5;
+            return Py_NewRef(r->preset);
+        }
         Py_ssize_t len = be32(p + 1);
         r->pos += 5;
         if (!have(r, len)) BAIL();
@@ -382,11 +390,12 @@ static PyObject *decode_view(Reader *r);
 /* data: bytes or bytearray (a reassembled message: held by a buffer export while the hooks
    run, so that nothing can resize it under the reader) */
 static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 5 && nargs != 6) ||
+    if ((nargs != 5 && nargs != 6 && nargs != 8) ||
             !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0]))
-            || (nargs == 6 && args[5] != Py_None && !PyDict_CheckExact(args[5]))) {
+            || (nargs >= 6 && args[5] != Py_None && !PyDict_CheckExact(args[5]))
+            || (nargs == 8 && !PyBytes_CheckExact(args[7]))) {
         PyErr_SetString(PyExc_TypeError, "decode(data: bytes | bytearray, pos, on_pid, on_ref, "
-                                         "max_depth[, pid_cache: dict])");
+                                         "max_depth[, pid_cache: dict[, preset_at, preset]])");
         return NULL;
     }
     Py_buffer view;
@@ -397,8 +406,10 @@ static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     r.pos = PyLong_AsSsize_t(args[1]);
     r.on_pid = args[2];
     r.on_ref = args[3];
-    r.pid_cache = (nargs == 6 && args[5] != Py_None) ? args[5] : NULL;
+    r.pid_cache = (nargs >= 6 && args[5] != Py_None) ? args[5] : NULL;
     r.max_depth = PyLong_AsSsize_t(args[4]);
+    r.preset_at = nargs == 8 ? PyLong_AsSsize_t(args[6]) : -1;
+    r.preset = nargs == 8 ? args[7] : NULL;
     PyObject *result = decode_view(&r);
     PyBuffer_Release(&view);
     return result;
@@ -466,7 +477,8 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
     Py_ssize_t size = view.len, header_size = PyBytes_GET_SIZE(args[5]), start = 0;
     Reader r = {.data = data, .size = size, .pos = 0, .max_depth = max_depth,
                 .on_pid = args[1], .on_ref = args[2],
-                .pid_cache = args[4] == Py_None ? NULL : args[4]};
+                .pid_cache = args[4] == Py_None ? NULL : args[4], .preset_at = -1,
+                .preset = NULL};
     PyObject *items = PyList_New(0);
     while (items != NULL && size - start >= 4) {
         Py_ssize_t length = be32(data + start), body = start + 4;
@@ -487,6 +499,119 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
     PyBuffer_Release(&view);
     if (items == NULL) return NULL;
     return Py_BuildValue("(nN)", start, items);
+}
+
+/* ------------------------------------------------ big binaries received apart */
+
+static int skip_atom(const unsigned char *d, Py_ssize_t size, Py_ssize_t *pos) {
+    if (*pos + 2 > size) return -1;
+    unsigned char tag = d[*pos];
+    if (tag == 119 || tag == 115) *pos += 2 + d[*pos + 1];
+    else if ((tag == 118 || tag == 100) && *pos + 3 <= size) *pos += 3 + be16(d + *pos + 1);
+    else return -1;
+    return *pos <= size ? 0 : -1;
+}
+
+/* Walk the term at *pos of d[:size] in order: 1 with *pos at the first BINARY_EXT of `least`
+   bytes or more, 0 when the term holds none (*pos past it), -1 when that cannot be told from
+   these bytes (they end first, or a tag this walk does not know). */
+static int seek_binary(const unsigned char *d, Py_ssize_t size, Py_ssize_t *pos,
+                       Py_ssize_t least, int depth) {
+    if (depth > 64 || *pos >= size) return -1;
+    const unsigned char *p = d + *pos;
+    Py_ssize_t left = size - *pos, count = 0, step = 0;
+    switch (p[0]) {
+    case 97: step = 2; break;
+    case 98: step = 5; break;
+    case 70: step = 9; break;
+    case 106: step = 1; break;
+    case 119: case 115: case 118: case 100: return skip_atom(d, size, pos);
+    case 107: if (left < 3) return -1; step = 3 + be16(p + 1); break;
+    case 110: if (left < 3) return -1; step = 3 + p[1]; break;
+    case 111: if (left < 6) return -1; step = 6 + be32(p + 1); break;
+    case 77: if (left < 6) return -1; step = 6 + be32(p + 1); break;
+    case 109:
+        if (left < 5) return -1;
+        if ((Py_ssize_t)be32(p + 1) >= least) return 1;
+        step = 5 + be32(p + 1);
+        break;
+    case 88:
+        *pos += 1;
+        if (skip_atom(d, size, pos) < 0) return -1;
+        step = 12;
+        break;
+    case 90:
+        if (left < 3) return -1;
+        count = be16(p + 1);
+        *pos += 3;
+        if (skip_atom(d, size, pos) < 0) return -1;
+        step = 4 + 4 * count;
+        break;
+    case 104: case 105: case 108: case 116: {
+        int wide = p[0] != 104;
+        if (left < (wide ? 5 : 2)) return -1;
+        count = wide ? be32(p + 1) : p[1];
+        *pos += wide ? 5 : 2;
+        if (p[0] == 116) count *= 2;
+        if (p[0] == 108) count += 1; /* the tail */
+        for (Py_ssize_t i = 0; i < count; i++) {
+            int found = seek_binary(d, size, pos, least, depth + 1);
+            if (found != 0) return found;
+        }
+        return 0;
+    }
+    default: return -1;
+    }
+    if (step > size - *pos) return -1;
+    *pos += step;
+    return 0;
+}
+
+/* find_binary(data: bytes, pos, least) -> (at, size) | None: where the term at pos has its
+   first binary of `least` bytes or more (the BINARY_EXT's tag), if these bytes tell */
+static PyObject *py_find_binary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "find_binary(data: bytes, pos, least)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), least = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+    if (pos < 0 || pos > size || seek_binary(d, size, &pos, least, 0) != 1) Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", pos, (Py_ssize_t)be32(d + pos + 1));
+}
+
+/* reserve_binary(size) -> bytes: a bytes object whose contents `fill_binary` writes, piece by
+   piece as they arrive (its memory is touched as it fills, not all at once). Nothing may read
+   it before it is full: the reassembler's own. */
+static PyObject *py_reserve_binary(PyObject *self, PyObject *arg) {
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a negative size");
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize(NULL, size);
+}
+
+/* fill_binary(binary, at, data): copy data into binary[at:] (within its size) */
+static PyObject *py_fill_binary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "fill_binary(binary: bytes, at, data)");
+        return NULL;
+    }
+    Py_ssize_t at = PyLong_AsSsize_t(args[1]);
+    if (at == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0) return NULL;
+    int fits = at >= 0 && view.len <= PyBytes_GET_SIZE(args[0]) - at;
+    if (fits) memcpy(PyBytes_AS_STRING(args[0]) + at, view.buf, view.len);
+    PyBuffer_Release(&view);
+    if (!fits) {
+        PyErr_SetString(PyExc_ValueError, "the data does not fit in the binary there");
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 /* ---------------------------------------------------------------- encoding */
@@ -994,6 +1119,12 @@ static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))py_encode, METH_FASTCALL,
      "encode(term, atoms, specials, fallback, max_depth[, exact_types[, gather_from]]) -> bytes "
      "| tuple[bytes, ...]"},
+    {"find_binary", (PyCFunction)(void (*)(void))py_find_binary, METH_FASTCALL,
+     "find_binary(data, pos, least) -> (at, size) | None"},
+    {"reserve_binary", (PyCFunction)py_reserve_binary, METH_O,
+     "reserve_binary(size) -> bytes (contents unset, for fill_binary)"},
+    {"fill_binary", (PyCFunction)(void (*)(void))py_fill_binary, METH_FASTCALL,
+     "fill_binary(binary, at, data)"},
     {"decode_frames", (PyCFunction)(void (*)(void))py_decode_frames, METH_FASTCALL,
      "decode_frames(data, on_pid, on_ref, max_depth, pid_cache, header, no_payload, largest) "
      "-> (end, items)"},

@@ -10,6 +10,8 @@ def decode(
     on_ref: Callable[[Any], Any] | None,
     max_depth: int,
     pid_cache: dict[bytes, Any] | None = None,
+    preset_at: int = ...,
+    preset: bytes = ...,
     /,
 ) -> tuple[Any, int] | None:
     """(term, end), or None when the Python decoder must handle the term; ``pid_cache``
@@ -50,6 +52,9 @@ def encode_frame(
     payload_fallback: Callable[[Any], bytes],
     /,
 ) -> bytes | None: ...
+def find_binary(data: bytes, pos: int, least: int, /) -> tuple[int, int] | None: ...
+def reserve_binary(size: int, /) -> bytes: ...
+def fill_binary(binary: bytes, at: int, data: bytes | bytearray | memoryview, /) -> None: ...
 def setup(
     ext_pid: type, ext_ref: type, improper_list: type, exit: type, down: type, /
 ) -> None: ...

@@ -1322,8 +1322,8 @@ class Codec:
             raise ETFError(f"{len(data) - end} bytes left after the term", end)
         return term
 
-    def decode_prefix(self, data: bytes | bytearray | memoryview,
-                      offset: int = 0) -> tuple[Any, int]:
+    def decode_prefix(self, data: bytes | bytearray | memoryview, offset: int = 0, *,
+                      preset: tuple[int, bytes] | None = None) -> tuple[Any, int]:
         """The term that starts at ``offset`` (its 131 byte) and where it ends.
 
         The distribution's pass-through frames hold a control term then a message, each with
@@ -1335,7 +1335,7 @@ class Codec:
             raise ETFError("no term: the input is empty", offset)
         if data[offset] != VERSION:
             raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
-        return self.decode_at(data, offset + 1)
+        return self.decode_at(data, offset + 1, preset=preset)
 
     def decode_frames(self, data: bytes | bytearray, *, header: bytes, no_payload: Any,
                       largest: int) -> tuple[int, list[Any]] | None:
@@ -1351,15 +1351,27 @@ class Codec:
         return _accel.decode_frames(data, self._on_pid, self._on_ref, self._c_depth,
                                     self._pid_cache, header, no_payload, largest)
 
-    def decode_at(self, data: bytes | bytearray, offset: int) -> tuple[Any, int]:
+    def decode_at(self, data: bytes | bytearray, offset: int, *,
+                  preset: tuple[int, bytes] | None = None) -> tuple[Any, int]:
         """The term whose tag is at ``offset`` (no version byte before it: as the terms of
         a frame with a distribution header) and where it ends. (A `bytearray` is read where
-        it lies by the C decoder: a reassembled message is not copied again.)"""
+        it lies by the C decoder: a reassembled message is not copied again.)
+
+        ``preset`` is ``(at, binary)``: the BINARY_EXT whose tag is at ``at`` is ``binary``,
+        which ``data`` holds only the 5-byte head of (a big binary received apart, see
+        `beamlet.dist.fragments`); the end is where it would be without it."""
         if self.accelerated:
-            found = _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth,
-                                  self._pid_cache)
+            found = (_accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth,
+                                   self._pid_cache) if preset is None else
+                     _accel.decode(data, offset, self._on_pid, self._on_ref, self._c_depth,
+                                   self._pid_cache, preset[0], preset[1]))
             if found is not None:
                 return found
+        if preset is not None:  # (Python has no use for the preset: the whole bytes, once)
+            at, binary = preset
+            term, end = self.decode_at(
+                bytes(data[:at + 5]) + binary + bytes(data[at + 5:]), offset)
+            return term, end - len(binary)
         if type(data) is not bytes:
             data = bytes(data)
         try:

@@ -35,11 +35,18 @@ from collections.abc import Hashable, Iterator
 
 from beamlet.dist.etf import ETFError, Gathered, decode_prefix
 
+try:
+    from beamlet.dist import _etf as _accel
+except ImportError:  # no C fast path: big binaries are gathered with the rest of a message
+    _accel = None  # type: ignore[assignment]
+
 __all__ = [
+    "BINARIES_APART",
     "DEFAULT_FRAGMENT_SIZE",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "FragmentError",
     "Outbox",
+    "PresetMessage",
     "Reassembler",
     "NORMAL_HEADER",
     "fragment_count",
@@ -190,18 +197,50 @@ def split(control: Buffer, payload: Payload, sequence_id: int,
 # --- receiving ---------------------------------------------------------------------------------
 
 
+# What the distribution receives apart (`Reassembler(binaries_apart=)`): a binary this big in
+# a fragmented message goes straight into its own `bytes` object, as its fragments come.
+BINARIES_APART = 1 << 18
+
+
+class PresetMessage:
+    """A message reassembled with its big binary apart (`Reassembler.feed`): ``message`` in
+    pass-through form holds all of it but that binary's contents, ``preset`` is ``(at,
+    binary)`` for `Codec.decode_at` (the binary's BINARY_EXT tag is at ``at``)."""
+
+    __slots__ = ("message", "preset")
+
+    def __init__(self, message: bytearray, preset: tuple[int, bytes]) -> None:
+        self.message = message
+        self.preset = preset
+
+
 class _Sequence:
     """A fragmented message being received: the message so far, in pass-through form (each
     piece copied in as it comes, so that no step copies the whole message at its end), where
-    its payload begins, how many message bytes it holds and the FragmentId expected."""
+    its payload begins, how many message bytes it holds and the FragmentId expected. With
+    ``binary`` (``(at, bytes, size)``, see `Reassembler`) the bytes of that binary go into it
+    instead (``filled`` of them so far)."""
 
-    __slots__ = ("expected", "message", "payload_at", "size")
+    __slots__ = ("binary", "expected", "filled", "message", "payload_at", "size")
 
-    def __init__(self, expected: int, parts: list[Buffer], size: int) -> None:
+    def __init__(self, expected: int, parts: list[Buffer], size: int,
+                 binary: tuple[int, bytes, int] | None = None) -> None:
         self.expected = expected
         self.message = bytearray().join(parts)
         self.payload_at = len(self.message) - len(parts[-1])
         self.size = size
+        self.binary = binary
+        self.filled = 0
+
+    def add(self, piece: Buffer) -> None:
+        """The next bytes of the message."""
+        binary = self.binary
+        if binary is not None and self.filled < binary[2]:
+            taken = min(len(piece), binary[2] - self.filled)
+            _accel.fill_binary(binary[1], self.filled, memoryview(piece)[:taken])
+            self.filled += taken
+            piece = memoryview(piece)[taken:]
+        self.message += piece
 
 
 # Control terms are tuples of small integers, atoms, pids and refs; `_skip_common` finds
@@ -293,8 +332,12 @@ class Reassembler:
     """
 
     def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 max_buffered_bytes: int | None = None) -> None:
+                 max_buffered_bytes: int | None = None,
+                 binaries_apart: int | None = None) -> None:
         self.max_message_bytes = max_message_bytes
+        # (with the C fast path) a fragmented message's first binary of this many bytes or
+        # more is received apart, into its own bytes object: `feed` gives a `PresetMessage`
+        self.binaries_apart = binaries_apart if _accel is not None else None
         self.max_buffered_bytes = (
             max_message_bytes if max_buffered_bytes is None else max_buffered_bytes)
         self._sequences: dict[int, _Sequence] = {}
@@ -321,9 +364,10 @@ class Reassembler:
         """How many fragmented messages have begun and not ended."""
         return len(self._sequences)
 
-    def feed(self, body: Buffer) -> bytes | bytearray | None:
+    def feed(self, body: Buffer) -> bytes | bytearray | PresetMessage | None:
         """The complete message ``body`` ends, in pass-through form (a `bytearray` when it came
-        in fragments), or None; `FragmentError` for a frame that breaks the protocol."""
+        in fragments; a `PresetMessage` when its big binary came apart), or None;
+        `FragmentError` for a frame that breaks the protocol."""
         if type(body) is not bytes:
             body = bytes(body)
         elif body.startswith(NORMAL_HEADER) and 3 < len(body) <= self._small:
@@ -385,7 +429,7 @@ class Reassembler:
             raise FragmentError(f"fragment id 0 in sequence {sequence_id} (the last is 1)")
         return sequence_id, fragment_id
 
-    def _first(self, body: bytes) -> bytes | None:
+    def _first(self, body: bytes) -> bytes | PresetMessage | None:
         sequence_id, fragment_id = self._ids(body)
         if sequence_id in self._sequences:
             self._forget(sequence_id)
@@ -396,14 +440,36 @@ class Reassembler:
         if not size:
             raise FragmentError(f"first fragment of sequence {sequence_id} without control")
         self._check_size(size)
-        parts = _pass_through_parts(body, start, self._control_end(body, start))
+        control_end = self._control_end(body, start)
+        parts = _pass_through_parts(body, start, control_end)
         if fragment_id == 1:
             return self._finish(parts)
         self._reserve(size)
-        self._sequences[sequence_id] = _Sequence(fragment_id - 1, parts, size)
+        sequence = self._apart(fragment_id - 1, body, start, control_end, size)
+        self._sequences[sequence_id] = (
+            sequence if sequence is not None else _Sequence(fragment_id - 1, parts, size))
         return None
 
-    def _continuation(self, body: memoryview) -> bytearray | None:
+    def _apart(self, expected: int, body: bytes, start: int, control_end: int,
+               size: int) -> _Sequence | None:
+        """A sequence whose payload's first big binary (`binaries_apart`) begins in this
+        first fragment: received apart; None when there is none to tell of."""
+        if self.binaries_apart is None or len(body) - control_end < 6:
+            return None
+        found = _accel.find_binary(body, control_end, self.binaries_apart)
+        if found is None or found[1] > self.max_message_bytes:
+            return None
+        at, binary_size = found
+        head = _pass_through_parts(body[:at + 5], start, control_end)
+        sequence = _Sequence(expected, head, size)
+        # (the tag's place in the pass-through form: two bytes more before the control term,
+        # one more before the payload)
+        binary_at = at + len(_PASS_THROUGH_START) + len(_VERSION_BYTE) - start
+        sequence.binary = (binary_at, _accel.reserve_binary(binary_size), binary_size)
+        sequence.add(memoryview(body)[at + 5:])
+        return sequence
+
+    def _continuation(self, body: memoryview) -> bytearray | PresetMessage | None:
         sequence_id, fragment_id = self._ids(body)
         sequence = self._sequences.get(sequence_id)
         if sequence is None:
@@ -421,13 +487,19 @@ class Reassembler:
         except FragmentError:
             self._forget(sequence_id)
             raise
-        sequence.message += piece
+        sequence.add(piece)
         sequence.size += len(piece)
         if fragment_id > 1:
             sequence.expected = fragment_id - 1
             return None
         self._forget(sequence_id)
         message = sequence.message
+        if sequence.binary is not None:
+            binary_at, binary, binary_size = sequence.binary
+            if sequence.filled != binary_size:
+                raise FragmentError(f"sequence {sequence_id} ended inside a binary of "
+                                    f"{binary_size} bytes")
+            return PresetMessage(message, (binary_at, binary))
         if len(message) == sequence.payload_at:  # no payload: without its 131 byte
             del message[-1]
         return message

@@ -44,7 +44,14 @@ from beamlet import aio
 from beamlet.dist import control as _control, epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
 from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, Gathered, ImproperList, _rebuild
-from beamlet.dist.fragments import NORMAL_HEADER, FragmentError, Outbox, Reassembler
+from beamlet.dist.fragments import (
+    BINARIES_APART,
+    NORMAL_HEADER,
+    FragmentError,
+    Outbox,
+    PresetMessage,
+    Reassembler,
+)
 from beamlet.dist.wire import Link
 from beamlet.kernel import scheduler as _sched, signals as _signals
 from beamlet.kernel.node import NodeState
@@ -524,12 +531,12 @@ class Dist:
 
     async def _read(self, peer: _Peer, connection: _hs.Connection) -> None:
         """Hand every frame to the owner thread, in order; forget the peer when it closes."""
-        reassembler = Reassembler()
+        reassembler = Reassembler(binaries_apart=BINARIES_APART)
         peer_name = connection.peer_name
         try:
             while True:
                 body: bytes | None = await connection.read_frame()
-                messages: list[bytes | bytearray] = []
+                messages: list[bytes | bytearray | PresetMessage] = []
                 while body is not None:  # every frame this read brought: one hand-in
                     if body:
                         message = reassembler.feed(body)
@@ -751,12 +758,13 @@ class Dist:
 
     # --- frames in (owner thread) ------------------------------------------------------------
 
-    def dispatch_all(self, peer_name: str, bodies: list[bytes | bytearray]) -> None:
+    def dispatch_all(self, peer_name: str,
+                     bodies: list[bytes | bytearray | PresetMessage]) -> None:
         """`dispatch` each of ``bodies``, in order."""
         for body in bodies:
             self.dispatch(peer_name, body)
 
-    def dispatch(self, peer_name: str, body: bytes | bytearray) -> None:
+    def dispatch(self, peer_name: str, body: bytes | bytearray | PresetMessage) -> None:
         """Decode one frame from ``peer_name`` and act on it."""
         try:
             control, payload = self._decode(body)
@@ -785,10 +793,13 @@ class Dist:
         return self.codec.decode_frames(data, header=NORMAL_HEADER, no_payload=NO_PAYLOAD,
                                         largest=largest)
 
-    def _decode(self, body: bytes | bytearray) -> tuple[Any, Any]:
+    def _decode(self, body: bytes | bytearray | PresetMessage) -> tuple[Any, Any]:
         """The control term and the payload (`NO_PAYLOAD` if none) of a message in
         pass-through form, or in one frame with the normal header and no atom cache refs
-        (what a plain connection's `wire.Link` dispatches as it came)."""
+        (what a plain connection's `wire.Link` dispatches as it came), or reassembled with its
+        big binary apart."""
+        if isinstance(body, PresetMessage):
+            return self._decode_preset(body)
         codec = self.codec
         decode: Callable[[bytes, int], tuple[Any, int]]
         if body[0] == PASS_THROUGH:  # each term after its 131 version byte
@@ -804,6 +815,14 @@ class Dist:
         if pickled_at < len(body) and body[pickled_at] == PICKLE_PROTO:
             return control, pickle.loads(memoryview(body)[pickled_at:])
         return control, decode(body, end)[0]
+
+
+    def _decode_preset(self, message: PresetMessage) -> tuple[Any, Any]:
+        """`_decode` of a message whose big binary came apart: into its own `bytes` object,
+        as the fragments came, so that no step copies it whole."""
+        body = message.message
+        control, end = self.codec.decode_prefix(body, 1)
+        return control, self.codec.decode_prefix(body, end, preset=message.preset)[0]
 
 
 _current: Dist | None = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from beamlet.dist.etf import Gathered
 from beamlet.dist.fragments import (
+    BINARIES_APART,
     NORMAL_HEADER,
     FragmentError,
     Outbox,
@@ -82,7 +83,7 @@ class Link:
         self.flags = flags
         self.connection = connection
         self.inbound = bytearray(leftover)
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(binaries_apart=BINARIES_APART)
         self.largest = self.reassembler.max_message_bytes  # what one message may be
         self.fragments = bool(flags & FRAGMENTS)
         self.outbox = Outbox(fragments=self.fragments)
