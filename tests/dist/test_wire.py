@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from beamlet.dist import etf
+from beamlet.dist import etf, wire
 from beamlet.dist.control import NO_PAYLOAD, SEND_SENDER
 from beamlet.dist.fragments import NORMAL_HEADER
 from beamlet.dist.handshake import FRAGMENTS
@@ -22,6 +22,7 @@ from beamlet.dist.wire import Link, _split
 from beamlet.kernel.node import wakeup
 
 SENDERS = [etf.ExtPid("a@vm", n, 0, 1) for n in range(3)]
+DEFAULT_SOCKET_BUFFER = 1 << 18
 RECEIVER = etf.ExtPid("b@vm", 9, 0, 1)
 
 
@@ -56,12 +57,14 @@ class FakeDist:
 @pytest.fixture(params=[FRAGMENTS, 0], ids=["fragments", "pass-through"])
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
     ours, theirs = socket.socketpair()
-    for end in (ours, theirs):  # small buffers: partial writes and split frames happen
-        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
-        end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
     a_dist, b_dist = FakeDist(), FakeDist()
-    a = Link(a_dist, "b@vm", ours, request.param, None)  # type: ignore[arg-type]
-    b = Link(b_dist, "a@vm", theirs, request.param, None)  # type: ignore[arg-type]
+    wire.set_socket_buffer(8192)  # small buffers: partial writes and split frames happen
+    try:
+        a = Link(a_dist, "b@vm", ours, request.param, None)  # type: ignore[arg-type]
+        b = Link(b_dist, "a@vm", theirs, request.param, None)  # type: ignore[arg-type]
+    finally:
+        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
+    assert ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 65536
     a.start()
     b.start()
     try:
@@ -165,6 +168,24 @@ def test_any_bytes_give_the_frames_split_gives_decoded_or_not(prefix, junk_bodie
     assert found[0] == start and len(found[1]) == len(bodies_alone)
     for item, body in zip(found[1], bodies_alone, strict=True):
         assert type(item) is tuple or item == body
+
+
+def test_a_connection_takes_the_socket_buffers_set_and_refuses_nonsense() -> None:
+    ours, theirs = socket.socketpair()
+    try:
+        for size in (32768, DEFAULT_SOCKET_BUFFER):
+            wire.set_socket_buffer(size)
+            Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+            # (Linux keeps twice what is asked, for its own bookkeeping)
+            assert size <= ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * size
+            assert size <= ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * size
+        for nonsense in (0, -1, 1.5, "big"):
+            with pytest.raises(ValueError, match="positive number of bytes or None"):
+                wire.set_socket_buffer(nonsense)  # type: ignore[arg-type]
+    finally:
+        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
+        ours.close()
+        theirs.close()
 
 
 def test_a_control_message_without_payload(pair: tuple[Link, FakeDist, Link, FakeDist]) -> None:
