@@ -94,6 +94,29 @@ def local_pid_and_ref():
     return beamlet.run(lambda: (beamlet.self_pid(), beamlet.make_ref()))
 
 
+def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_each_time():
+    asked = []
+
+    class Mapping(Codec):
+        cache_decoded_pids = True
+
+        def decode_pid(self, ext):
+            return ext
+
+        def decode_ref(self, ext):
+            asked.append(ext.ids)
+            return ("ours", ext.ids) if ext.node == "py@vm" else ext
+
+    codec = Mapping()
+    theirs, ours = ExtRef("ex@vm", 3, (1, 2, 3)), ExtRef("py@vm", 1, (4, 5, 6))
+    data = etf.encode([theirs, ours, ImproperList(["alias"], theirs), ours])
+    first, second = codec.decode(data), codec.decode(data)
+    assert first == second == [theirs, ("ours", (4, 5, 6)), ImproperList(["alias"], theirs),
+                               ("ours", (4, 5, 6))]
+    assert first[0] is first[2].tail is second[0]  # one object for their ref
+    assert asked.count((1, 2, 3)) == 1 and asked.count((4, 5, 6)) == 4
+
+
 def test_local_pids_and_refs_need_a_hook(codec):
     pid, ref = local_pid_and_ref()
     with pytest.raises(ETFError, match="pid= hook"):

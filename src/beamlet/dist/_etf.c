@@ -172,7 +172,46 @@ static PyObject *read_pid_uncached(Reader *r) {
     return mapped;
 }
 
+static PyObject *read_ref_uncached(Reader *r);
+
+/* The bytes of the NEWER_REFERENCE_EXT at r->pos, or -1. */
+static Py_ssize_t ref_span(Reader *r) {
+    if (!have(r, 5)) return -1;
+    const unsigned char *p = r->data + r->pos;
+    Py_ssize_t count = be16(p + 1), atom;
+    if (p[3] == 119 || p[3] == 115) atom = 2 + p[4];
+    else if ((p[3] == 118 || p[3] == 100) && have(r, 6)) atom = 3 + be16(p + 4);
+    else return -1;
+    Py_ssize_t span = 3 + atom + 4 + 4 * count;
+    return have(r, span) ? span : -1;
+}
+
+/* Another node's ref, as the hook left it, comes from the cache too (a call's monitor, tag
+   and demonitor: one object, so the tables it keys find it by identity). One of ours (the
+   hook maps it to its kernel Ref) is mapped each time. */
 static PyObject *read_ref(Reader *r) {
+    if (r->pid_cache == NULL || r->on_ref == Py_None) return read_ref_uncached(r);
+    Py_ssize_t span = ref_span(r);
+    if (span < 0) return read_ref_uncached(r);
+    PyObject *key = PyBytes_FromStringAndSize((const char *)r->data + r->pos, span);
+    if (key == NULL) return NULL;
+    PyObject *hit = PyDict_GetItemWithError(r->pid_cache, key);
+    if (hit != NULL) {
+        Py_DECREF(key);
+        r->pos += span;
+        return Py_NewRef(hit);
+    }
+    if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+    PyObject *mapped = read_ref_uncached(r);
+    if (mapped != NULL && Py_TYPE(mapped) == (PyTypeObject *)ExtRef_type) {
+        if (PyDict_GET_SIZE(r->pid_cache) >= PID_CACHE_LIMIT) PyDict_Clear(r->pid_cache);
+        if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) Py_CLEAR(mapped);
+    }
+    Py_DECREF(key);
+    return mapped;
+}
+
+static PyObject *read_ref_uncached(Reader *r) {
     Py_ssize_t start = r->pos;
     if (!have(r, 3)) BAIL();
     Py_ssize_t count = be16(r->data + r->pos + 1);

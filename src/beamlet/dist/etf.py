@@ -1171,7 +1171,10 @@ class Codec:
 
     A subclass whose `decode_pid` gives the same object for the same pid every time (the
     distribution's: one object per process) sets ``cache_decoded_pids``: the C decoder then
-    keeps its answers by the pid's bytes (up to 4,096 of them) and calls it once per pid.
+    keeps its answers by the pid's bytes (up to 4,096 pids and refs together) and calls it
+    once per pid. With it, a ref that `decode_ref` leaves as the `ExtRef` it was given is
+    kept too (one object for a ref that comes again, as a call's monitor, tag and
+    demonitor); a ref it maps to something else is asked about each time.
     """
 
     cache_decoded_pids = False

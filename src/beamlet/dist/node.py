@@ -80,7 +80,8 @@ _CLOSE_SECONDS = 5.0  # a guard for stop(): closing sockets on the loop takes mi
 class _NodeCodec(Codec):
     """ETF with our node's identities: local pids and refs to and from their wire form."""
 
-    cache_decoded_pids = True  # `Dist.pid_from_wire` gives one object per pid
+    # `Dist.pid_from_wire` gives one object per pid; `ref_from_wire` leaves other nodes' refs
+    cache_decoded_pids = True
 
     def __init__(self, dist: Dist) -> None:
         self.dist = dist
