@@ -125,29 +125,37 @@ static Py_ssize_t pid_span(Reader *r) {
 
 static PyObject *read_pid_uncached(Reader *r);
 
-/* A pid the hook has mapped before comes from the cache (the hook's answer for given bytes
-   does not change: it names the same process object), saving the ExtPid and the call. */
-static PyObject *read_pid(Reader *r) {
-    if (r->pid_cache == NULL || r->on_pid == Py_None) return read_pid_uncached(r);
-    Py_ssize_t span = pid_span(r);
-    if (span < 0) return read_pid_uncached(r);
+typedef PyObject *(*ReadIdentity)(Reader *);
+
+/* The pid or ref of `span` bytes at r->pos from r->pid_cache when its bytes were read before;
+   else `read_uncached`'s answer, kept for next time when `kept_type` is NULL or the answer
+   is of that type. */
+static PyObject *read_cached(Reader *r, Py_ssize_t span, ReadIdentity read_uncached,
+                             PyObject *kept_type) {
     PyObject *key = PyBytes_FromStringAndSize((const char *)r->data + r->pos, span);
     if (key == NULL) return NULL;
     PyObject *hit = PyDict_GetItemWithError(r->pid_cache, key);
     if (hit != NULL) {
         Py_DECREF(key);
-        Py_INCREF(hit);
         r->pos += span;
-        return hit;
+        return Py_NewRef(hit);
     }
     if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-    PyObject *mapped = read_pid_uncached(r);
-    if (mapped != NULL) {
+    PyObject *mapped = read_uncached(r);
+    if (mapped != NULL && (kept_type == NULL || Py_TYPE(mapped) == (PyTypeObject *)kept_type)) {
         if (PyDict_GET_SIZE(r->pid_cache) >= PID_CACHE_LIMIT) PyDict_Clear(r->pid_cache);
-        if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) { Py_DECREF(key); Py_DECREF(mapped); return NULL; }
+        if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) Py_CLEAR(mapped);
     }
     Py_DECREF(key);
     return mapped;
+}
+
+/* A pid the hook has mapped before comes from the cache (the hook's answer for given bytes
+   does not change: it names the same process object), saving the ExtPid and the call. */
+static PyObject *read_pid(Reader *r) {
+    if (r->pid_cache == NULL || r->on_pid == Py_None) return read_pid_uncached(r);
+    Py_ssize_t span = pid_span(r);
+    return span < 0 ? read_pid_uncached(r) : read_cached(r, span, read_pid_uncached, NULL);
 }
 
 static PyObject *read_pid_uncached(Reader *r) {
@@ -192,23 +200,8 @@ static Py_ssize_t ref_span(Reader *r) {
 static PyObject *read_ref(Reader *r) {
     if (r->pid_cache == NULL || r->on_ref == Py_None) return read_ref_uncached(r);
     Py_ssize_t span = ref_span(r);
-    if (span < 0) return read_ref_uncached(r);
-    PyObject *key = PyBytes_FromStringAndSize((const char *)r->data + r->pos, span);
-    if (key == NULL) return NULL;
-    PyObject *hit = PyDict_GetItemWithError(r->pid_cache, key);
-    if (hit != NULL) {
-        Py_DECREF(key);
-        r->pos += span;
-        return Py_NewRef(hit);
-    }
-    if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-    PyObject *mapped = read_ref_uncached(r);
-    if (mapped != NULL && Py_TYPE(mapped) == (PyTypeObject *)ExtRef_type) {
-        if (PyDict_GET_SIZE(r->pid_cache) >= PID_CACHE_LIMIT) PyDict_Clear(r->pid_cache);
-        if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) Py_CLEAR(mapped);
-    }
-    Py_DECREF(key);
-    return mapped;
+    return span < 0 ? read_ref_uncached(r) : read_cached(r, span, read_ref_uncached,
+                                                        ExtRef_type);
 }
 
 static PyObject *read_ref_uncached(Reader *r) {
@@ -823,16 +816,22 @@ static int enc_sequence(Writer *w, PyObject *list, Py_ssize_t depth) {
 
 static int enc_atom(Writer *w, PyObject *text);
 
-/* the unsigned 32-bit int attribute `name` of `obj` into *value; 1 if it is not one */
-static int get_u32(PyObject *obj, PyObject *name, uint32_t *value) {
-    PyObject *attr = PyObject_GetAttr(obj, name);
-    if (attr == NULL) { PyErr_Clear(); return 1; }
-    unsigned long got = PyLong_Check(attr) ? PyLong_AsUnsignedLong(attr) : (unsigned long)-1;
-    Py_DECREF(attr);
+/* `number` as an unsigned 32-bit int into *value; 1 if it is not one */
+static int as_u32(PyObject *number, uint32_t *value) {
+    unsigned long got = PyLong_Check(number) ? PyLong_AsUnsignedLong(number) : (unsigned long)-1;
     if (PyErr_Occurred()) { PyErr_Clear(); return 1; }
     if (got > UINT32_MAX) return 1;
     *value = (uint32_t)got;
     return 0;
+}
+
+/* the unsigned 32-bit int attribute `name` of `obj` into *value; 1 if it is not one */
+static int get_u32(PyObject *obj, PyObject *name, uint32_t *value) {
+    PyObject *attr = PyObject_GetAttr(obj, name);
+    if (attr == NULL) { PyErr_Clear(); return 1; }
+    int bad = as_u32(attr, value);
+    Py_DECREF(attr);
+    return bad;
 }
 
 /* NEW_PID_EXT / NEWER_REFERENCE_EXT from the fields of an ExtPid / ExtRef made in Python (as
@@ -853,14 +852,8 @@ static int enc_ext_fields(Writer *w, PyObject *obj, int is_pid) {
         if (ids == NULL) PyErr_Clear();
         int bad = ids == NULL || !PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) < 1 ||
                   PyTuple_GET_SIZE(ids) > 4 || get_u32(obj, str_creation, &words[0]);
-        for (Py_ssize_t i = 0; !bad && i < PyTuple_GET_SIZE(ids); i++) {
-            PyObject *word = PyTuple_GET_ITEM(ids, i);
-            unsigned long got = PyLong_Check(word) ? PyLong_AsUnsignedLong(word)
-                                                    : (unsigned long)-1;
-            if (PyErr_Occurred()) PyErr_Clear();
-            bad = got > UINT32_MAX;
-            words[1 + i] = (uint32_t)got;
-        }
+        for (Py_ssize_t i = 0; !bad && i < PyTuple_GET_SIZE(ids); i++)
+            bad = as_u32(PyTuple_GET_ITEM(ids, i), &words[1 + i]);
         count = bad ? 0 : 1 + PyTuple_GET_SIZE(ids);
         Py_XDECREF(ids);
         if (bad) { Py_DECREF(node); return 1; }
