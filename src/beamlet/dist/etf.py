@@ -1227,7 +1227,7 @@ class Codec:
         For a 100 MB message on its way out in fragments: no 100 MB copy (and page faults)
         holds the sender's thread."""
         if not self.accelerated:
-            return self.encode_exact(term) if exact else self.encode(term)
+            return None if exact else self.encode(term)
         try:
             out = _accel.encode(term, self._atoms, self._specials,
                                 self._exact_fallback if exact else self._fallback,
@@ -1265,14 +1265,9 @@ class Codec:
         a list or dict met twice in the term, which would come back as two) or when there
         is no C fast path. Two beamlet nodes send such a value as ETF, which
         costs a fraction of a pickle."""
-        if not self.accelerated:
-            return None
-        try:
-            return _accel.encode(  # type: ignore[return-value]  # bytes: not gathering
-                term, self._atoms, self._specials, self._exact_fallback, self._c_depth,
-                _EXACT_IDENTITIES)
-        except (_NotExact, ETFError, RecursionError):
-            return None
+        exact = self.encode_parts(term, gather_from=0, exact=True)
+        assert not isinstance(exact, Gathered)  # (gather_from=0 leaves every binary in)
+        return exact
 
     def _exact_fallback(self, obj: Any) -> bytes:
         """`_fallback` for the leaves that decode as themselves; `_NotExact` for the rest

@@ -134,7 +134,7 @@ def _whole(control: Buffer, payload: Payload) -> bytes:
 
 
 def framed_whole(control: bytes, payload: bytes | Gathered,
-                 fragments: bool) -> tuple[bytes, ...]:
+                 fragments: bool) -> tuple[Buffer, ...]:
     """The u32-length frame of one unfragmented message as parts to join: `whole`'s body
     with ``fragments``, else `pass_through`'s (``control`` and ``payload`` as `Codec.encode`
     writes them, unchecked: a connection's hot path, where our own encoder made them)."""
@@ -144,7 +144,7 @@ def framed_whole(control: bytes, payload: bytes | Gathered,
                     control[1:], payload[1:])
         return (_LENGTH.pack(2 + len(control)) + NORMAL_HEADER, control[1:])
     return (_LENGTH.pack(1 + len(control) + len(payload)) + _PASS_THROUGH_BYTE, control,
-            bytes(payload) if isinstance(payload, Gathered) else payload)
+            _joinable(payload))
 
 
 def fragment_count(control: Buffer, payload: Payload, max_fragment: int) -> int:

@@ -27,6 +27,7 @@ from beamlet.dist.etf import Gathered
 from beamlet.dist.fragments import (
     BINARIES_APART,
     NORMAL_HEADER,
+    Buffer,
     FragmentError,
     Outbox,
     Reassembler,
@@ -109,7 +110,7 @@ class Link:
         self.max_whole = self.outbox.max_fragment  # (control + payload: a generous bound)
         # the longest frame `put_frame` takes: u32 length, 131 68 0, one fragment's bytes
         self.whole_frame_limit = 4 + len(NORMAL_HEADER) + self.outbox.max_fragment
-        self.framed: list[bytes] = []           # frames `put` made, with their lengths
+        self.framed: list[Buffer] = []          # frames `put` made, with their lengths
         self.unsent: memoryview | None = None   # what the socket has not taken yet
         self.flush_due = False
         self.events = 0
