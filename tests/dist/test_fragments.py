@@ -415,6 +415,26 @@ def test_the_outbox_frames_a_message_as_split_does(
     assert drain(outbox) == [pass_through(control, payload)]
 
 
+@settings(max_examples=200, deadline=None)
+@given(control_terms, payloads, fragment_sizes, st.integers(0, 3000), st.integers(0, 2**64 - 1))
+def test_a_message_up_to_max_whole_goes_whole_and_a_bigger_one_in_fragments(
+    control: bytes, payload: bytes, max_fragment: int, more: int, sequence_id: int
+) -> None:
+    max_whole = max_fragment + more
+    outbox = Outbox(max_fragment=max_fragment, max_whole=max_whole,
+                    first_sequence_id=sequence_id)
+    outbox.put(control, payload)
+    if len(control) - 1 + max(len(payload) - 1, 0) <= max_whole:
+        assert drain(outbox) == [whole(control, payload)]
+    else:
+        assert drain(outbox) == split(control, payload, sequence_id, max_fragment)
+
+
+def test_max_whole_below_the_fragment_size_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"max_whole \(99\) must be at least max_fragment"):
+        Outbox(max_fragment=100, max_whole=99)
+
+
 @settings(max_examples=100, deadline=None)
 @given(control_terms, st.binary(min_size=1, max_size=900), fragment_sizes, st.integers(1, 400))
 def test_a_gathered_payload_goes_out_as_its_bytes_would(
@@ -598,6 +618,26 @@ def test_our_fragments_reach_a_real_node_and_a_small_message_passes_them(
         for blob in (big, bigger):
             assert await elixir.expect("got") == (
                 f"got big {len(blob)} {hashlib.md5(blob).hexdigest()}")
+        await connection.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_real_node_takes_a_message_bigger_than_its_fragments_whole(cluster: Cluster) -> None:
+    """What a connection does with a message of up to 256 KiB (`wire._SEND_WHOLE`): one
+    frame, where OTP would send four fragments. OTP reads it as any other."""
+    cluster.start_epmd()
+
+    async def scenario() -> None:
+        elixir, connection = await connect_with_fragments(cluster, "exwhole")
+        blob = bytes(range(256)) * 1000
+        outbox = Outbox(max_whole=1 << 18)
+        outbox.put(*to_listener(connection, ("big", blob)), key="big")
+        frames = drain(outbox)
+        assert [frame[1] for frame in frames] == [68]
+        await connection.send_frame(frames[0])
+        assert await elixir.expect("got") == (
+            f"got big {len(blob)} {hashlib.md5(blob).hexdigest()}")
         await connection.close()
 
     asyncio.run(scenario())

@@ -547,8 +547,11 @@ class Outbox:
     `put` queues a message (control and payload as `Codec.encode` writes them) with a ``key``;
     `next_chunk` gives the next frame body to write, None when nothing is queued. With
     ``fragments`` (set it from the connection's flags before the first `next_chunk`; each
-    message is framed when its first frame is taken) a message of more than ``max_fragment``
-    message bytes goes out in fragments; without, every message is one pass-through frame.
+    message is framed when its first frame is taken) a message of more than ``max_whole``
+    message bytes (default: ``max_fragment``) goes out in fragments of ``max_fragment``;
+    without, every message is one pass-through frame. A ``max_whole`` above the fragment
+    size lets a middling message (100 KB) go as one frame, which costs both sides less than
+    two fragments, while a big one is still cut fine enough for small messages to pass it.
 
     The order rule:
 
@@ -569,11 +572,17 @@ class Outbox:
     """
 
     def __init__(self, *, fragments: bool = True, max_fragment: int = DEFAULT_FRAGMENT_SIZE,
-                 first_sequence_id: int = 1) -> None:
+                 max_whole: int | None = None, first_sequence_id: int = 1) -> None:
         if max_fragment < 1:
             raise ValueError(f"max_fragment must be at least 1, not {max_fragment}")
+        if max_whole is None:
+            max_whole = max_fragment
+        elif max_whole < max_fragment:
+            raise ValueError(f"max_whole ({max_whole}) must be at least max_fragment "
+                             f"({max_fragment})")
         self.fragments = fragments
         self.max_fragment = max_fragment
+        self.max_whole = max_whole
         self._next_sequence_id = first_sequence_id & _U64
         # The messages free to go, a heap of (place in line, message); places are unique.
         self._free: list[tuple[int, _Outgoing]] = []
@@ -628,7 +637,7 @@ class Outbox:
         control, payload = message.control, message.payload
         if not self.fragments:
             return b"".join((_PASS_THROUGH_BYTE, control, _joinable(payload)))
-        if len(control) - 1 + max(len(payload) - 1, 0) <= self.max_fragment:  # it fits
+        if len(control) - 1 + max(len(payload) - 1, 0) <= self.max_whole:  # it goes whole
             return _whole(control, payload)
         count = fragment_count(control, payload, self.max_fragment)
         sequence_id = self._next_sequence_id
