@@ -54,6 +54,16 @@ def test_wire_identities_are_immutable_values():
         "ImproperList(('alias',), ExtRef('a@vm', 3, (1, 2, 3)))")
 
 
+def test_an_alias_tag_is_the_improper_list_gen_erl_sends():
+    tag = etf.alias_tag(REF)
+    assert type(tag) is ImproperList and tag == ImproperList(["alias"], REF)
+    assert hash(tag) == hash(ImproperList(["alias"], REF)) and tag != ImproperList(["x"], REF)
+    assert etf.encode(tag) == etf.encode(ImproperList(["alias"], REF))
+    assert etf.decode(etf.encode(tag)) == tag
+    with pytest.raises(AttributeError):
+        tag.tail = 1
+
+
 @pytest.mark.parametrize("build", [
     lambda: ExtPid("a@vm", -1), lambda: ExtPid("a@vm", 2**32), lambda: ExtPid(b"a@vm", 1),
     lambda: ExtPid("x" * 256, 1), lambda: ExtRef("a@vm", 1, ()),

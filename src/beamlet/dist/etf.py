@@ -65,6 +65,7 @@ __all__ = [
     "ExtFun",
     "ExtExport",
     "ImproperList",
+    "alias_tag",
     "BitBinary",
     "FrozenList",
     "FrozenMap",
@@ -168,7 +169,7 @@ class _Frozen:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._key() == other._key()
+        return self._values(self) == other._values(other)
 
     def __hash__(self) -> int:
         # (the fields alone: values of two classes with the same fields are unequal anyway)
@@ -347,6 +348,19 @@ class ImproperList(_Frozen):
         if isinstance(tail, (list, ImproperList, FrozenList)):
             raise ValueError("an improper list's tail is not a list (that is just a longer list)")
         _rebuild_into(self, (items, tail))
+
+
+_ALIAS_ITEMS = ("alias",)
+
+
+def alias_tag(ref: Any) -> ImproperList:
+    """gen.erl's call tag ``[alias | Ref]``: ``ImproperList(("alias",), ref)``, built without
+    the checks of the constructor (a ref is no list): one per `GenServer.call` to another
+    node."""
+    tag: ImproperList = _new(ImproperList)
+    _set(tag, "items", _ALIAS_ITEMS)
+    _set(tag, "tail", ref)
+    return tag
 
 
 class BitBinary(_Frozen):

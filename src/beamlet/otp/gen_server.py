@@ -92,7 +92,7 @@ from beamlet import (
     whereis,
     yield_turn,
 )
-from beamlet.dist.etf import ImproperList  # the wire form of an Erlang caller's tag
+from beamlet.dist.etf import ImproperList, alias_tag  # the wire form of an Erlang caller's tag
 
 __all__ = ["GenServer", "StartResult", "Server"]
 
@@ -300,7 +300,7 @@ class GenServer:
         mref = monitor(pid, alias=True)   # the ref is also where the reply goes
         # To another node the tag is gen.erl's [alias | Ref]: an Erlang server then answers
         # the alias, and a reply that comes after we gave up is dropped.
-        tag = mref if pid.__class__ is Pid else ImproperList(("alias",), mref)
+        tag = mref if pid.__class__ is Pid else alias_tag(mref)
         send(pid, (_CALL, (me, tag), request))
         if timeout == 0:  # only a reply already there (never, in practice), as on the BEAM
             msg = await receive((tag, ANY), timeout=0, default=None)
