@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from beamlet.dist import etf, wire
 from beamlet.dist.control import NO_PAYLOAD, SEND_SENDER
-from beamlet.dist.fragments import NORMAL_HEADER
+from beamlet.dist.fragments import NORMAL_HEADER, FragmentError, Outbox, Reassembler
 from beamlet.dist.handshake import FRAGMENTS
 from beamlet.dist.node import Dist
 from beamlet.dist.wire import Link, _split
@@ -34,6 +34,7 @@ class FakeDist:
         self.codec = etf.Codec()
         self.received: list[tuple[Any, Any]] = []
         self.lost: list[Link] = []
+        self.sequences_asked: list[bool] = []
 
     def dispatch(self, peer_name: str, body: bytes) -> None:
         self.received.append(Dist._decode(self, body))  # type: ignore[arg-type]
@@ -41,8 +42,9 @@ class FakeDist:
     def _decode_preset(self, message: Any) -> tuple[Any, Any]:
         return Dist._decode_preset(self, message)  # type: ignore[arg-type]
 
-    def frames(self, data: bytes | bytearray, largest: int) -> Any:
-        return Dist.frames(self, data, largest)  # type: ignore[arg-type]
+    def frames(self, data: bytes | bytearray, largest: int, sequences: bool) -> Any:
+        self.sequences_asked.append(sequences)
+        return Dist.frames(self, data, largest, sequences)  # type: ignore[arg-type]
 
     def dispatch_decoded(self, peer_name: str, control: Any, payload: Any) -> None:
         self.received.append((control, payload))
@@ -142,7 +144,7 @@ def test_frames_decoded_in_c_are_what_the_bodies_decode_to(bodies, cut, largest)
     data = b"".join(frame_of(*body) for body in bodies)
     data = data[:cut % (len(data) + 1)]
     dist = FakeDist()
-    found = Dist.frames(dist, bytearray(data), largest)  # type: ignore[arg-type]
+    found = Dist.frames(dist, bytearray(data), largest, False)  # type: ignore[arg-type]
     assert found is not None
     start, bodies_alone = _split(data)
     assert found[0] == start
@@ -162,12 +164,125 @@ def test_any_bytes_give_the_frames_split_gives_decoded_or_not(prefix, junk_bodie
     """(Hostile input: `Dist.frames` never fails; a body it cannot decode stays a body.)"""
     data = prefix + b"".join((3 + len(body)).to_bytes(4, "big") + NORMAL_HEADER + body
                              for body in junk_bodies)
-    found = Dist.frames(FakeDist(), data, 1 << 20)  # type: ignore[arg-type]
+    found = Dist.frames(FakeDist(), data, 1 << 20, True)  # type: ignore[arg-type]
     assert found is not None
     start, bodies_alone = _split(data)
     assert found[0] == start and len(found[1]) == len(bodies_alone)
     for item, body in zip(found[1], bodies_alone, strict=True):
         assert type(item) is tuple or item == body
+
+
+def framed(outbox: Outbox) -> bytes:
+    """Everything ``outbox`` holds, as the u32-length frames a connection writes."""
+    frames = []
+    while (body := outbox.next_chunk()) is not None:
+        frames.append(len(body).to_bytes(4, "big") + body)
+    return b"".join(frames)
+
+
+def put_numbered(outbox: Outbox, messages: list[tuple[int, int]]) -> list[tuple[Any, Any]]:
+    """Put ``(sender, size)`` messages, each numbered; what was sent, as it should arrive."""
+    sent = []
+    for number, (sender, size) in enumerate(messages):
+        control = (SEND_SENDER, SENDERS[sender], RECEIVER)
+        payload = (number, bytes(range(256)) * (size // 256) + bytes(size % 256), [sender])
+        outbox.put(etf.encode(control), etf.encode(payload), SENDERS[sender])
+        sent.append((control, payload))
+    return sent
+
+
+@settings(max_examples=150, deadline=None)
+@given(messages=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 700)), min_size=1,
+                         max_size=10),
+       max_fragment=st.integers(30, 300),
+       cuts=st.lists(st.integers(0, 10**6), max_size=6))
+def test_fragmented_messages_arrive_as_sent_whether_read_whole_or_in_pieces(
+        messages: list[tuple[int, int]], max_fragment: int, cuts: list[int]) -> None:
+    """A read that holds a whole fragmented message has it decoded in C (`decode_frames`
+    with ``sequences``); one that holds part of it leaves it to the reassembler, and the
+    fragments of others interleave: every message arrives once, in each sender's order."""
+    outbox = Outbox(max_fragment=max_fragment)
+    sent = put_numbered(outbox, messages)
+    stream = framed(outbox)
+    points = sorted({cut % (len(stream) + 1) for cut in cuts} | {0, len(stream)})
+    ours, theirs = socket.socketpair()
+    dist = FakeDist()
+    link = Link(dist, "a@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+    try:
+        for begin, end in zip(points, points[1:]):
+            theirs.sendall(stream[begin:end])
+            link._receive()
+    finally:
+        link.close()
+        theirs.close()
+        wakeup.reset()
+    assert sorted(dist.received, key=lambda m: m[1][0]) == sent
+    for sender in SENDERS:
+        assert [m for m in dist.received if m[0][1] == sender] == \
+            [m for m in sent if m[0][1] == sender]
+
+
+def test_a_whole_sequence_in_a_read_is_one_item_unless_something_comes_between() -> None:
+    outbox = Outbox(max_fragment=100)
+    sent = put_numbered(outbox, [(0, 500), (1, 400)])  # two sequences, interleaved
+    interleaved = framed(outbox)
+    outbox = Outbox(max_fragment=100)
+    sent_alone = put_numbered(outbox, [(0, 500)])
+    alone = framed(outbox)
+    dist = FakeDist()
+    for data, sequences, want in (
+            (alone, True, sent_alone),       # decoded in C, as one item
+            (alone + alone, True, sent_alone * 2),
+            (alone, False, None),            # asked not to: the fragments as they came
+            (interleaved, True, None),       # another sequence between its fragments
+            (alone[:-1], True, None)):       # its last fragment not all there
+        found = Dist.frames(dist, data, 1 << 20, sequences)  # type: ignore[arg-type]
+        assert found is not None
+        start, bodies = _split(data)
+        assert found[0] == start
+        if want is None:
+            assert found[1] == bodies
+        else:
+            assert found[1] == want
+    assert sent[0][1][0] == 0  # (the interleaved messages were numbered as sent)
+
+
+def messages_of(data: bytes, sequences: bool) -> list[Any]:
+    """The messages of a stream as a connection makes them: `Dist.frames`, then the
+    reassembler and the Python decoder for what it leaves as bodies."""
+    dist = FakeDist()
+    found = Dist.frames(dist, data, 1 << 20, sequences)  # type: ignore[arg-type]
+    assert found is not None and found[0] == _split(data)[0]
+    reassembler = Reassembler()
+    messages = []
+    for item in found[1]:
+        if type(item) is tuple:
+            messages.append(item)
+        elif (message := reassembler.feed(item)) is not None:
+            messages.append(Dist._decode(dist, message))  # type: ignore[arg-type]
+    return messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 400)), min_size=1,
+                         max_size=5),
+       spot=st.integers(0, 10**6), byte=st.integers(0, 255))
+def test_a_stream_with_a_byte_changed_gives_what_the_reassembler_would(
+        messages: list[tuple[int, int]], spot: int, byte: int) -> None:
+    """(Hostile input: a sequence the C decoder takes whole is one the reassembler would
+    give back the same; where the reassembler refuses, the C decoder leaves it alone.)"""
+    outbox = Outbox(max_fragment=64)
+    put_numbered(outbox, messages)
+    stream = bytearray(framed(outbox))
+    stream[spot % len(stream)] = byte
+    data = bytes(stream)
+    try:
+        expected = messages_of(data, False)
+    except (FragmentError, etf.ETFError) as error:
+        with pytest.raises(type(error)):
+            messages_of(data, True)
+    else:
+        assert messages_of(data, True) == expected
 
 
 def test_a_connection_takes_the_socket_buffers_set_and_refuses_nonsense() -> None:

@@ -489,20 +489,74 @@ static PyObject *decode_message(Reader *r, Py_ssize_t pos, Py_ssize_t end,
     return pair;
 }
 
+static inline uint64_t be64(const unsigned char *p) {
+    return ((uint64_t)be32(p) << 32) | be32(p + 4);
+}
+
+#define FRAGMENT_HEAD 18 /* 131, 69 or 70, SequenceId:u64, FragmentId:u64 */
+
+/* A fragmented message whose frames all lie in data from `start` on, back to back: the
+   first fragment (131 69, no atom cache refs) there, then each continuation of its sequence
+   in turn, down to FragmentId 1; the message at most `largest` bytes. Its (control, payload)
+   with *end past its last frame, decoded from its pieces joined; NULL to leave the frames to
+   Python (they are not all there, something comes between them, or anything
+   decode_message leaves to Python), with an exception only for memory. */
+static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t largest,
+                                 PyObject *no_payload, Py_ssize_t *end) {
+    const unsigned char *data = r->data;
+    Py_ssize_t size = r->size, length = be32(data + start), body = start + 4;
+    if (length < FRAGMENT_HEAD + 2 || data[body + FRAGMENT_HEAD] != 0) return NULL;
+    uint64_t sequence = be64(data + body + 2), count = be64(data + body + 10);
+    if (count < 2 || count > (uint64_t)(size / 22)) return NULL; /* (each frame: 22 bytes+) */
+    Py_ssize_t total = length - FRAGMENT_HEAD - 1, at = body + length;
+    for (uint64_t id = count - 1; id >= 1; id--) {
+        if (size - at < 4) return NULL;
+        Py_ssize_t piece = be32(data + at), piece_body = at + 4;
+        if (piece > size - piece_body || piece < FRAGMENT_HEAD ||
+            data[piece_body] != 131 || data[piece_body + 1] != 70 ||
+            be64(data + piece_body + 2) != sequence || be64(data + piece_body + 10) != id)
+            return NULL;
+        total += piece - FRAGMENT_HEAD;
+        if (total > largest) return NULL;
+        at = piece_body + piece;
+    }
+    unsigned char *joined = PyMem_Malloc(total > 0 ? total : 1);
+    if (joined == NULL) { PyErr_NoMemory(); return NULL; }
+    Py_ssize_t filled = length - FRAGMENT_HEAD - 1;
+    memcpy(joined, data + body + FRAGMENT_HEAD + 1, filled);
+    for (Py_ssize_t pos = body + length; pos < at; ) {
+        Py_ssize_t piece = be32(data + pos);
+        memcpy(joined + filled, data + pos + 4 + FRAGMENT_HEAD, piece - FRAGMENT_HEAD);
+        filled += piece - FRAGMENT_HEAD;
+        pos += 4 + piece;
+    }
+    Reader whole = *r;
+    whole.data = joined;
+    whole.size = total;
+    PyObject *item = decode_message(&whole, 0, total, no_payload);
+    PyMem_Free(joined);
+    if (item != NULL) *end = at;
+    return item;
+}
+
 /* decode_frames(data: bytes | bytearray, on_pid, on_ref, max_depth, pid_cache | None,
-   header: bytes, no_payload, largest) -> (end, items): the whole u32-length frames at the
-   start of data, the empty ones (ticks) left out; a body that is `header` then a message of
-   at most `largest` bytes as its (control, payload), any other as its bytes */
+   header: bytes, no_payload, largest, sequences: bool) -> (end, items): the whole u32-length
+   frames at the start of data, the empty ones (ticks) left out; a body that is `header`
+   then a message of at most `largest` bytes as its (control, payload), with `sequences` a
+   fragmented message whose frames lie in data back to back too (decode_sequence), any
+   other as its bytes */
 static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8 || !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0])) ||
+    if (nargs != 9 || !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0])) ||
         (args[4] != Py_None && !PyDict_CheckExact(args[4])) || !PyBytes_CheckExact(args[5])) {
         PyErr_SetString(PyExc_TypeError, "decode_frames(data, on_pid, on_ref, max_depth, "
-                        "pid_cache, header, no_payload, largest)");
+                        "pid_cache, header, no_payload, largest, sequences)");
         return NULL;
     }
     Py_ssize_t max_depth = PyLong_AsSsize_t(args[3]);
     Py_ssize_t largest = PyLong_AsSsize_t(args[7]);
     if (PyErr_Occurred()) return NULL;
+    int sequences = PyObject_IsTrue(args[8]);
+    if (sequences < 0) return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
     const unsigned char *data = view.buf, *header = (const unsigned char *)PyBytes_AS_STRING(args[5]);
@@ -521,6 +575,21 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
                 memcmp(data + body, header, header_size) == 0) {
                 item = decode_message(&r, body + header_size, body + length, args[6]);
                 if (item == NULL) PyErr_Clear(); /* (Python decodes it again, and says why) */
+            } else if (sequences && length > 2 && data[body] == 131 && data[body + 1] == 69) {
+                Py_ssize_t sequence_end;
+                r.size = size;
+                item = decode_sequence(&r, start, largest, args[6], &sequence_end);
+                if (item != NULL) {
+                    length = sequence_end - body; /* (the next frame is past its last one) */
+                } else if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                    Py_CLEAR(items);
+                    break;
+                } else {
+                    PyErr_Clear();
+                    sequences = 0; /* Python reassembles this one: it sees all that follow */
+                }
+            } else if (length > 1 && data[body] == 131 && data[body + 1] == 70) {
+                sequences = 0;
             }
             if (item == NULL) item = PyBytes_FromStringAndSize((const char *)data + body, length);
             if (item == NULL || PyList_Append(items, item) < 0) Py_CLEAR(items);
@@ -1158,7 +1227,7 @@ static PyMethodDef methods[] = {
     {"fill_binary", (PyCFunction)(void (*)(void))py_fill_binary, METH_FASTCALL,
      "fill_binary(binary, at, data)"},
     {"decode_frames", (PyCFunction)(void (*)(void))py_decode_frames, METH_FASTCALL,
-     "decode_frames(data, on_pid, on_ref, max_depth, pid_cache, header, no_payload, largest) "
+     "decode_frames(data, on_pid, on_ref, max_depth, pid_cache, header, no_payload, largest, sequences) "
      "-> (end, items)"},
     {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
      "encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth, "

@@ -1350,18 +1350,25 @@ class Codec:
         return self.decode_at(data, offset + 1, preset=preset)
 
     def decode_frames(self, data: bytes | bytearray, *, header: bytes, no_payload: Any,
-                      largest: int) -> tuple[int, list[Any]] | None:
+                      largest: int, sequences: bool = False) -> tuple[int, list[Any]] | None:
         """The whole frames (each a u32 length, then its body) at the start of ``data``, the
         empty ones left out, and where the rest begins. A body that is ``header`` then a
         message of at most ``largest`` bytes — a control term and a payload, without their
         131 bytes, as the distribution's frames hold them — comes decoded where it lies, as
         ``(control, payload)`` (``no_payload`` when there is none); any other as its bytes
         (a fragment, a pickled or compressed payload, or whatever the C decoder leaves to
-        Python, which then says what is wrong). None without the C fast path."""
+        Python, which then says what is wrong). None without the C fast path.
+
+        With ``sequences``, a fragmented message of at most ``largest`` bytes whose frames
+        all lie in ``data`` back to back (its first fragment, then each continuation in
+        turn, with no atom cache refs) comes decoded too, as one item where its first frame
+        was: a 100 KB message from OTP, in two 64 KiB fragments that usually come in one
+        read, costs no reassembly. Pass it only when no sequence of the connection is
+        open: once a fragment goes out as its bytes, so do the fragments after it."""
         if not self.accelerated:
             return None
         return _accel.decode_frames(data, self._on_pid, self._on_ref, self._c_depth,
-                                    self._pid_cache, header, no_payload, largest)
+                                    self._pid_cache, header, no_payload, largest, sequences)
 
     def decode_at(self, data: bytes | bytearray, offset: int, *,
                   preset: tuple[int, bytes] | None = None) -> tuple[Any, int]:

@@ -788,11 +788,13 @@ class Dist:
         except (ValueError, TypeError, IndexError) as error:
             log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
 
-    def frames(self, data: bytes | bytearray, largest: int) -> tuple[int, list[Any]] | None:
+    def frames(self, data: bytes | bytearray, largest: int,
+               sequences: bool) -> tuple[int, list[Any]] | None:
         """A plain connection's whole frames at the start of ``data``, the usual ones
-        decoded (`Codec.decode_frames`): items for `wire.Link`; None without the C decoder."""
+        decoded (`Codec.decode_frames`, which takes ``sequences``): items for `wire.Link`;
+        None without the C decoder."""
         return self.codec.decode_frames(data, header=NORMAL_HEADER, no_payload=NO_PAYLOAD,
-                                        largest=largest)
+                                        largest=largest, sequences=sequences)
 
     def _decode(self, body: bytes | bytearray | PresetMessage) -> tuple[Any, Any]:
         """The control term and the payload (`NO_PAYLOAD` if none) of a message in

@@ -172,8 +172,9 @@ class Link:
 
     def _frames(self, data: bytes | bytearray) -> tuple[int, list[Any]]:
         """The whole frames at the start of ``data`` and where the rest begins: the usual
-        messages decoded in C (`Dist.frames`), the others as their bodies."""
-        found = self.dist.frames(data, self.largest)
+        messages decoded in C (`Dist.frames`; a fragmented one too when its frames are all
+        there and the reassembler holds no other), the others as their bodies."""
+        found = self.dist.frames(data, self.largest, not self.reassembler.open_sequences)
         return found if found is not None else _split(data)
 
     def _dispatch(self, items: list[Any]) -> None:
