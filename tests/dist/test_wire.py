@@ -209,7 +209,7 @@ def test_fragmented_messages_arrive_as_sent_whether_read_whole_or_in_pieces(
     dist = FakeDist()
     link = Link(dist, "a@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
     try:
-        for begin, end in zip(points, points[1:]):
+        for begin, end in zip(points, points[1:], strict=False):
             theirs.sendall(stream[begin:end])
             link._receive()
     finally:

@@ -36,6 +36,7 @@ def decode_frames(
     header: bytes,
     no_payload: Any,
     largest: int,
+    sequences: bool,
     /,
 ) -> tuple[int, list[Any]]: ...
 def encode_frame(
