@@ -89,3 +89,49 @@ def test_a_set_while_the_wakeups_are_drained_is_not_lost(early: bool) -> None:
         wakeup.reset()
         a.close()
         b.close()
+
+
+class CountingPoller:
+    """A poll object that counts its looks."""
+
+    def __init__(self, poller: select.poll) -> None:
+        self.poller = poller
+        self.looks = 0
+
+    def poll(self, *timeout: float | None) -> list[tuple[int, int]]:
+        self.looks += 1
+        return self.poller.poll(*timeout)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.poller, name)
+
+
+def test_the_poll_after_a_wait_serves_what_the_wait_found_and_nothing_is_lost() -> None:
+    """One look for a wake-up (the loop's `poll` right after `wait` uses what it found);
+    a socket that became ready after that look is served by the next `poll`, and one
+    unwatched in between is not called."""
+    wakeup = Wakeup()
+    served: list[str] = []
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    try:
+        wakeup.watch(a, READ, lambda events: served.append(a.recv(10).decode()))
+        wakeup.watch(c, READ, lambda events: served.append(c.recv(10).decode()))
+        counting = CountingPoller(wakeup._poller)
+        wakeup._poller = counting
+        b.send(b"first")
+        wakeup.wait(GUARD_SECONDS, spin=False)
+        d.send(b"second")              # ready after the wait looked
+        wakeup.poll()
+        assert served == ["first"] and counting.looks == 1  # (the wait's look)
+        wakeup.poll()
+        assert served == ["first", "second"] and counting.looks == 2
+        b.send(b"gone")
+        wakeup.wait(GUARD_SECONDS, spin=False)
+        wakeup.unwatch(a)              # found ready by the wait, then no longer watched
+        wakeup.poll()
+        assert served == ["first", "second"]
+    finally:
+        wakeup.reset()
+        for sock in (a, b, c, d):
+            sock.close()

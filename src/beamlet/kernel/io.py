@@ -63,6 +63,9 @@ class Wakeup:
         self._signal_lock = threading.Lock()   # makes "read the bytes, lower the flag" whole
         self._soon: list[Callable[[], Any]] = []
         self.watching = 0           # how many sockets are watched (the loop polls if any)
+        # what the last `wait` found ready: the loop's next `poll` serves it without a second
+        # look (the loop comes there at once; a socket ready since waits for the next look)
+        self._ready: list[tuple[int, int]] = []
 
     # --- the Event's interface (the scheduler's idle loop) ---------------------------------
 
@@ -89,7 +92,7 @@ class Wakeup:
         """Sleep until woken, a watched socket is ready, or ``timeout`` seconds (None: no
         limit) have passed; with ``spin``, poll for `BUSY_WAIT_SECONDS` first. The ready
         sockets are served by the loop's next `poll`, which runs where the loop holds the
-        kernel (under its lock while a thread is handed off)."""
+        kernel (under its lock while a thread is handed off), from what this call found."""
         poller = self._poller
         if poller is None:
             self._event.wait(timeout)
@@ -102,9 +105,13 @@ class Wakeup:
             ready = self._busy_wait(poller, timeout)
         else:
             ready = poller.poll(None if timeout is None else timeout * 1000.0)
+        signal_fd = self._signal_fd
         for fd, _ in ready:
-            if fd == self._signal_fd:
+            if fd == signal_fd:
                 self._drain()
+                ready = [entry for entry in ready if entry[0] != signal_fd]
+                break
+        self._ready = ready
 
     # --- sockets (owner thread) ------------------------------------------------------------
 
@@ -137,7 +144,12 @@ class Wakeup:
         if self._soon:
             self._run_soon()
         callbacks = self._callbacks
-        for fd, mask in self._poller.poll(0):
+        ready = self._ready
+        if ready:
+            self._ready = []
+        else:
+            ready = self._poller.poll(0)
+        for fd, mask in ready:
             callback = callbacks.get(fd)
             if callback is None:
                 if fd == self._signal_fd:
@@ -156,6 +168,7 @@ class Wakeup:
         """Forget every socket and the poll object (a new node starts as an Event)."""
         self._soon.clear()
         self._callbacks.clear()
+        self._ready = []
         self.watching = 0
         self._poller = None
         for end in (self._signal_in, self._signal_out):
