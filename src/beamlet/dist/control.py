@@ -144,14 +144,22 @@ class Signals:
 
     # --- in: control messages from other nodes ----------------------------------------------
 
-    def dispatch(self, node: str, control: tuple[Any, ...], payload: Any) -> None:
-        handler = self._handlers.get(control[0])
-        if handler is not None:
-            handler(node, control, payload)
-        elif control[0] in (SPAWN_REQUEST, SPAWN_REQUEST_TT, SPAWN_REPLY, SPAWN_REPLY_TT):
-            self.dist.spawning.dispatch(node, control, payload)
-        else:
-            log.debug("ignored control message from %s: %r", node, control)
+    def dispatch(self, node: str, control: Any, payload: Any) -> None:
+        """Act on one message from ``node``, decoded; one that is not a control message of
+        the protocol is logged (a broken peer's, which stops nothing here)."""
+        if control.__class__ is not tuple or not control or type(control[0]) is not int:
+            log.error("invalid control message from %s: %r", node, control)
+            return
+        try:
+            handler = self._handlers.get(control[0])
+            if handler is not None:
+                handler(node, control, payload)
+            elif control[0] in (SPAWN_REQUEST, SPAWN_REQUEST_TT, SPAWN_REPLY, SPAWN_REPLY_TT):
+                self.dist.spawning.dispatch(node, control, payload)
+            else:
+                log.debug("ignored control message from %s: %r", node, control)
+        except (ValueError, TypeError, IndexError) as error:
+            log.error("invalid control message from %s: %r (%s)", node, control, error)
 
     def _on_send(self, node: str, control: tuple[Any, ...], payload: Any) -> None:
         dest = control[2]

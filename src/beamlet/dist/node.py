@@ -322,6 +322,8 @@ class Dist:
             "dispatch_table": {**copyreg.dispatch_table, **self.identity_reducers}})
         self.payloads = _Payloads(self)
         self.signals = control.Signals(self)
+        # act on one message from a peer, decoded (`payload` `NO_PAYLOAD` if none)
+        self.dispatch_decoded: Callable[[str, Any, Any], None] = self.signals.dispatch
         self.spawning = spawning.Spawning(self)
         self.watchers = nodes.NodeWatchers(self)
 
@@ -777,16 +779,6 @@ class Dist:
             self.disconnect_now(peer_name)
             return
         self.dispatch_decoded(peer_name, control, payload)
-
-    def dispatch_decoded(self, peer_name: str, control: Any, payload: Any) -> None:
-        """Act on one message from ``peer_name``, decoded (`payload` `NO_PAYLOAD` if none)."""
-        if control.__class__ is not tuple or not control or type(control[0]) is not int:
-            log.error("invalid control message from %s: %r", peer_name, control)
-            return
-        try:
-            self.signals.dispatch(peer_name, control, payload)
-        except (ValueError, TypeError, IndexError) as error:
-            log.error("invalid control message from %s: %r (%s)", peer_name, control, error)
 
     def frames(self, data: bytes | bytearray, largest: int,
                sequences: bool) -> tuple[int, list[Any]] | None:
