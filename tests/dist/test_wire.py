@@ -34,7 +34,6 @@ class FakeDist:
         self.codec = etf.Codec()
         self.received: list[tuple[Any, Any]] = []
         self.lost: list[Link] = []
-        self.sequences_asked: list[bool] = []
 
     def dispatch(self, peer_name: str, body: bytes) -> None:
         self.received.append(Dist._decode(self, body))  # type: ignore[arg-type]
@@ -42,9 +41,8 @@ class FakeDist:
     def _decode_preset(self, message: Any) -> tuple[Any, Any]:
         return Dist._decode_preset(self, message)  # type: ignore[arg-type]
 
-    def frames(self, data: bytes | bytearray, largest: int, sequences: bool) -> Any:
-        self.sequences_asked.append(sequences)
-        return Dist.frames(self, data, largest, sequences)  # type: ignore[arg-type]
+    def frame_decoder(self) -> Any:
+        return Dist.frame_decoder(self)  # type: ignore[arg-type]
 
     def dispatch_decoded(self, peer_name: str, control: Any, payload: Any) -> None:
         self.received.append((control, payload))
@@ -140,11 +138,11 @@ def frame_of(kind: str, sender: int, value: Any) -> bytes:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(body_kinds, max_size=8), st.integers(0, 10**6), st.integers(4, 200))
 def test_frames_decoded_in_c_are_what_the_bodies_decode_to(bodies, cut, largest) -> None:
-    """(`Dist.frames`: whole messages decoded where they lie, the rest left as bodies.)"""
+    """(`Dist.frame_decoder`: whole messages decoded where they lie, the rest left as bodies.)"""
     data = b"".join(frame_of(*body) for body in bodies)
     data = data[:cut % (len(data) + 1)]
     dist = FakeDist()
-    found = Dist.frames(dist, bytearray(data), largest, False)  # type: ignore[arg-type]
+    found = dist.frame_decoder()(bytearray(data), largest, False)
     assert found is not None
     start, bodies_alone = _split(data)
     assert found[0] == start
@@ -161,10 +159,10 @@ def test_frames_decoded_in_c_are_what_the_bodies_decode_to(bodies, cut, largest)
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=60), st.lists(st.binary(max_size=30), max_size=4))
 def test_any_bytes_give_the_frames_split_gives_decoded_or_not(prefix, junk_bodies) -> None:
-    """(Hostile input: `Dist.frames` never fails; a body it cannot decode stays a body.)"""
+    """(Hostile input: `Dist.frame_decoder` never fails; a body it cannot decode stays a body.)"""
     data = prefix + b"".join((3 + len(body)).to_bytes(4, "big") + NORMAL_HEADER + body
                              for body in junk_bodies)
-    found = Dist.frames(FakeDist(), data, 1 << 20, True)  # type: ignore[arg-type]
+    found = FakeDist().frame_decoder()(data, 1 << 20, True)
     assert found is not None
     start, bodies_alone = _split(data)
     assert found[0] == start and len(found[1]) == len(bodies_alone)
@@ -236,7 +234,7 @@ def test_a_whole_sequence_in_a_read_is_one_item_unless_something_comes_between()
             (alone, False, None),            # asked not to: the fragments as they came
             (interleaved, True, None),       # another sequence between its fragments
             (alone[:-1], True, None)):       # its last fragment not all there
-        found = Dist.frames(dist, data, 1 << 20, sequences)  # type: ignore[arg-type]
+        found = dist.frame_decoder()(data, 1 << 20, sequences)
         assert found is not None
         start, bodies = _split(data)
         assert found[0] == start
@@ -248,10 +246,10 @@ def test_a_whole_sequence_in_a_read_is_one_item_unless_something_comes_between()
 
 
 def messages_of(data: bytes, sequences: bool) -> list[Any]:
-    """The messages of a stream as a connection makes them: `Dist.frames`, then the
+    """The messages of a stream as a connection makes them: `Dist.frame_decoder`, then the
     reassembler and the Python decoder for what it leaves as bodies."""
     dist = FakeDist()
-    found = Dist.frames(dist, data, 1 << 20, sequences)  # type: ignore[arg-type]
+    found = dist.frame_decoder()(data, 1 << 20, sequences)
     assert found is not None and found[0] == _split(data)[0]
     reassembler = Reassembler()
     messages = []

@@ -539,31 +539,32 @@ static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t largest
     return item;
 }
 
-/* decode_frames(data: bytes | bytearray, on_pid, on_ref, max_depth, pid_cache | None,
-   header: bytes, no_payload, largest, sequences: bool) -> (end, items): the whole u32-length
+/* decode_frames(on_pid, on_ref, max_depth, pid_cache | None, header: bytes, no_payload,
+   data: bytes | bytearray, largest, sequences: bool) -> (end, items) (the fixed arguments
+   first, for a partial: `Codec.frame_decoder`): the whole u32-length
    frames at the start of data, the empty ones (ticks) left out; a body that is `header`
    then a message of at most `largest` bytes as its (control, payload), with `sequences` a
    fragmented message whose frames lie in data back to back too (decode_sequence), any
    other as its bytes */
 static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9 || !(PyBytes_CheckExact(args[0]) || PyByteArray_CheckExact(args[0])) ||
-        (args[4] != Py_None && !PyDict_CheckExact(args[4])) || !PyBytes_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "decode_frames(data, on_pid, on_ref, max_depth, "
-                        "pid_cache, header, no_payload, largest, sequences)");
+    if (nargs != 9 || !(PyBytes_CheckExact(args[6]) || PyByteArray_CheckExact(args[6])) ||
+        (args[3] != Py_None && !PyDict_CheckExact(args[3])) || !PyBytes_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "decode_frames(on_pid, on_ref, max_depth, "
+                        "pid_cache, header, no_payload, data, largest, sequences)");
         return NULL;
     }
-    Py_ssize_t max_depth = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t max_depth = PyLong_AsSsize_t(args[2]);
     Py_ssize_t largest = PyLong_AsSsize_t(args[7]);
     if (PyErr_Occurred()) return NULL;
     int sequences = PyObject_IsTrue(args[8]);
     if (sequences < 0) return NULL;
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    const unsigned char *data = view.buf, *header = (const unsigned char *)PyBytes_AS_STRING(args[5]);
-    Py_ssize_t size = view.len, header_size = PyBytes_GET_SIZE(args[5]), start = 0;
+    if (PyObject_GetBuffer(args[6], &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *data = view.buf, *header = (const unsigned char *)PyBytes_AS_STRING(args[4]);
+    Py_ssize_t size = view.len, header_size = PyBytes_GET_SIZE(args[4]), start = 0;
     Reader r = {.data = data, .size = size, .pos = 0, .max_depth = max_depth,
-                .on_pid = args[1], .on_ref = args[2],
-                .pid_cache = args[4] == Py_None ? NULL : args[4], .preset_at = -1,
+                .on_pid = args[0], .on_ref = args[1],
+                .pid_cache = args[3] == Py_None ? NULL : args[3], .preset_at = -1,
                 .preset = NULL};
     PyObject *items = PyList_New(0);
     while (items != NULL && size - start >= 4) {
@@ -573,12 +574,12 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
             PyObject *item = NULL;
             if (length > header_size && length <= largest &&
                 memcmp(data + body, header, header_size) == 0) {
-                item = decode_message(&r, body + header_size, body + length, args[6]);
+                item = decode_message(&r, body + header_size, body + length, args[5]);
                 if (item == NULL) PyErr_Clear(); /* (Python decodes it again, and says why) */
             } else if (sequences && length > 2 && data[body] == 131 && data[body + 1] == 69) {
                 Py_ssize_t sequence_end;
                 r.size = size;
-                item = decode_sequence(&r, start, largest, args[6], &sequence_end);
+                item = decode_sequence(&r, start, largest, args[5], &sequence_end);
                 if (item != NULL) {
                     length = sequence_end - body; /* (the next frame is past its last one) */
                 } else if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
@@ -1227,7 +1228,7 @@ static PyMethodDef methods[] = {
     {"fill_binary", (PyCFunction)(void (*)(void))py_fill_binary, METH_FASTCALL,
      "fill_binary(binary, at, data)"},
     {"decode_frames", (PyCFunction)(void (*)(void))py_decode_frames, METH_FASTCALL,
-     "decode_frames(data, on_pid, on_ref, max_depth, pid_cache, header, no_payload, largest, sequences) "
+     "decode_frames(on_pid, on_ref, max_depth, pid_cache, header, no_payload, data, largest, sequences) "
      "-> (end, items)"},
     {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
      "encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth, "

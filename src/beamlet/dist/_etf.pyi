@@ -28,13 +28,13 @@ def encode(
     /,
 ) -> bytes | tuple[bytes, ...]: ...
 def decode_frames(
-    data: bytes | bytearray,
     on_pid: Callable[[Any], Any] | None,
     on_ref: Callable[[Any], Any] | None,
     max_depth: int,
     pid_cache: dict[bytes, Any] | None,
     header: bytes,
     no_payload: Any,
+    data: bytes | bytearray,
     largest: int,
     sequences: bool,
     /,

@@ -40,6 +40,7 @@ Python's hash decodes in quadratic time, as any `dict` would.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import operator
@@ -1365,10 +1366,18 @@ class Codec:
         was: a 100 KB message from OTP, in two 64 KiB fragments that usually come in one
         read, costs no reassembly. Pass it only when no sequence of the connection is
         open: once a fragment goes out as its bytes, so do the fragments after it."""
+        decoder = self.frame_decoder(header, no_payload)
+        return None if decoder is None else decoder(data, largest, sequences)
+
+    def frame_decoder(self, header: bytes, no_payload: Any,
+                      ) -> Callable[[bytes | bytearray, int, bool], tuple[int, list[Any]]] | None:
+        """`decode_frames` with ``header`` and ``no_payload`` given once, as a function of
+        ``(data, largest, sequences)`` that goes straight to C (a connection's every read);
+        None without the C fast path."""
         if not self.accelerated:
             return None
-        return _accel.decode_frames(data, self._on_pid, self._on_ref, self._c_depth,
-                                    self._pid_cache, header, no_payload, largest, sequences)
+        return functools.partial(_accel.decode_frames, self._on_pid, self._on_ref,
+                                 self._c_depth, self._pid_cache, header, no_payload)
 
     def decode_at(self, data: bytes | bytearray, offset: int, *,
                   preset: tuple[int, bytes] | None = None) -> tuple[Any, int]:

@@ -780,13 +780,12 @@ class Dist:
             return
         self.dispatch_decoded(peer_name, control, payload)
 
-    def frames(self, data: bytes | bytearray, largest: int,
-               sequences: bool) -> tuple[int, list[Any]] | None:
-        """A plain connection's whole frames at the start of ``data``, the usual ones
-        decoded (`Codec.decode_frames`, which takes ``sequences``): items for `wire.Link`;
-        None without the C decoder."""
-        return self.codec.decode_frames(data, header=NORMAL_HEADER, no_payload=NO_PAYLOAD,
-                                        largest=largest, sequences=sequences)
+    def frame_decoder(self) -> Callable[[bytes | bytearray, int, bool],
+                                        tuple[int, list[Any]]] | None:
+        """What decodes a plain connection's whole frames at the start of the bytes it is
+        given, the usual ones as ``(control, payload)`` (`Codec.frame_decoder`: ``(data,
+        largest, sequences)``): items for `wire.Link`; None without the C decoder."""
+        return self.codec.frame_decoder(NORMAL_HEADER, NO_PAYLOAD)
 
     def _decode(self, body: bytes | bytearray | PresetMessage) -> tuple[Any, Any]:
         """The control term and the payload (`NO_PAYLOAD` if none) of a message in

@@ -109,6 +109,7 @@ class Link:
         self.connection = connection
         self.inbound = bytearray(leftover)
         self.reassembler = Reassembler(binaries_apart=BINARIES_APART)
+        self._decode_frames = dist.frame_decoder()
         self.largest = self.reassembler.max_message_bytes  # what one message may be
         self.fragments = bool(flags & FRAGMENTS)
         self.outbox = Outbox(fragments=self.fragments, max_whole=_SEND_WHOLE)
@@ -172,10 +173,12 @@ class Link:
 
     def _frames(self, data: bytes | bytearray) -> tuple[int, list[Any]]:
         """The whole frames at the start of ``data`` and where the rest begins: the usual
-        messages decoded in C (`Dist.frames`; a fragmented one too when its frames are all
+        messages decoded in C (`Dist.frame_decoder`; a fragmented one too when its frames are all
         there and the reassembler holds no other), the others as their bodies."""
-        found = self.dist.frames(data, self.largest, not self.reassembler.open_sequences)
-        return found if found is not None else _split(data)
+        decode = self._decode_frames
+        if decode is None:
+            return _split(data)
+        return decode(data, self.largest, not self.reassembler.open_sequences)
 
     def _dispatch(self, items: list[Any]) -> None:
         """Hand the messages of ``items`` (in order: decoded ``(control, payload)`` pairs
