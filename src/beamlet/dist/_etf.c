@@ -1112,33 +1112,33 @@ static int start_writer(Writer *w, PyObject *const *common) {
     return 0;
 }
 
-/* encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth,
-   exact_types | None, header: bytes, limit, payload_fallback) -> bytes, or None when it
-   would be longer than limit: u32 length, header, then control and (if has_payload) payload
+/* encode_frame(atoms, specials, fallback, max_depth, exact_types | None, header: bytes,
+   payload_fallback, control, payload, has_payload, limit) (the fixed arguments first, for a
+   partial: `Codec.frame_encoder`) -> bytes, or None when it would be longer than limit: u32 length, header, then control and (if has_payload) payload
    without their 131 bytes (the payload in exact mode, with payload_fallback, when
    exact_types is given) - one distribution frame, written in one pass */
 static PyObject *py_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 11 || !PyDict_CheckExact(args[3]) || !PyTuple_CheckExact(args[4]) ||
-        PyTuple_GET_SIZE(args[4]) != 3 || (args[7] != Py_None && !PyTuple_CheckExact(args[7]))
-        || !PyBytes_CheckExact(args[8])) {
-        PyErr_SetString(PyExc_TypeError, "encode_frame(control, payload, has_payload, atoms, "
-                        "specials, fallback, max_depth, exact_types, header, limit, "
-                        "payload_fallback)");
+    if (nargs != 11 || !PyDict_CheckExact(args[0]) || !PyTuple_CheckExact(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) != 3 || (args[4] != Py_None && !PyTuple_CheckExact(args[4]))
+        || !PyBytes_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "encode_frame(atoms, specials, fallback, max_depth, "
+                        "exact_types, header, payload_fallback, control, payload, "
+                        "has_payload, limit)");
         return NULL;
     }
     Writer w;
-    if (start_writer(&w, args + 3) < 0) return NULL;
-    w.limit = PyLong_AsSsize_t(args[9]);
+    if (start_writer(&w, args) < 0) return NULL;
+    w.limit = PyLong_AsSsize_t(args[10]);
     if (w.limit < 0 && !PyErr_Occurred()) w.limit = 0;
-    int has_payload = PyObject_IsTrue(args[2]);
+    int has_payload = PyObject_IsTrue(args[9]);
     PyObject *result = NULL;
     if (!PyErr_Occurred() && has_payload >= 0 && grow(&w, 4) == 0) {
         w.len = 4;
-        int failed = put_bytes_object(&w, args[8]) < 0 || enc(&w, args[0], 0) < 0;
+        int failed = put_bytes_object(&w, args[5]) < 0 || enc(&w, args[7], 0) < 0;
         if (!failed && has_payload) {
-            w.exact_types = args[7] == Py_None ? NULL : args[7];
-            w.fallback = args[10];
-            failed = enc(&w, args[1], 0) < 0;
+            w.exact_types = args[4] == Py_None ? NULL : args[4];
+            w.fallback = args[6];
+            failed = enc(&w, args[8], 0) < 0;
         }
         if (!failed) {
             uint32_t size = (uint32_t)(w.len - 4);
@@ -1231,8 +1231,8 @@ static PyMethodDef methods[] = {
      "decode_frames(on_pid, on_ref, max_depth, pid_cache, header, no_payload, data, largest, sequences) "
      "-> (end, items)"},
     {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
-     "encode_frame(control, payload, has_payload, atoms, specials, fallback, max_depth, "
-     "exact_types, header, limit, payload_fallback) -> bytes | None"},
+     "encode_frame(atoms, specials, fallback, max_depth, exact_types, header, "
+     "payload_fallback, control, payload, has_payload, limit) -> bytes | None"},
     {"setup", (PyCFunction)(void (*)(void))py_setup, METH_FASTCALL,
      "setup(ExtPid, ExtRef, ImproperList, Exit, Down)"},
     {NULL, NULL, 0, NULL},

@@ -40,17 +40,17 @@ def decode_frames(
     /,
 ) -> tuple[int, list[Any]]: ...
 def encode_frame(
-    control: Any,
-    payload: Any,
-    has_payload: bool,
     atoms: dict[str, bytes],
     specials: tuple[bytes, bytes, bytes],
     fallback: Callable[[Any], bytes],
     max_depth: int,
     exact_types: tuple[type, ...] | None,
     header: bytes,
-    limit: int,
     payload_fallback: Callable[[Any], bytes],
+    control: Any,
+    payload: Any,
+    has_payload: bool,
+    limit: int,
     /,
 ) -> bytes | None: ...
 def find_binary(data: bytes, pos: int, least: int, /) -> tuple[int, int] | None: ...

@@ -1141,8 +1141,11 @@ class Gathered:
         return f"<Gathered: {len(self)} bytes in {len(self.parts)} parts>"
 
 
-class _NotExact(Exception):
+class _NotExact(ETFError):
     """(Codec.encode_exact) a value whose decoding would not give it back."""
+
+    def __init__(self) -> None:
+        super().__init__("a value that ETF would not give back as itself")
 
 
 # What encode_exact may look up in the codec's cache of identities (exact types only) ...
@@ -1260,17 +1263,28 @@ class Codec:
         distribution's frames hold them. None when the frame would take more than ``limit``
         bytes (nothing big is copied on the way), when the payload is not exact, and without
         the C fast path: the caller then frames what `encode` writes."""
-        if not self.accelerated:
+        encoder = self.frame_encoder(header, exact=exact)
+        if encoder is None:
             return None
         has_payload = payload is not _NO_TERM
         try:
-            return _accel.encode_frame(
-                control, payload if has_payload else None, has_payload, self._atoms,
-                self._specials, self._fallback, self._c_depth,
-                _EXACT_IDENTITIES if exact else None, header, limit,
-                self._exact_fallback if exact else self._fallback)
-        except (_NotExact, ETFError, RecursionError):
+            return encoder(control, payload if has_payload else None, has_payload, limit)
+        except (ETFError, RecursionError):
             return None
+
+    def frame_encoder(self, header: bytes, *, exact: bool = False,
+                      ) -> Callable[[Any, Any, bool, int], bytes | None] | None:
+        """`encode_frame` with ``header`` and ``exact`` given once, as a function of
+        ``(control, payload, has_payload, limit)`` that goes straight to C (a connection's
+        every frame). Where `encode_frame` says None for a term, it raises `ETFError` (or
+        RecursionError) instead; it says None for a frame longer than ``limit``. None
+        without the C fast path."""
+        if not self.accelerated:
+            return None
+        return functools.partial(
+            _accel.encode_frame, self._atoms, self._specials, self._fallback, self._c_depth,
+            _EXACT_IDENTITIES if exact else None, header,
+            self._exact_fallback if exact else self._fallback)
 
     def encode_exact(self, term: Any) -> bytes | None:
         """``term`` as `encode` writes it, when decoding those bytes gives back an equal

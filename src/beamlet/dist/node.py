@@ -321,6 +321,9 @@ class Dist:
         self.pickler: type[pickle.Pickler] = type("Pickler", (pickle.Pickler,), {
             "dispatch_table": {**copyreg.dispatch_table, **self.identity_reducers}})
         self.payloads = _Payloads(self)
+        # a frame in one pass, straight to C (`Codec.frame_encoder`; None without C)
+        self._frame = self.codec.frame_encoder(NORMAL_HEADER)
+        self._exact_frame = self.codec.frame_encoder(NORMAL_HEADER, exact=True)
         self.signals = control.Signals(self)
         # act on one message from a peer, decoded (`payload` `NO_PAYLOAD` if none)
         self.dispatch_decoded: Callable[[str, Any, Any], None] = self.signals.dispatch
@@ -676,15 +679,19 @@ class Dist:
 
     def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
         link = self.links.get(peer_name)
-        if link is not None and link.fragments and not link.outbox.queued:
+        plain, exact = self._frame, self._exact_frame
+        if link is not None and link.fragments and not link.outbox.queued \
+                and plain is not None and exact is not None:
             # the usual case, a small message on a plain connection: framed in one pass
-            if payload is NO_PAYLOAD:
-                frame = self.codec.encode_frame(NORMAL_HEADER, control,
-                                                limit=link.whole_frame_limit)
-            else:
-                frame = self.codec.encode_frame(
-                    NORMAL_HEADER, control, payload, limit=link.whole_frame_limit,
-                    exact=bool(self.up.get(peer_name, 0) & BEAMLET_TERMS))
+            try:
+                if payload is NO_PAYLOAD:
+                    frame = plain(control, None, False, link.whole_frame_limit)
+                elif self.up.get(peer_name, 0) & BEAMLET_TERMS:
+                    frame = exact(control, payload, True, link.whole_frame_limit)
+                else:
+                    frame = plain(control, payload, True, link.whole_frame_limit)
+            except (ETFError, RecursionError):
+                frame = None  # (the way below says what is wrong, or pickles it)
             if frame is not None:
                 link.put_frame(frame)
                 return
