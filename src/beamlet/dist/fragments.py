@@ -341,6 +341,8 @@ class Reassembler:
         self.max_buffered_bytes = (
             max_message_bytes if max_buffered_bytes is None else max_buffered_bytes)
         self._sequences: dict[int, _Sequence] = {}
+        # (read it, do not write it) how many fragmented messages have begun and not ended
+        self.open_sequences = 0
         self.buffered_bytes = 0
         self._last_control = b""
         # Frames up to this size take `feed`'s short way (within every limit by construction).
@@ -358,11 +360,6 @@ class Reassembler:
         if end - start <= _CONTROL_WINDOW:
             self._last_control = data[start:end]
         return end
-
-    @property
-    def open_sequences(self) -> int:
-        """How many fragmented messages have begun and not ended."""
-        return len(self._sequences)
 
     def feed(self, body: Buffer) -> bytes | bytearray | PresetMessage | None:
         """The complete message ``body`` ends, in pass-through form (a `bytearray` when it came
@@ -448,6 +445,7 @@ class Reassembler:
         sequence = self._apart(fragment_id - 1, body, start, control_end, size)
         self._sequences[sequence_id] = (
             sequence if sequence is not None else _Sequence(fragment_id - 1, parts, size))
+        self.open_sequences = len(self._sequences)
         return None
 
     def _apart(self, expected: int, body: bytes, start: int, control_end: int,
@@ -513,6 +511,7 @@ class Reassembler:
 
     def _forget(self, sequence_id: int) -> _Sequence:
         sequence = self._sequences.pop(sequence_id)
+        self.open_sequences = len(self._sequences)
         self.buffered_bytes -= sequence.size
         return sequence
 

@@ -160,7 +160,12 @@ class Link:
             self.inbound += data
             self._take_frames()
             return
-        start, items = self._frames(data)  # (the usual case: whole frames, in the read)
+        # (the usual case: whole frames, in the read; `_frames`, written out)
+        decode = self._decode_frames
+        if decode is None:
+            start, items = _split(data)
+        else:
+            start, items = decode(data, self.largest, not self.reassembler.open_sequences)
         if start < len(data):
             self.inbound = bytearray(data[start:])
         self._dispatch(items)
@@ -261,6 +266,10 @@ class Link:
                     self._watch(READ | WRITE)
                 return
             self.unsent = None
+            if not self.framed and not self.outbox.queued:  # (all written: done)
+                if self.events & WRITE:
+                    self._watch(READ)
+                return
 
     def _next_bytes(self) -> bytes:
         """The frames to write next, joined: those framed by `put`, then the outbox's (about
