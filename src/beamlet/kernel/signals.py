@@ -101,7 +101,8 @@ def _announce(p: Proc) -> None:
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-            elif _remote is not None and _is_remote(target, shown):
+            elif _remote is not None and (target.__class__ is RemotePid
+                                          or _is_remote(target, shown)):
                 _remote.demonitor(pid, target if target is not None else shown, ref)
         late = x.late
         made_late = {key for _, key in late} if late else ()
@@ -413,8 +414,10 @@ def monitor(target: Any, alias: bool = False) -> Ref:
     if k._contended and not k._owned():
         return k.slow_entry(monitor, (target, alias))
     me = k.current()
-    if target.__class__ is Pid:  # the common case, first
+    if target.__class__ is Pid:  # the common cases, first
         q, shown = target._proc, target
+    elif target.__class__ is RemotePid:  # (a call to another node's server)
+        return _monitor_remote(me, target, target, k.make_ref(), alias)
     else:
         q, shown = _resolve_target(target)
     ref = k.make_ref()

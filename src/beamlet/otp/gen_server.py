@@ -290,7 +290,7 @@ class GenServer:
         when the server dies before replying. The request travels with an alias of the
         caller, dropped on the way out: a reply that comes too late is never delivered.
         """
-        pid = server if server.__class__ is Pid else _resolve(server)
+        pid = server if isinstance(server, Pid) else _resolve(server)  # (RemotePid too)
         if pid is None:
             raise ProcessExit((_no_server(server),
                                (GenServer, "call", [server, request, timeout])))
