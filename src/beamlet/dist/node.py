@@ -666,19 +666,7 @@ class Dist:
         """Send ``control`` (and ``payload``, a message or reason, when given) to the node
         ``peer_name``, connecting first when it is not up. Raises ValueError (or ETFError) for
         what cannot be encoded for a node that is up."""
-        if peer_name in self.up:
-            self._write(peer_name, control, payload)
-            return
-        if peer_name == self.name:
-            raise ValueError("a distribution frame to our own node")
-        waiting = self.pending.get(peer_name)
-        if waiting is None:
-            waiting = self.pending[peer_name] = []
-            self.loop.call_soon_threadsafe(self.ensure_connection, peer_name)
-        waiting.append((control, payload))
-
-    def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
-        link = self.links.get(peer_name)
+        link = self.links.get(peer_name)  # (a plain connection's peer is up)
         plain, exact = self._frame, self._exact_frame
         if link is not None and link.fragments and not link.outbox.queued \
                 and plain is not None and exact is not None:
@@ -691,10 +679,26 @@ class Dist:
                 else:
                     frame = plain(control, payload, True, link.whole_frame_limit)
             except (ETFError, RecursionError):
-                frame = None  # (the way below says what is wrong, or pickles it)
+                frame = None  # (`_write` says what is wrong, or pickles it)
             if frame is not None:
                 link.put_frame(frame)
                 return
+        if peer_name in self.up:
+            self._write(peer_name, control, payload)
+            return
+        if peer_name == self.name:
+            raise ValueError("a distribution frame to our own node")
+        waiting = self.pending.get(peer_name)
+        if waiting is None:
+            waiting = self.pending[peer_name] = []
+            self.loop.call_soon_threadsafe(self.ensure_connection, peer_name)
+        waiting.append((control, payload))
+
+    def _write(self, peer_name: str, control: tuple[Any, ...], payload: Any) -> None:
+        """Encode and queue a frame for ``peer_name``, which is up (what `send_control`
+        does not frame in one pass: big or pickled messages, TLS connections, the frames
+        that waited for the connection)."""
+        link = self.links.get(peer_name)
         try:
             control_bytes, payload_bytes = self.encode(peer_name, control, payload)
         except (ETFError, ValueError) as error:
