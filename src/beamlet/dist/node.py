@@ -140,11 +140,6 @@ def _forget_when_gone(table: dict[Any, Any], key: Any, gone: weakref.ReferenceTy
         del table[key]
 
 
-def _ref_ids(n: int) -> tuple[int, int, int]:
-    """The three id words a ref's number is sent as (18 bits, then two of 32, as OTP's)."""
-    return (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, (n >> 50) & 0xFFFFFFFF)
-
-
 def _load_pid(values: tuple[Any, ...]) -> Any:
     """(Unpickling) a pid by its wire identity, as this node knows it."""
     dist = _current
@@ -374,8 +369,9 @@ class Dist:
 
     def keep_ref(self, ref: Ref) -> tuple[int, int, int]:
         """Note that ``ref`` was sent, so that it comes back as itself while it lives; its
-        id words."""
-        ids = _ref_ids(ref.n)
+        id words (its number's: 18 bits, then two of 32, as OTP's)."""
+        n = ref.n
+        ids = (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, (n >> 50) & 0xFFFFFFFF)
         table = self.local_refs
         table[ids] = weakref.ref(ref, partial(_forget_when_gone, table, ids))
         return ids
