@@ -37,6 +37,10 @@ typedef struct {
        `preset`, whose bytes are not in data (its 5-byte head is) */
     Py_ssize_t preset_at;
     PyObject *preset;
+    /* the bytes of the last identity the hook mapped to what the cache does not keep (one of
+       our refs) and its answer: the same bytes again in this call (a call's reply names its
+       ref twice) get the same answer without asking; owned, NULL at first */
+    PyObject *mapped_key, *mapped;
 } Reader;
 
 #define PID_CACHE_LIMIT 4096
@@ -132,6 +136,11 @@ typedef PyObject *(*ReadIdentity)(Reader *);
    is of that type. */
 static PyObject *read_cached(Reader *r, Py_ssize_t span, ReadIdentity read_uncached,
                              PyObject *kept_type) {
+    if (r->mapped_key != NULL && PyBytes_GET_SIZE(r->mapped_key) == span &&
+        memcmp(PyBytes_AS_STRING(r->mapped_key), r->data + r->pos, span) == 0) {
+        r->pos += span;
+        return Py_NewRef(r->mapped);
+    }
     PyObject *key = PyBytes_FromStringAndSize((const char *)r->data + r->pos, span);
     if (key == NULL) return NULL;
     PyObject *hit = PyDict_GetItemWithError(r->pid_cache, key);
@@ -145,6 +154,9 @@ static PyObject *read_cached(Reader *r, Py_ssize_t span, ReadIdentity read_uncac
     if (mapped != NULL && (kept_type == NULL || Py_TYPE(mapped) == (PyTypeObject *)kept_type)) {
         if (PyDict_GET_SIZE(r->pid_cache) >= PID_CACHE_LIMIT) PyDict_Clear(r->pid_cache);
         if (PyDict_SetItem(r->pid_cache, key, mapped) < 0) Py_CLEAR(mapped);
+    } else if (mapped != NULL) {
+        Py_XSETREF(r->mapped_key, Py_NewRef(key));
+        Py_XSETREF(r->mapped, Py_NewRef(mapped));
     }
     Py_DECREF(key);
     return mapped;
@@ -442,7 +454,10 @@ static PyObject *py_decode(PyObject *self, PyObject *const *args, Py_ssize_t nar
     r.max_depth = PyLong_AsSsize_t(args[4]);
     r.preset_at = nargs == 8 ? PyLong_AsSsize_t(args[6]) : -1;
     r.preset = nargs == 8 ? args[7] : NULL;
+    r.mapped_key = r.mapped = NULL;
     PyObject *result = decode_view(&r);
+    Py_XDECREF(r.mapped_key);
+    Py_XDECREF(r.mapped);
     PyBuffer_Release(&view);
     return result;
 }
@@ -534,6 +549,8 @@ static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t largest
     whole.data = joined;
     whole.size = total;
     PyObject *item = decode_message(&whole, 0, total, no_payload);
+    r->mapped_key = whole.mapped_key; /* (what it owns now) */
+    r->mapped = whole.mapped;
     PyMem_Free(joined);
     if (item != NULL) *end = at;
     return item;
@@ -565,7 +582,7 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
     Reader r = {.data = data, .size = size, .pos = 0, .max_depth = max_depth,
                 .on_pid = args[0], .on_ref = args[1],
                 .pid_cache = args[3] == Py_None ? NULL : args[3], .preset_at = -1,
-                .preset = NULL};
+                .preset = NULL, .mapped_key = NULL, .mapped = NULL};
     PyObject *items = PyList_New(0);
     while (items != NULL && size - start >= 4) {
         Py_ssize_t length = be32(data + start), body = start + 4;
@@ -598,6 +615,8 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
         }
         start = body + length;
     }
+    Py_XDECREF(r.mapped_key);
+    Py_XDECREF(r.mapped);
     PyBuffer_Release(&view);
     if (items == NULL) return NULL;
     return Py_BuildValue("(nN)", start, items);
