@@ -10,7 +10,6 @@ import pytest
 
 import beamlet
 from beamlet.dist import etf
-from beamlet.dist.fragments import NORMAL_HEADER
 from beamlet.dist.etf import (
     BitBinary,
     Codec,
@@ -24,6 +23,7 @@ from beamlet.dist.etf import (
     FrozenMap,
     ImproperList,
 )
+from beamlet.dist.fragments import NORMAL_HEADER
 from beamlet.kernel.terms import Down, Exit
 
 CODECS = {"c": Codec(), "python": Codec(use_c=False)}
