@@ -19,7 +19,10 @@ from beamlet.dist.fragments import NORMAL_HEADER, FragmentError, Outbox, Reassem
 from beamlet.dist.handshake import FRAGMENTS
 from beamlet.dist.node import Dist
 from beamlet.dist.wire import Link, _split
+from beamlet.kernel.io import READ, WRITE
 from beamlet.kernel.node import wakeup
+
+READ_WRITE = READ | WRITE
 
 SENDERS = [etf.ExtPid("a@vm", n, 0, 1) for n in range(3)]
 DEFAULT_SOCKET_BUFFER = 1 << 18
@@ -281,6 +284,36 @@ def test_a_stream_with_a_byte_changed_gives_what_the_reassembler_would(
             messages_of(data, True)
     else:
         assert messages_of(data, True) == expected
+
+
+def test_one_turn_writes_at_most_the_send_budget_and_the_rest_follows() -> None:
+    """A big message to a peer that reads as fast as it comes: one `_send` stops after about
+    `_SEND_BUDGET` bytes (so the loop serves its other sockets and processes meanwhile) and
+    asks to hear when the socket is writable; the polls that follow write the rest."""
+    ours, theirs = socket.socketpair()
+    wire.set_socket_buffer(8 << 20)  # room for all of it: only the budget can stop a turn
+    try:
+        dist = FakeDist()
+        sender = Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+        receiver = Link(dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
+    finally:
+        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
+    try:
+        receiver.start()
+        control = (SEND_SENDER, SENDERS[0], RECEIVER)
+        payload = bytes(range(256)) * 16_384  # 4 MiB
+        sender.put(etf.encode(control), etf.encode(payload), SENDERS[0])
+        sender.flush_due = False
+        sender._send()
+        written = len(theirs.recv(64 << 20, socket.MSG_PEEK))
+        assert wire._SEND_BUDGET <= written < wire._SEND_BUDGET + (1 << 19)
+        assert sender.events & READ_WRITE == READ_WRITE  # (it goes on when writable)
+        serve_until(lambda: len(dist.received) == 1)
+        assert dist.received == [(control, payload)]
+    finally:
+        sender.close()
+        receiver.close()
+        wakeup.reset()
 
 
 def test_a_connection_takes_the_socket_buffers_set_and_refuses_nonsense() -> None:

@@ -48,6 +48,10 @@ log = logging.getLogger("beamlet.dist")
 _LENGTH = struct.Struct(">I")
 _READ_SIZE = 1 << 18      # bytes taken per poll
 _WRITE_BATCH = 1 << 18    # frames joined into one send, up to about this many bytes
+# What one turn of the loop writes at most: while the peer takes a 100 MB message as fast as
+# it comes, writing until the socket is full held the node 5-10 ms at a time (a ping's
+# answer waited that long to be read).
+_SEND_BUDGET = 1 << 20
 # A message of up to this many bytes goes in one frame (a bigger one in OTP's 64 KiB
 # fragments): a 100 KB call costs both nodes far less whole than in two fragments, and a
 # small message waits behind at most this much (~0.3 ms here). Fragments this big would not
@@ -243,7 +247,10 @@ class Link:
             self._send()
 
     def _send(self) -> None:
-        """Write until the outbox is empty or the socket is full."""
+        """Write until the outbox is empty, the socket is full, or `_SEND_BUDGET` bytes have
+        gone (then the rest goes when the loop finds the socket writable again, after it has
+        served the other sockets and processes)."""
+        budget = _SEND_BUDGET
         while not self.closed:
             unsent = self.unsent
             if unsent is None:
@@ -270,6 +277,11 @@ class Link:
             if not self.framed and not self.outbox.queued:  # (all written: done)
                 if self.events & WRITE:
                     self._watch(READ)
+                return
+            budget -= sent
+            if budget <= 0:  # more to write: at the next poll
+                if not self.events & WRITE:
+                    self._watch(READ | WRITE)
                 return
 
     def _next_bytes(self) -> bytes:
