@@ -558,11 +558,10 @@ static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t largest
 
 /* decode_frames(on_pid, on_ref, max_depth, pid_cache | None, header: bytes, no_payload,
    data: bytes | bytearray, largest, sequences: bool) -> (end, items) (the fixed arguments
-   first, for a partial: `Codec.frame_decoder`): the whole u32-length
-   frames at the start of data, the empty ones (ticks) left out; a body that is `header`
-   then a message of at most `largest` bytes as its (control, payload), with `sequences` a
-   fragmented message whose frames lie in data back to back too (decode_sequence), any
-   other as its bytes */
+   first, for a partial: `Codec.frame_decoder`): the whole u32-length frames at the start of
+   data, the empty ones (ticks) left out; a body that is `header` then a message of at most
+   `largest` bytes as its (control, payload), with `sequences` a fragmented message whose
+   frames lie in data back to back too (decode_sequence), any other as its bytes */
 static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 9 || !(PyBytes_CheckExact(args[6]) || PyByteArray_CheckExact(args[6])) ||
         (args[3] != Py_None && !PyDict_CheckExact(args[3])) || !PyBytes_CheckExact(args[4])) {
@@ -1133,9 +1132,10 @@ static int start_writer(Writer *w, PyObject *const *common) {
 
 /* encode_frame(atoms, specials, fallback, max_depth, exact_types | None, header: bytes,
    payload_fallback, control, payload, has_payload, limit) (the fixed arguments first, for a
-   partial: `Codec.frame_encoder`) -> bytes, or None when it would be longer than limit: u32 length, header, then control and (if has_payload) payload
-   without their 131 bytes (the payload in exact mode, with payload_fallback, when
-   exact_types is given) - one distribution frame, written in one pass */
+   partial: `Codec.frame_encoder`) -> bytes, or None when it would be longer than limit:
+   u32 length, header, then control and (if has_payload) payload without their 131 bytes
+   (the payload in exact mode, with payload_fallback, when exact_types is given) - one
+   distribution frame, written in one pass */
 static PyObject *py_encode_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 11 || !PyDict_CheckExact(args[0]) || !PyTuple_CheckExact(args[1]) ||
         PyTuple_GET_SIZE(args[1]) != 3 || (args[4] != Py_None && !PyTuple_CheckExact(args[4]))
@@ -1247,8 +1247,8 @@ static PyMethodDef methods[] = {
     {"fill_binary", (PyCFunction)(void (*)(void))py_fill_binary, METH_FASTCALL,
      "fill_binary(binary, at, data)"},
     {"decode_frames", (PyCFunction)(void (*)(void))py_decode_frames, METH_FASTCALL,
-     "decode_frames(on_pid, on_ref, max_depth, pid_cache, header, no_payload, data, largest, sequences) "
-     "-> (end, items)"},
+     "decode_frames(on_pid, on_ref, max_depth, pid_cache, header, no_payload, data, "
+     "largest, sequences) -> (end, items)"},
     {"encode_frame", (PyCFunction)(void (*)(void))py_encode_frame, METH_FASTCALL,
      "encode_frame(atoms, specials, fallback, max_depth, exact_types, header, "
      "payload_fallback, control, payload, has_payload, limit) -> bytes | None"},
