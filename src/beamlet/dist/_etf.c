@@ -55,6 +55,17 @@ static inline uint32_t be32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* Move *pos past the atom there (any of its four tags) within d[:size]; -1 if it is none or
+   does not end there. */
+static int skip_atom(const unsigned char *d, Py_ssize_t size, Py_ssize_t *pos) {
+    if (*pos + 2 > size) return -1;
+    unsigned char tag = d[*pos];
+    if (tag == 119 || tag == 115) *pos += 2 + d[*pos + 1];
+    else if ((tag == 118 || tag == 100) && *pos + 3 <= size) *pos += 3 + be16(d + *pos + 1);
+    else return -1;
+    return *pos <= size ? 0 : -1;
+}
+
 static PyObject *dec(Reader *r, Py_ssize_t depth);
 
 /* An atom's text, or NULL to bail; `mapped` turns true/false/nil into True/False/None. */
@@ -118,12 +129,9 @@ fail:
 
 /* The bytes of the NEW_PID_EXT at r->pos (tag, node atom, 12 bytes), or -1. */
 static Py_ssize_t pid_span(Reader *r) {
-    if (!have(r, 4)) return -1;
-    const unsigned char *p = r->data + r->pos + 1;
-    Py_ssize_t span;
-    if (p[0] == 119 || p[0] == 115) span = 1 + 2 + p[1] + 12;
-    else if (p[0] == 118 || p[0] == 100) span = 1 + 3 + be16(p + 1) + 12;
-    else return -1;
+    Py_ssize_t end = r->pos + 1; /* (the node's atom, then id, serial, creation) */
+    if (skip_atom(r->data, r->size, &end) < 0) return -1;
+    Py_ssize_t span = end - r->pos + 12;
     return have(r, span) ? span : -1;
 }
 
@@ -196,13 +204,10 @@ static PyObject *read_ref_uncached(Reader *r);
 
 /* The bytes of the NEWER_REFERENCE_EXT at r->pos, or -1. */
 static Py_ssize_t ref_span(Reader *r) {
-    if (!have(r, 5)) return -1;
-    const unsigned char *p = r->data + r->pos;
-    Py_ssize_t count = be16(p + 1), atom;
-    if (p[3] == 119 || p[3] == 115) atom = 2 + p[4];
-    else if ((p[3] == 118 || p[3] == 100) && have(r, 6)) atom = 3 + be16(p + 4);
-    else return -1;
-    Py_ssize_t span = 3 + atom + 4 + 4 * count;
+    if (!have(r, 3)) return -1;
+    Py_ssize_t count = be16(r->data + r->pos + 1), end = r->pos + 3; /* (then the node) */
+    if (skip_atom(r->data, r->size, &end) < 0) return -1;
+    Py_ssize_t span = end - r->pos + 4 + 4 * count; /* (creation, the id words) */
     return have(r, span) ? span : -1;
 }
 
@@ -510,16 +515,16 @@ static inline uint64_t be64(const unsigned char *p) {
 
 #define FRAGMENT_HEAD 18 /* 131, 69 or 70, SequenceId:u64, FragmentId:u64 */
 
-/* A fragmented message whose frames all lie in data from `start` on, back to back: the
-   first fragment (131 69, no atom cache refs) there, then each continuation of its sequence
-   in turn, down to FragmentId 1; the message at most `largest` bytes. Its (control, payload)
-   with *end past its last frame, decoded from its pieces joined; NULL to leave the frames to
-   Python (they are not all there, something comes between them, or anything
+/* A fragmented message whose frames all lie in r's data[:size] from `start` on, back to
+   back: the first fragment (131 69, no atom cache refs) there, then each continuation of its
+   sequence in turn, down to FragmentId 1; the message at most `largest` bytes. Its (control,
+   payload) with *end past its last frame, decoded from its pieces joined; NULL to leave the
+   frames to Python (they are not all there, something comes between them, or anything
    decode_message leaves to Python), with an exception only for memory. */
-static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t largest,
-                                 PyObject *no_payload, Py_ssize_t *end) {
+static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t size,
+                                 Py_ssize_t largest, PyObject *no_payload, Py_ssize_t *end) {
     const unsigned char *data = r->data;
-    Py_ssize_t size = r->size, length = be32(data + start), body = start + 4;
+    Py_ssize_t length = be32(data + start), body = start + 4;
     if (length < FRAGMENT_HEAD + 2 || data[body + FRAGMENT_HEAD] != 0) return NULL;
     uint64_t sequence = be64(data + body + 2), count = be64(data + body + 10);
     if (count < 2 || count > (uint64_t)(size / 22)) return NULL; /* (each frame: 22 bytes+) */
@@ -594,8 +599,7 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
                 if (item == NULL) PyErr_Clear(); /* (Python decodes it again, and says why) */
             } else if (sequences && length > 2 && data[body] == 131 && data[body + 1] == 69) {
                 Py_ssize_t sequence_end;
-                r.size = size;
-                item = decode_sequence(&r, start, largest, args[5], &sequence_end);
+                item = decode_sequence(&r, start, size, largest, args[5], &sequence_end);
                 if (item != NULL) {
                     length = sequence_end - body; /* (the next frame is past its last one) */
                 } else if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
@@ -622,15 +626,6 @@ static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssiz
 }
 
 /* ------------------------------------------------ big binaries received apart */
-
-static int skip_atom(const unsigned char *d, Py_ssize_t size, Py_ssize_t *pos) {
-    if (*pos + 2 > size) return -1;
-    unsigned char tag = d[*pos];
-    if (tag == 119 || tag == 115) *pos += 2 + d[*pos + 1];
-    else if ((tag == 118 || tag == 100) && *pos + 3 <= size) *pos += 3 + be16(d + *pos + 1);
-    else return -1;
-    return *pos <= size ? 0 : -1;
-}
 
 /* Walk the term at *pos of d[:size] in order: 1 with *pos at the first BINARY_EXT of `least`
    bytes or more, 0 when the term holds none (*pos past it), -1 when that cannot be told from
