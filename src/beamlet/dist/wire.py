@@ -165,12 +165,7 @@ class Link:
             self.inbound += data
             self._take_frames()
             return
-        # (the usual case: whole frames, in the read; `_frames`, written out)
-        decode = self._decode_frames
-        if decode is None:
-            start, items = _split(data)
-        else:
-            start, items = decode(data, self.largest, not self.reassembler.open_sequences)
+        start, items = self._frames(data)  # (the usual case: whole frames, in the read)
         if start < len(data):
             self.inbound = bytearray(data[start:])
         self._dispatch(items)
@@ -254,12 +249,15 @@ class Link:
         while not self.closed:
             unsent = self.unsent
             if unsent is None:
-                data = self._next_bytes()
-                if not data:
+                if not self.framed and not self.outbox.queued:  # all written
                     if self.events & WRITE:
                         self._watch(READ)
                     return
-                unsent = memoryview(data)
+                if budget <= 0:  # more to write: at the next poll
+                    if not self.events & WRITE:
+                        self._watch(READ | WRITE)
+                    return
+                unsent = memoryview(self._next_bytes())
             try:
                 sent = self.sock.send(unsent)
             except (BlockingIOError, InterruptedError):
@@ -274,15 +272,7 @@ class Link:
                     self._watch(READ | WRITE)
                 return
             self.unsent = None
-            if not self.framed and not self.outbox.queued:  # (all written: done)
-                if self.events & WRITE:
-                    self._watch(READ)
-                return
             budget -= sent
-            if budget <= 0:  # more to write: at the next poll
-                if not self.events & WRITE:
-                    self._watch(READ | WRITE)
-                return
 
     def _next_bytes(self) -> bytes:
         """The frames to write next, joined: those framed by `put`, then the outbox's (about
