@@ -1251,7 +1251,7 @@ class Codec:
                                 self._exact_fallback if exact else self._fallback,
                                 self._c_depth, _EXACT_IDENTITIES if exact else None,
                                 gather_from)
-        except (_NotExact, ETFError, RecursionError):
+        except (ETFError, RecursionError):  # (`_NotExact` is one)
             # (exact: not exact, or too deep; else the Python encoder says what is wrong)
             return None if exact else self.encode(term)
         return out if isinstance(out, bytes) else Gathered(out)

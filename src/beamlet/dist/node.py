@@ -670,7 +670,7 @@ class Dist:
             try:
                 if payload is NO_PAYLOAD:
                     frame = plain(control, None, False, link.whole_frame_limit)
-                elif self.up.get(peer_name, 0) & BEAMLET_TERMS:
+                elif link.flags & BEAMLET_TERMS:  # (the connection's flags: as `up` says)
                     frame = exact(control, payload, True, link.whole_frame_limit)
                 else:
                     frame = plain(control, payload, True, link.whole_frame_limit)

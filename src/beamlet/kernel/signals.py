@@ -101,8 +101,7 @@ def _announce(p: Proc) -> None:
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-            elif _remote is not None and (target.__class__ is RemotePid
-                                          or _is_remote(target, shown)):
+            elif _remote is not None and _is_remote(target, shown):
                 _remote.demonitor(pid, target if target is not None else shown, ref)
         late = x.late
         made_late = {key for _, key in late} if late else ()
