@@ -464,8 +464,7 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-            elif _remote is not None and (target.__class__ is RemotePid
-                                          or _is_remote(target, shown)):
+            elif _remote is not None and _is_remote(target, shown):
                 _remote.demonitor(me.pid, target if target is not None else shown, ref)
     if flush and x is not None and x.pending is not None:
         handle_pending(me, AT_RECEIVE)
