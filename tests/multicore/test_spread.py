@@ -298,7 +298,7 @@ def test_by_default_a_node_gets_one_cpu_bound_batch_at_a_time() -> None:
     from beamlet.otp.task import _Batch, _Spread
 
     def batch(where: str) -> Any:
-        return _Batch(where, (None, object(), object()), [(0, None)])  # type: ignore[arg-type]
+        return _Batch(where, (None, object(), object()), range(1), [None])  # type: ignore[arg-type]
 
     default = _Spread(["a", "b"], adaptive=True)
     default.cpu_share.update({"a": 0.9, "b": 0.0})   # "b": items that block, or short ones
@@ -338,6 +338,36 @@ def test_an_items_timeout_counts_from_its_start_not_from_a_wait_for_its_turn() -
                                                    on_timeout="kill_task")]
 
     assert beamlet.run(main, schedulers=1) == [("ok", 0), ("ok", 1), ("ok", 2)]
+
+
+# (seconds) the items of the race below run: well within their timeout, well past it, then
+# about at it, each followed by a short one
+RACE_TIMEOUT = 0.05
+RACE_SHORT = 0.005
+RACE_SECONDS = [RACE_SHORT, 0.15] + [s for i in range(12)
+                                     for s in (RACE_TIMEOUT + (i % 5 - 2) * 0.0003, RACE_SHORT)]
+
+
+def busy_for_index(x: int) -> int:
+    hog_for(RACE_SECONDS[x])
+    return x
+
+
+def test_an_item_ending_at_its_deadline_gets_one_answer_in_its_place() -> None:
+    """The guard and the batch (on a thread of its own: the items are long) race for items
+    that end about when their time is up: each gets exactly one answer, in its place, and
+    the short item after one is never taken for it."""
+    async def main() -> list[Any]:
+        return [r async for r in Task.async_stream(range(len(RACE_SECONDS)), busy_for_index,
+                                                   nodes=[beamlet.node()],
+                                                   timeout=RACE_TIMEOUT,
+                                                   on_timeout="kill_task")]
+
+    out = beamlet.run(main)
+    assert len(out) == len(RACE_SECONDS)
+    assert out[:2] == [("ok", 0), ("exit", "timeout")]
+    assert all(r in (("ok", i), ("exit", "timeout")) for i, r in enumerate(out))
+    assert all(r == ("ok", i) for i, r in enumerate(out) if RACE_SECONDS[i] == RACE_SHORT)
 
 
 async def serve_tasks() -> None:

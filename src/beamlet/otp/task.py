@@ -51,10 +51,9 @@ from __future__ import annotations
 import inspect
 import io
 import pickle
-import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, repeat
 from time import monotonic, thread_time
 from typing import Any, cast
 
@@ -741,20 +740,26 @@ def unpack(packed: bytes | list[Any]) -> list[Any]:
 
 class _BatchState:
     """What a batch task shares with its guard (both on the same node, so one object):
-    which item runs and since when, the results not sent yet, and whether the guard has
-    declared the running item late. ``lock`` makes "the item ended, the next one starts"
-    and "the running item is late" exclusive, so no item starts after its batch timed out."""
+    the item running and since when, the results not sent yet, and whether the guard has
+    declared an item late.
 
-    __slots__ = ("lock", "current", "started", "stopped", "unsent", "remote", "active", "cpu")
+    ``running`` holds at most one entry, ``{index: start}``, while an item runs. Whoever
+    takes it out decides that item's fate: the batch when the item ends (it ended in time),
+    the guard when its time is up (it is late). Taking it out (``del``) is one step under the
+    GIL, so the two never both win, also when the batch runs on a thread of its own
+    (`hand_off`). An item pays a store and a delete for it, where a lock per item cost half
+    a microsecond more (a small item's whole overhead is about one)."""
+
+    __slots__ = ("running", "current", "began", "late", "unsent", "remote", "active", "cpu")
 
     def __init__(self) -> None:
         self.remote = False
         self.active = 0.0   # seconds spent in the items that have ended
         self.cpu = 0.0      # thread CPU seconds of the long items that did not await
-        self.lock = threading.Lock()
-        self.current: int | None = 0
-        self.started: float | None = monotonic()   # None between items (a wait for a turn)
-        self.stopped = False
+        self.running: dict[int, float] = {}
+        self.current: int | None = 0   # the index of the item running or next; None: done
+        self.began = monotonic()
+        self.late = False   # the guard has the results not sent yet: the batch sends no more
         self.unsent: list[Any] = []
 
     def effort(self) -> tuple[float, float]:
@@ -866,46 +871,51 @@ async def _run_unguarded(fn: Callable[..., Any], items: list[Any], state: _Batch
 
 async def _run_guarded(fn: Callable[..., Any], items: list[Any], state: _BatchState,
                        ref: Ref, long_items: bool) -> None:
-    """The items one after another under the guard's eye: each one's start is recorded,
-    and none starts once the guard has declared the batch late."""
-    lock = state.lock
-    last_flush = cast(float, state.started)
+    """The items one after another under the guard's eye: each one's start is recorded in
+    ``state.running``, and the item taken out of it by the guard is late: the batch stops."""
+    running = state.running
+    started = last_flush = state.began
     done = flushed_at = 0
     if long_items:
         hand_off()
     for x in items:
         if long_items:
             cpu_began = thread_time()
-        result = fn(x)
-        waited = result.__class__ not in _PLAIN and inspect.isawaitable(result)
-        if waited:
-            result = await result
-        elif long_items:
+        running[done] = started
+        try:
+            result = fn(x)
+            waited = result.__class__ not in _PLAIN and inspect.isawaitable(result)
+            if waited:
+                result = await result
+        except BaseException:
+            if running.pop(done, None) is None:
+                state.late = True   # (late as well: the guard sends what was not sent)
+            raise
+        try:
+            del running[done]   # (a statement: cheaper than a call to pop)
+        except KeyError:
+            state.late = True
+            break
+        if long_items and not waited:
             state.cpu += thread_time() - cpu_began
-        with lock:
-            if state.stopped:
-                break
-            state.unsent.append(result)
-            done += 1
-            state.current = done
-            now = monotonic()
-            pause = now - last_flush >= _FLUSH_SECONDS
-            state.started = None if pause else now   # a pause: the flush and a wait
-        if pause:
-            state.active += now - last_flush   # the items since the last pause
+        state.unsent.append(result)
+        done += 1
+        state.current = done
+        started = monotonic()
+        if started - last_flush >= _FLUSH_SECONDS:   # a pause: the flush and a wait
+            state.active += started - last_flush   # the items since the last pause
             # (long: by the mean since the last flush, so that one item slowed down by a
             # collection does not count)
             long_items = not waited and \
-                now - last_flush >= _LONG_ITEM_SECONDS * (done - flushed_at)
+                started - last_flush >= _LONG_ITEM_SECONDS * (done - flushed_at)
             await _pause(state, ref, items, long_items)
-            with lock:  # the next item starts now: the time waited for a turn is no item's
-                last_flush = state.started = monotonic()
+            # the next item starts now: the time waited for a turn is no item's
+            started = last_flush = monotonic()
             flushed_at = done
     state.active += monotonic() - last_flush
-    if state.stopped:
+    if state.late:
         await receive(_STOP)    # the consumer kills this batch: its item is late
-    with lock:
-        state.current = None
+    state.current = None
 
 
 async def _pause(state: _BatchState, ref: Ref, items: list[Any], long_items: bool) -> None:
@@ -919,10 +929,15 @@ async def _pause(state: _BatchState, ref: Ref, items: list[Any], long_items: boo
 
 def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
     """Send the results not sent yet; one that cannot travel to the consumer's node ends
-    the batch with a ValueError naming its item (the results before it are sent)."""
-    with state.lock:
-        chunk, state.unsent = state.unsent, []
-        first = (state.current if state.current is not None else len(items)) - len(chunk)
+    the batch with a ValueError naming its item (the results before it are sent).
+
+    Never called while an item of a guarded batch may be declared late (the batch calls it
+    between items, or once the item's fate is settled), so the guard and the batch never
+    take the results at the same time."""
+    if state.late:
+        return   # the guard sent them, with its timeout
+    chunk, state.unsent = state.unsent, []
+    first = (state.current if state.current is not None else len(items)) - len(chunk)
     if not chunk:
         return
     try:
@@ -938,41 +953,51 @@ def _flush(state: _BatchState, ref: Ref, items: list[Any]) -> None:
 
 
 async def _guard(state: _BatchState, ref: Ref, timeout: float) -> None:
-    """Watch a batch's running item: once it has run ``timeout`` seconds, mark the batch
-    stopped (no further item starts) and tell the consumer ``(ref, "timeout", [results
-    not sent yet], effort)``; the item late is the one after those. The consumer then kills the
-    batch or exits, as ``on_timeout`` says. Linked to the batch: it dies with it."""
-    while True:
-        with state.lock:
-            if state.current is None:
-                return
-            index, started = state.current, state.started
-        # (between two items, waiting for a turn, no item's clock runs: look again later)
-        left = timeout if started is None else started + timeout - monotonic()
+    """Watch a batch's running item: once it has run ``timeout`` seconds, take it out of
+    ``state.running`` (no further item starts) and tell the consumer ``(ref, "timeout",
+    [results not sent yet], effort)``; the item late is the one after those. The consumer
+    then kills the batch or exits, as ``on_timeout`` says. Linked to the batch: it dies with
+    it."""
+    running = state.running
+    while state.current is not None:
+        open_item = running.copy()   # (one step: the batch may change it meanwhile)
+        if open_item:
+            index, started = open_item.popitem()
+            left = started + timeout - monotonic()
+        else:
+            # between two items: the next one starts later than now, so its time is up
+            # later than ``timeout`` from now
+            index, left = -1, timeout
         if left > 0.0:
             if await receive("done", timeout=left, default=None) == "done":
                 return
             continue
-        with state.lock:
-            if state.current != index or state.started != started:
-                continue
-            state.stopped = True
-            chunk, state.unsent = state.unsent, []
+        try:
+            del running[index]
+        except KeyError:
+            continue   # it ended in time, just now
+        state.late = True
+        chunk, state.unsent = state.unsent, []
         send(ref, (ref, "timeout", pack(chunk) if state.remote else chunk, state.effort()))
         return
 
 
 class _Batch:
     """The consumer's record of a batch task: where it runs, the consumer's monitor of it and
-    the alias it answers to, its items ``(index, item)``, how many have been answered, and
-    when it was started."""
+    the alias it answers to, its items (their places in the input, a range unless some were
+    started again after a failure, and their values), how many have been answered, and when
+    it was started. (Places and values apart: a pair per item cost 5% of a small item's
+    time, made as it was taken from the input and unmade as it was sent.)"""
 
-    __slots__ = ("node", "pid", "monitor", "reply_to", "items", "answered", "started")
+    __slots__ = ("node", "pid", "monitor", "reply_to", "indices", "values", "answered",
+                 "started")
 
-    def __init__(self, where: str, started: Started, items: list[tuple[int, Any]]) -> None:
+    def __init__(self, where: str, started: Started, indices: range | list[int],
+                 values: list[Any]) -> None:
         self.node = where
         self.pid, self.monitor, self.reply_to = started
-        self.items = items
+        self.indices = indices
+        self.values = values
         self.answered = 0
         self.started = monotonic()
 
@@ -1042,7 +1067,7 @@ class _Spread:
         self.batches[batch.reply_to] = self.watched[batch.monitor] = batch
         self.working += 1
         self.working_on[batch.node] = self.working_on.get(batch.node, 0) + 1
-        self.queued[batch.node] = self.queued.get(batch.node, 0) + len(batch.items)
+        self.queued[batch.node] = self.queued.get(batch.node, 0) + len(batch.values)
 
     def finished(self, batch: _Batch) -> None:
         """``batch`` no longer holds a slot (answered, failed or killed)."""
@@ -1082,12 +1107,13 @@ class _Spread:
             self.per_item[batch.node] = busy / batch.answered
         if busy > 0.0:
             self.cpu_share[batch.node] = cpu / busy
-        if batch.answered == len(batch.items):
+        if batch.answered == len(batch.values):
             self.finished(batch)   # its last item is done: its process is only ending now
 
     def requeue(self, batch: _Batch) -> None:
         """The items of ``batch`` after its first unanswered one: to be started again."""
-        rest = batch.items[batch.answered + 1:]
+        after = batch.answered + 1
+        rest = list(zip(batch.indices[after:], batch.values[after:], strict=True))
         self.queued[batch.node] = self.queued.get(batch.node, 0) - (len(rest) + 1)
         if rest:
             self.retry = sorted(self.retry + rest, key=lambda e: e[0])
@@ -1132,19 +1158,21 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
 
     def answered(batch: _Batch, chunk: list[Any], effort: tuple[float, float]) -> None:
         first = batch.answered
-        entries = batch.items[first:first + len(chunk)]
-        results = [("ok", value) for value in chunk]
+        results = list(zip(repeat("ok"), chunk))   # ("ok", value) each, made in C
         if not ordered:
             ready.extend(results)
-        elif entries and entries[-1][0] - entries[0][0] == len(entries) - 1:
-            done[entries[0][0]] = results
+        elif not results:
+            pass
+        elif batch.indices.__class__ is range:
+            done[batch.indices[first]] = results
         else:  # (items started again after a failure need not be consecutive)
-            for (index, _), result in zip(entries, results, strict=True):
+            places = batch.indices[first:first + len(results)]
+            for index, result in zip(places, results, strict=True):
                 done[index] = [result]
         state.answered(batch, len(chunk), effort)
 
     def failed(batch: _Batch, reason: Any) -> None:
-        index, x = batch.items[batch.answered]
+        index, x = batch.indices[batch.answered], batch.values[batch.answered]
         emit(index, ("exit", (x, reason) if zip_input else reason))
         state.requeue(batch)
 
@@ -1156,25 +1184,29 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                     break     # every node has its fill (see `_Spread.pick`)
                 size = state.size(where, None if total is None
                                   else total - next_in + len(state.retry))
-                items, state.retry = state.retry[:size], state.retry[size:]
-                wanted = size - len(items)
+                retried, state.retry = state.retry[:size], state.retry[size:]
+                wanted = size - len(retried)
+                pulled: list[Any] = []
                 if wanted > 0 and not exhausted and not pull_async:
                     pulled = list(islice(source, wanted))   # in C: no loop per item here
-                    items.extend(zip(range(next_in, next_in + len(pulled)), pulled, strict=True))
-                    next_in += len(pulled)
                     exhausted = len(pulled) < wanted
-                while len(items) < size and not exhausted:
+                while len(pulled) < wanted and not exhausted:
                     try:
-                        x = await source.__anext__()
+                        pulled.append(await source.__anext__())
                     except StopAsyncIteration:
                         exhausted = True
-                        break
-                    items.append((next_in, x))
-                    next_in += 1
-                if not items:
+                fresh = range(next_in, next_in + len(pulled))
+                next_in += len(pulled)
+                indices: range | list[int] = fresh
+                values = pulled
+                if retried:
+                    indices = [index for index, _ in retried] + list(fresh)
+                    values = [x for _, x in retried] + pulled
+                if not values:
                     break
-                started = await _start(start_batch, fn, where, items, state.long_items(where))
-                state.started(_Batch(where, started, items))
+                started = await _start(start_batch, fn, where, indices, values,
+                                       state.long_items(where))
+                state.started(_Batch(where, started, indices, values))
             if ready:
                 for result in ready:
                     yield result
@@ -1193,7 +1225,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
                 batch = watched[msg.ref]
                 state.ended(batch)
                 _forget_exit(batch.pid)
-                if batch.answered < len(batch.items):
+                if batch.answered < len(batch.values):
                     state.finished(batch)
                     if msg.reason == "noconnection":
                         state.lost.add(batch.node)
@@ -1202,7 +1234,7 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
             ref, kind, chunk, effort = msg
             batch = batches[ref]
             answered(batch, unpack(chunk), effort)
-            if kind == "timeout" and batch.answered < len(batch.items):
+            if kind == "timeout" and batch.answered < len(batch.values):
                 if on_timeout == "exit":
                     raise ProcessExit(("timeout", (TaskSupervised, "stream", [timeout])))
                 state.ended(batch)
@@ -1221,13 +1253,14 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
 
 
 async def _start(start_batch: BatchStarter, fn: Callable[..., Any], where: str,
-                 items: list[tuple[int, Any]], long_items: bool) -> Started:
+                 indices: range | list[int], values: list[Any], long_items: bool) -> Started:
     """Start a batch on ``where``; what cannot travel there is named in the ValueError."""
     try:
-        return await start_batch(where, [x for _, x in items], long_items)
+        return await start_batch(where, values, long_items)
     except ValueError as error:
+        what = _what_cannot_travel(fn, list(zip(indices, values, strict=True)))
         raise ValueError(f"async_stream: cannot start a task on {where}: "
-                         f"{_what_cannot_travel(fn, items) or error}") from None
+                         f"{what or error}") from None
 
 
 def _what_cannot_travel(fn: Callable[..., Any], items: list[tuple[int, Any]]) -> str | None:
