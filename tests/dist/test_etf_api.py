@@ -138,6 +138,36 @@ def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_once_a_decod
     assert asked == [(4, 5, 6)]  # (one read: its frames decoded before any is acted on)
 
 
+def test_bytes_remembered_both_ways_decode_as_their_object_without_the_hook():
+    asked = []
+
+    class Mapping(Codec):
+        cache_decoded_pids = True
+
+        def decode_pid(self, ext):
+            return ext
+
+        def decode_ref(self, ext):
+            asked.append(ext.ids)
+            return ("mapped", ext.ids)   # (so the decoder keeps no answer of its own)
+
+    codec = Mapping()
+    ours, other = ExtRef("py@vm", 1, (4, 5, 6)), ExtRef("py@vm", 1, (7, 8, 9))
+    token = ("our ref", 1)
+    codec.remember_bytes(token, etf.encode(ours)[1:], both_ways=True)
+    codec.remember_bytes(("other", 2), etf.encode(other)[1:])   # one way only
+    data = etf.encode([ours, other, ImproperList(["alias"], ours)])
+    decoded = codec.decode(data)
+    assert decoded[0] is token and decoded[2].tail is token
+    assert decoded[1] == ("mapped", (7, 8, 9)) and asked == [(7, 8, 9)]
+    body = NORMAL_HEADER + etf.encode((2, ours))[1:]
+    found = codec.decode_frames(len(body).to_bytes(4, "big") + body, header=NORMAL_HEADER,
+                                no_payload=None, largest=1000)
+    assert found is not None and found[1][0][0][1] is token and asked == [(7, 8, 9)]
+    codec.forget()   # the codec no longer holds it: the hook is asked again
+    assert codec.decode(data)[0] == ("mapped", (4, 5, 6)) and (4, 5, 6) in asked
+
+
 def test_local_pids_and_refs_need_a_hook(codec):
     pid, ref = local_pid_and_ref()
     with pytest.raises(ETFError, match="pid= hook"):

@@ -1192,7 +1192,8 @@ class Codec:
     keeps its answers by the pid's bytes (up to 4,096 pids and refs together) and calls it
     once per pid. With it, a ref that `decode_ref` leaves as the `ExtRef` it was given is
     kept too (one object for a ref that comes again, as a call's monitor, tag and
-    demonitor); a ref it maps to something else is asked about each time.
+    demonitor); a ref it maps to something else is asked about each time, unless
+    `remember_bytes` was told its bytes ``both_ways``.
     """
 
     cache_decoded_pids = False
@@ -1223,18 +1224,32 @@ class Codec:
         pids it talks to). `forget` drops them all."""
         self.remember_bytes(obj, self._fallback(term))
 
-    def remember_bytes(self, obj: Any, term_bytes: bytes) -> None:
+    def remember_bytes(self, obj: Any, term_bytes: bytes, *, both_ways: bool = False) -> None:
         """`remember` with the term's encoding (without the 131 byte) given, when the caller
-        has written it already."""
+        has written it already. With ``both_ways`` the decoder also reads those bytes as
+        ``obj`` from now on, without asking the hook: for an identity the hook would answer
+        with ``obj`` while it lives (it does while the codec holds it), such as a node's own
+        ref coming back in a reply (the hook's call and the `ExtRef` it is handed cost a
+        client ~5% of a `GenServer.call`). Only with a decoded-identity cache
+        (`cache_decoded_pids`)."""
         if len(self._remembered) >= _REMEMBER_LIMIT:
             self.forget()
         self._atoms[obj] = term_bytes
         self._remembered.append(obj)
+        decoded = self._pid_cache
+        if both_ways and decoded is not None:
+            if len(decoded) >= _PID_CACHE_LIMIT:
+                decoded.clear()
+            decoded[term_bytes] = obj
 
     def forget(self) -> None:
         """Drop every identity `remember` cached (their objects are no longer held)."""
+        decoded = self._pid_cache
         for obj in self._remembered:
-            self._atoms.pop(obj, None)
+            term_bytes = self._atoms.pop(obj, None)
+            if decoded is not None and term_bytes is not None and \
+                    decoded.get(term_bytes) is obj:
+                del decoded[term_bytes]
         self._remembered.clear()
 
     def encode_parts(self, term: Any, *, gather_from: int, exact: bool = False,

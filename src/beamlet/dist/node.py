@@ -377,12 +377,12 @@ class Dist:
         return ids
 
     def remember_ref(self, ref: Ref) -> tuple[tuple[int, int, int], bytes]:
-        """`keep_ref`, and the codec remembers the ref's bytes, made here: a ref is usually
-        sent again soon (a call's monitor, tag and demonitor), then encoded in C. Its id
-        words and bytes."""
+        """`keep_ref`, and the codec remembers the ref's bytes, made here, both ways: a ref
+        is usually sent again soon (a call's monitor, tag and demonitor), then encoded in C,
+        and comes back (a reply's tag), then read as itself in C. Its id words and bytes."""
         ids = self.keep_ref(ref)
         raw = self._ref_head + _REF_TAIL.pack(self.creation, *ids)
-        self.codec.remember_bytes(ref, raw)
+        self.codec.remember_bytes(ref, raw, both_ways=True)
         return ids, raw
 
     def ref_to_wire(self, ref: Ref) -> ExtRef:
