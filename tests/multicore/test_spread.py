@@ -342,9 +342,9 @@ def test_an_items_timeout_counts_from_its_start_not_from_a_wait_for_its_turn() -
 
 # (seconds) the items of the race below run: well within their timeout, well past it, then
 # about at it, each followed by a short one
-RACE_TIMEOUT = 0.05
-RACE_SHORT = 0.005
-RACE_SECONDS = [RACE_SHORT, 0.15] + [s for i in range(12)
+RACE_TIMEOUT = 0.08
+RACE_SHORT = 0.002
+RACE_SECONDS = [RACE_SHORT, 0.24] + [s for i in range(12)
                                      for s in (RACE_TIMEOUT + (i % 5 - 2) * 0.0003, RACE_SHORT)]
 
 
