@@ -286,12 +286,14 @@ def test_a_stream_with_a_byte_changed_gives_what_the_reassembler_would(
         assert messages_of(data, True) == expected
 
 
-def test_one_turn_writes_at_most_the_send_budget_and_the_rest_follows() -> None:
+def test_one_turn_writes_at_most_the_send_budget_and_the_rest_follows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A big message to a peer that reads as fast as it comes: one `_send` stops after about
     `_SEND_BUDGET` bytes (so the loop serves its other sockets and processes meanwhile) and
     asks to hear when the socket is writable; the polls that follow write the rest."""
     ours, theirs = socket.socketpair()
     wire.set_socket_buffer(8 << 20)  # room for all of it: only the budget can stop a turn
+    monkeypatch.setattr(wire, "_BIG_MESSAGE_SEND_BUFFER", 8 << 20)
     try:
         dist = FakeDist()
         sender = Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
@@ -314,6 +316,50 @@ def test_one_turn_writes_at_most_the_send_budget_and_the_rest_follows() -> None:
         sender.close()
         receiver.close()
         wakeup.reset()
+
+
+def send_buffers_around_a_big_message(size: int | None) -> tuple[int, int, int]:
+    """A connection made with socket buffers of ``size``: its SO_SNDBUF before a 1 MiB
+    message (fragments), while it goes out, and after it and a small one have arrived."""
+    def send_buffer(sock: socket.socket) -> int:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+
+    ours, theirs = socket.socketpair()
+    wire.set_socket_buffer(size)
+    try:
+        dist = FakeDist()
+        sender = Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+        receiver = Link(dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
+    finally:
+        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
+    try:
+        before = send_buffer(ours)
+        receiver.start()
+        control = (SEND_SENDER, SENDERS[0], RECEIVER)
+        payload = bytes(range(256)) * 4096   # 1 MiB: fragments
+        sender.put(etf.encode(control), etf.encode(payload), SENDERS[0])
+        sender.flush_due = False
+        sender._send()
+        during = send_buffer(ours)
+        serve_until(lambda: len(dist.received) == 1)
+        sender.put(etf.encode(control), etf.encode("after"), SENDERS[0])
+        serve_until(lambda: len(dist.received) == 2)
+        assert dist.received == [(control, payload), (control, "after")]
+        return before, during, send_buffer(ours)
+    finally:
+        sender.close()
+        receiver.close()
+        wakeup.reset()
+
+
+def test_the_send_buffer_is_small_while_fragments_go_out_and_its_own_after() -> None:
+    """While a message too big for one frame goes out, the socket's send buffer is
+    `_BIG_MESSAGE_SEND_BUFFER` (what is sent meanwhile waits behind less of it); once all is
+    written, the connection's own again. With the OS's buffers (None) it is never touched."""
+    before, during, after = send_buffers_around_a_big_message(DEFAULT_SOCKET_BUFFER)
+    assert during <= 2 * wire._BIG_MESSAGE_SEND_BUFFER < before == after
+    before, during, after = send_buffers_around_a_big_message(None)
+    assert before == during == after
 
 
 def test_a_connection_takes_the_socket_buffers_set_and_refuses_nonsense() -> None:

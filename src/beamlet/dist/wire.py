@@ -60,6 +60,15 @@ _SEND_BUDGET = 1 << 20
 _SEND_WHOLE = 1 << 18
 _TICK = b"\0\0\0\0"       # an empty frame
 _socket_buffer: int | None = 1 << 18  # see set_socket_buffer
+# While a message too big for one frame goes out (the outbox has fragments to write), the
+# socket's send buffer is this small instead (the kernel doubles it): what is sent meanwhile
+# waits behind less of it in the kernels' buffers, this node's and the peer's, which grows
+# its own by what comes per round trip. Beside a 100 MB message, round trips between two
+# other processes took 20.5-23.7 ms at p99 to the BEAM with 256 KiB and 1.9-2.6 ms with
+# this; between beamlet nodes 2.7-3.6 and 1.6-1.7 ms. Only then: a 100 KB reply sent
+# whole into a buffer this small waits for room, and 100 KB calls answered by a beamlet node
+# went ~15% slower with it for everything.
+_BIG_MESSAGE_SEND_BUFFER = 1 << 16
 
 
 def set_socket_buffer(size: int | None) -> None:
@@ -70,9 +79,11 @@ def set_socket_buffer(size: int | None) -> None:
     The default, 256 KiB, keeps a big message from getting far ahead of the small ones
     behind it in the kernel's buffers: beside a 100 MB message, round trips between two
     other processes of two beamlet nodes take 4 ms at p99 on these machines, against
-    15-21 ms with the OS's buffers (between two BEAM nodes: 24-73 ms). The price is on long
-    networks: a connection carries at most one buffer per round trip (256 KiB per 10 ms is
-    25 MB/s); raise it there."""
+    15-21 ms with the OS's buffers (between two BEAM nodes: 24-73 ms); and while a message
+    goes out in fragments the send buffer is 64 KiB (`_BIG_MESSAGE_SEND_BUFFER`), which
+    brings that to 2 ms, to the BEAM too. The price is on long networks: a connection
+    carries at most one buffer per round trip (256 KiB per 10 ms is 25 MB/s, a fragmented
+    message 64 KiB); raise it there, or give None, which leaves both to the OS."""
     global _socket_buffer
     if size is not None and (type(size) is not int or size <= 0):
         raise ValueError(f"a socket buffer is a positive number of bytes or None, not {size!r}")
@@ -128,6 +139,8 @@ class Link:
         self.closed = False
         self.last_received = self.last_sent = monotonic()
         sock.setblocking(False)
+        self.socket_buffer = _socket_buffer   # this connection's (None: the OS's own)
+        self.shrunk = False   # its send buffer is `_BIG_MESSAGE_SEND_BUFFER` for now
         if _socket_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _socket_buffer)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _socket_buffer)
@@ -250,6 +263,8 @@ class Link:
             unsent = self.unsent
             if unsent is None:
                 if not self.framed and not self.outbox.queued:  # all written
+                    if self.shrunk:
+                        self._shrink(False)
                     if self.events & WRITE:
                         self._watch(READ)
                     return
@@ -257,6 +272,8 @@ class Link:
                     if not self.events & WRITE:
                         self._watch(READ | WRITE)
                     return
+                if self.outbox.queued and not self.shrunk and self.socket_buffer is not None:
+                    self._shrink(True)
                 unsent = memoryview(self._next_bytes())
             try:
                 sent = self.sock.send(unsent)
@@ -273,6 +290,17 @@ class Link:
                 return
             self.unsent = None
             budget -= sent
+
+    def _shrink(self, shrunk: bool) -> None:
+        """The send buffer `_BIG_MESSAGE_SEND_BUFFER` while fragments go out, else the
+        connection's own."""
+        self.shrunk = shrunk
+        size = _BIG_MESSAGE_SEND_BUFFER if shrunk or self.socket_buffer is None \
+            else self.socket_buffer   # (never None here: a link with the OS's never shrinks)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:   # (a socket closing under us: the next write says so)
+            pass
 
     def _next_bytes(self) -> bytes:
         """The frames to write next, joined: those framed by `put`, then the outbox's (about
