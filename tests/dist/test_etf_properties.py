@@ -7,7 +7,7 @@ import struct
 from collections import namedtuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from beamlet.dist.etf import (
     BitBinary,
@@ -144,6 +144,8 @@ def test_encode_exact_vouches_only_for_values_that_come_back_as_themselves(value
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(terms)
+@example(("DOWN", "", "", "", ""))   # (a Down only with :process third: it was refused)
+@example(("DOWN", 1, "process", 2))
 def test_encode_exact_takes_every_term_the_api_maps(value):
     assert FAST.encode_exact(value) == FAST.encode(value)
 

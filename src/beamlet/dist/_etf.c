@@ -995,12 +995,17 @@ static int enc_signal(Writer *w, PyObject *obj, int is_exit, Py_ssize_t depth) {
     return 0;
 }
 
-/* whether a plain tuple would decode as an Exit or a Down ({:EXIT, _, _}, {:DOWN, ...}) */
+/* whether a plain tuple would decode as an Exit or a Down ({:EXIT, _, _},
+   {:DOWN, _, :process, _, _}: the decoders' own test, so that no other tuple is refused) */
 static int looks_like_signal(PyObject *tuple, Py_ssize_t arity) {
     if (arity != 3 && arity != 5) return 0;
     PyObject *first = PyTuple_GET_ITEM(tuple, 0);
-    return PyUnicode_CheckExact(first) &&
-           PyUnicode_Compare(first, arity == 3 ? str_EXIT : str_DOWN) == 0;
+    if (!PyUnicode_CheckExact(first) ||
+        PyUnicode_Compare(first, arity == 3 ? str_EXIT : str_DOWN) != 0)
+        return 0;
+    if (arity == 3) return 1;
+    PyObject *third = PyTuple_GET_ITEM(tuple, 2);
+    return PyUnicode_CheckExact(third) && PyUnicode_Compare(third, str_process) == 0;
 }
 
 static int is_exact_type(PyObject *types, PyTypeObject *type) {
