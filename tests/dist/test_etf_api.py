@@ -105,9 +105,10 @@ def local_pid_and_ref():
     return beamlet.run(lambda: (beamlet.self_pid(), beamlet.make_ref()))
 
 
-def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_once_a_decode():
-    asked = []
-
+def ref_mapping_codec(asked, answer):
+    """A codec that keeps what it decodes (`cache_decoded_pids`), leaves pids as they come,
+    notes the id words of each ref its hook is asked about in ``asked`` and answers
+    ``answer(ref)``."""
     class Mapping(Codec):
         cache_decoded_pids = True
 
@@ -116,9 +117,15 @@ def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_once_a_decod
 
         def decode_ref(self, ext):
             asked.append(ext.ids)
-            return ("ours", ext.ids) if ext.node == "py@vm" else ext
+            return answer(ext)
 
-    codec = Mapping()
+    return Mapping()
+
+
+def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_once_a_decode():
+    asked = []
+    codec = ref_mapping_codec(
+        asked, lambda ext: ("ours", ext.ids) if ext.node == "py@vm" else ext)
     theirs, ours = ExtRef("ex@vm", 3, (1, 2, 3)), ExtRef("py@vm", 1, (4, 5, 6))
     data = etf.encode([theirs, ours, ImproperList(["alias"], theirs), ours])
     first, second = codec.decode(data), codec.decode(data)
@@ -140,18 +147,8 @@ def test_a_ref_the_hook_leaves_as_it_is_is_kept_one_mapped_is_asked_once_a_decod
 
 def test_bytes_remembered_both_ways_decode_as_their_object_without_the_hook():
     asked = []
-
-    class Mapping(Codec):
-        cache_decoded_pids = True
-
-        def decode_pid(self, ext):
-            return ext
-
-        def decode_ref(self, ext):
-            asked.append(ext.ids)
-            return ("mapped", ext.ids)   # (so the decoder keeps no answer of its own)
-
-    codec = Mapping()
+    # (an answer that is no ExtRef: the decoder keeps none of its own)
+    codec = ref_mapping_codec(asked, lambda ext: ("mapped", ext.ids))
     ours, other = ExtRef("py@vm", 1, (4, 5, 6)), ExtRef("py@vm", 1, (7, 8, 9))
     token = ("our ref", 1)
     codec.remember_bytes(token, etf.encode(ours)[1:], both_ways=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -57,17 +58,19 @@ class FakeDist:
         self.lost.append(link)
 
 
-@pytest.fixture(params=[FRAGMENTS, 0], ids=["fragments", "pass-through"])
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
+@contextmanager
+def linked(flags: int, buffer_size: int | None,
+           ) -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
+    """Two started Links over a socket pair, made with socket buffers of ``buffer_size``
+    (`wire.set_socket_buffer`, put back after), each with its FakeDist; closed after."""
     ours, theirs = socket.socketpair()
     a_dist, b_dist = FakeDist(), FakeDist()
-    wire.set_socket_buffer(8192)  # small buffers: partial writes and split frames happen
+    wire.set_socket_buffer(buffer_size)
     try:
-        a = Link(a_dist, "b@vm", ours, request.param, None)  # type: ignore[arg-type]
-        b = Link(b_dist, "a@vm", theirs, request.param, None)  # type: ignore[arg-type]
+        a = Link(a_dist, "b@vm", ours, flags, None)  # type: ignore[arg-type]
+        b = Link(b_dist, "a@vm", theirs, flags, None)  # type: ignore[arg-type]
     finally:
         wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
-    assert ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 65536
     a.start()
     b.start()
     try:
@@ -76,6 +79,14 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Link, FakeDist, Link,
         a.close()
         b.close()
         wakeup.reset()
+
+
+@pytest.fixture(params=[FRAGMENTS, 0], ids=["fragments", "pass-through"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Link, FakeDist, Link, FakeDist]]:
+    # small buffers: partial writes and split frames happen
+    with linked(request.param, 8192) as links:
+        assert links[0].sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 65536
+        yield links
 
 
 def serve_until(done: Any, polls: int = 100_000) -> None:
@@ -291,31 +302,19 @@ def test_one_turn_writes_at_most_the_send_budget_and_the_rest_follows(
     """A big message to a peer that reads as fast as it comes: one `_send` stops after about
     `_SEND_BUDGET` bytes (so the loop serves its other sockets and processes meanwhile) and
     asks to hear when the socket is writable; the polls that follow write the rest."""
-    ours, theirs = socket.socketpair()
-    wire.set_socket_buffer(8 << 20)  # room for all of it: only the budget can stop a turn
     monkeypatch.setattr(wire, "_BIG_MESSAGE_SEND_BUFFER", 8 << 20)
-    try:
-        dist = FakeDist()
-        sender = Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
-        receiver = Link(dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
-    finally:
-        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
-    try:
-        receiver.start()
+    # room for all of it: only the budget can stop a turn
+    with linked(FRAGMENTS, 8 << 20) as (sender, _, receiver, dist):
         control = (SEND_SENDER, SENDERS[0], RECEIVER)
         payload = bytes(range(256)) * 16_384  # 4 MiB
         sender.put(etf.encode(control), etf.encode(payload), SENDERS[0])
         sender.flush_due = False
         sender._send()
-        written = len(theirs.recv(64 << 20, socket.MSG_PEEK))
+        written = len(receiver.sock.recv(64 << 20, socket.MSG_PEEK))
         assert wire._SEND_BUDGET <= written < wire._SEND_BUDGET + (1 << 19)
         assert sender.events & READ_WRITE == READ_WRITE  # (it goes on when writable)
         serve_until(lambda: len(dist.received) == 1)
         assert dist.received == [(control, payload)]
-    finally:
-        sender.close()
-        receiver.close()
-        wakeup.reset()
 
 
 def send_buffers_around_a_big_message(size: int | None) -> tuple[int, int, int]:
@@ -324,32 +323,19 @@ def send_buffers_around_a_big_message(size: int | None) -> tuple[int, int, int]:
     def send_buffer(sock: socket.socket) -> int:
         return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
 
-    ours, theirs = socket.socketpair()
-    wire.set_socket_buffer(size)
-    try:
-        dist = FakeDist()
-        sender = Link(FakeDist(), "b@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
-        receiver = Link(dist, "a@vm", theirs, FRAGMENTS, None)  # type: ignore[arg-type]
-    finally:
-        wire.set_socket_buffer(DEFAULT_SOCKET_BUFFER)
-    try:
-        before = send_buffer(ours)
-        receiver.start()
+    with linked(FRAGMENTS, size) as (sender, _, _, dist):
+        before = send_buffer(sender.sock)
         control = (SEND_SENDER, SENDERS[0], RECEIVER)
         payload = bytes(range(256)) * 4096   # 1 MiB: fragments
         sender.put(etf.encode(control), etf.encode(payload), SENDERS[0])
         sender.flush_due = False
         sender._send()
-        during = send_buffer(ours)
+        during = send_buffer(sender.sock)
         serve_until(lambda: len(dist.received) == 1)
         sender.put(etf.encode(control), etf.encode("after"), SENDERS[0])
         serve_until(lambda: len(dist.received) == 2)
         assert dist.received == [(control, payload), (control, "after")]
-        return before, during, send_buffer(ours)
-    finally:
-        sender.close()
-        receiver.close()
-        wakeup.reset()
+        return before, during, send_buffer(sender.sock)
 
 
 def test_the_send_buffer_is_small_while_fragments_go_out_and_its_own_after() -> None:
