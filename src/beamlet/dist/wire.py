@@ -141,9 +141,9 @@ class Link:
         sock.setblocking(False)
         self.socket_buffer = _socket_buffer   # this connection's (None: the OS's own)
         self.shrunk = False   # its send buffer is `_BIG_MESSAGE_SEND_BUFFER` for now
-        if _socket_buffer is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _socket_buffer)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _socket_buffer)
+        if self.socket_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
 
     def __repr__(self) -> str:
         return f"<Link to {self.peer_name}{' closed' if self.closed else ''}>"
@@ -295,8 +295,9 @@ class Link:
         """The send buffer `_BIG_MESSAGE_SEND_BUFFER` while fragments go out, else the
         connection's own."""
         self.shrunk = shrunk
-        size = _BIG_MESSAGE_SEND_BUFFER if shrunk or self.socket_buffer is None \
-            else self.socket_buffer   # (never None here: a link with the OS's never shrinks)
+        size = _BIG_MESSAGE_SEND_BUFFER if shrunk else self.socket_buffer
+        if size is None:   # (the OS's own: such a connection never shrinks)
+            return
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         except OSError:   # (a socket closing under us: the next write says so)

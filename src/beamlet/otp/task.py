@@ -1169,11 +1169,9 @@ async def _spread(enumerable: Any, fn: Callable[..., Any],
         results = list(zip(repeat("ok"), chunk))   # ("ok", value) each, made in C
         if not ordered:
             ready.extend(results)
-        elif not results:
-            pass
-        elif batch.indices.__class__ is range:
+        elif results and batch.indices.__class__ is range:
             done[batch.indices[first]] = results
-        else:  # (items started again after a failure need not be consecutive)
+        else:  # (items started again after a failure need not be consecutive; or none came)
             places = batch.indices[first:first + len(results)]
             for index, result in zip(places, results, strict=True):
                 done[index] = [result]
