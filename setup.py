@@ -3,7 +3,8 @@
 Everything else about the package is declared in pyproject.toml. Every extension here is
 optional: where no C compiler or no Python headers exist the build warns and goes on, and the
 module it would speed up uses its pure-Python implementation (``beamlet.kernel._isolate`` for
-``beamlet.kernel.isolation``, and the blocks below).
+``beamlet.kernel.isolation``, ``beamlet.kernel._patterns`` for ``beamlet.kernel.patterns``, and the
+blocks below).
 """
 
 from setuptools import Extension, setup
@@ -44,7 +45,12 @@ setup(
             "beamlet.kernel._isolate",
             sources=["src/beamlet/kernel/_isolate.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "beamlet.kernel._patterns",
+            sources=["src/beamlet/kernel/_patterns.c"],
+            optional=True,
+        ),
     ]
     + DIST_EXTENSIONS,
     cmdclass={"build_ext": OptionalBuildExt},

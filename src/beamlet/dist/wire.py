@@ -251,8 +251,17 @@ class Link:
 
     def _flush(self) -> None:
         self.flush_due = False
-        if self.unsent is None:  # else: the socket asked to wait; it says when writable
+        if self.unsent is not None:  # the socket asked to wait; it says when writable
+            return
+        framed = self.framed
+        if self.outbox.queued or self.events & WRITE or self.shrunk or self.closed \
+                or not framed:
             self._send()
+            return
+        # The usual case, the small frames of one batch and nothing else to write: one send,
+        # without `_send`'s turns (they are on the path of every round trip).
+        self.framed = []
+        self._write(framed[0] if len(framed) == 1 else b"".join(framed))
 
     def _send(self) -> None:
         """Write until the outbox is empty, the socket is full, or `_SEND_BUDGET` bytes have
@@ -275,21 +284,28 @@ class Link:
                 if self.outbox.queued and not self.shrunk and self.socket_buffer is not None:
                     self._shrink(True)
                 unsent = memoryview(self._next_bytes())
-            try:
-                sent = self.sock.send(unsent)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as error:
-                self.lost(f"writing failed: {error}")
-                return
-            self.last_sent = monotonic()
-            if sent < len(unsent):
-                self.unsent = unsent[sent:]
-                if not self.events & WRITE:
-                    self._watch(READ | WRITE)
-                return
             self.unsent = None
-            budget -= sent
+            if not self._write(unsent):
+                return
+            budget -= len(unsent)
+
+    def _write(self, data: Buffer) -> bool:
+        """Send ``data``: whether all of it went. What the socket does not take waits in
+        `unsent` until it is writable."""
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as error:
+            self.lost(f"writing failed: {error}")
+            return False
+        self.last_sent = monotonic()
+        if sent < len(data):
+            self.unsent = memoryview(data)[sent:]
+            if not self.events & WRITE:
+                self._watch(READ | WRITE)
+            return False
+        return True
 
     def _shrink(self, shrunk: bool) -> None:
         """The send buffer `_BIG_MESSAGE_SEND_BUFFER` while fragments go out, else the

@@ -7,11 +7,15 @@ is present and its value matches; `ANY` matches anything; another callable is a 
 other value matches by equality. Patterns nest freely.
 
 Patterns are interpreted, not compiled: they usually hold a fresh ref, so there is nothing to
-cache, and interpreting a short tuple costs less than building a closure for it.
+cache, and interpreting a short tuple costs less than building a closure for it. `match` and
+`first_match` are the C accelerator's (``beamlet.kernel._patterns``) when it was built: the
+same checks in the same order, through the same protocols, without the interpreter around
+them; the functions below are the rule, and the fallback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .terms import ANY, Pid, Ref
@@ -19,7 +23,7 @@ from .terms import ANY, Pid, Ref
 _SCALARS = frozenset({str, int, float, bytes, bool, type(None), Pid, Ref})
 
 
-def match(pat: Any, msg: Any) -> bool:
+def _match_python(pat: Any, msg: Any) -> bool:
     """Whether ``msg`` matches the pattern ``pat``."""
     t = type(pat)
     if t in _SCALARS:
@@ -74,9 +78,20 @@ def _scalar_eq(pat: Any, t: type, msg: Any) -> bool:
     return tm is not bool and isinstance(msg, t) and bool(pat == msg)
 
 
-def first_match(patterns: tuple[Any, ...], msg: Any) -> bool:
+def _first_match_python(patterns: tuple[Any, ...], msg: Any) -> bool:
     """Whether ``msg`` matches any of ``patterns``."""
     for p in patterns:
         if match(p, msg):
             return True
     return False
+
+
+match: Callable[[Any, Any], bool]
+first_match: Callable[[tuple[Any, ...], Any], bool]
+try:
+    from . import _patterns
+except ImportError:  # (not built: no compiler where it was installed)
+    match, first_match = _match_python, _first_match_python
+else:
+    _patterns.configure(ANY, tuple(_SCALARS), _match_python)
+    match, first_match = _patterns.match, _patterns.first_match

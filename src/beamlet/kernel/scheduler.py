@@ -389,6 +389,10 @@ def _send_other(dest: Any, msg: Any) -> None:
         if p is not None:
             deliver(p, msg)
         return
+    if t is RemotePid or t in _remote_addresses:  # (a reply to another node's caller)
+        if _remote is not None:
+            _remote(dest, msg)
+        return
     if t is str:
         p = _names.get(dest)
         if p is None:
@@ -409,17 +413,10 @@ def _send_other(dest: Any, msg: Any) -> None:
         if p is not None:
             deliver(p, msg)
         return
-    if t is RemotePid:
-        if _remote is not None:
-            _remote(dest, msg)
-        return
     if isinstance(dest, Pid):
         q = dest._proc
         if q is not None:
             deliver(q, msg)
-        return
-    if t in _remote_addresses and _remote is not None:
-        _remote(dest, msg)
         return
     raise TypeError(f"invalid destination {dest!r}: expected a Pid, a name (str) or (name, node)")
 
@@ -450,7 +447,13 @@ def send_from_outside(dest: Any, msg: Any) -> None:
 def send_owned(dest: Any, msg: Any) -> None:
     """`send_from_outside` for a value nobody else holds (decoded off a wire just now): it is
     counted as a message but not copied, since no other process can see it."""
-    _send_other(dest, share_message(msg))
+    msg = share_message(msg)
+    if dest.__class__ is Pid:  # (every message from another node to a pid: first)
+        p = dest._proc
+        if p is not None:
+            deliver(p, msg)
+        return
+    _send_other(dest, msg)
 
 
 def node_name_now() -> str:
@@ -928,7 +931,7 @@ def _housekeep_and_pick() -> deque[Any] | None:
     serve ("max" and "high" strictly first; "low" waits for `_LOW_EVERY` batches of "normal"
     work, as the BEAM reschedules a low process 8 times before running it)."""
     global _low_waited
-    if _fine_order or _coarse_order:
+    if (_fine_order or _coarse_order) and timer_wheel.first_due <= monotonic():
         _fire_timers(monotonic())
     if _inbox:
         _run_inbox()

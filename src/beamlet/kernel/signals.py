@@ -439,7 +439,7 @@ def monitor(target: Any, alias: bool = False) -> Ref:
         if x.aliases is None:
             x.aliases = set()
         x.aliases.add(ref)
-        k.aliases()[ref] = me
+        aliases[ref] = me
     return ref
 
 
@@ -456,7 +456,7 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
     if x is not None:
         if x.aliases and ref in x.aliases:
             x.aliases.discard(ref)
-            k.aliases().pop(ref, None)
+            aliases.pop(ref, None)
         entry = x.monitors.pop(ref, None)
         if entry is not None:
             found = True
@@ -483,7 +483,7 @@ def exit_pid(pid: Any, reason: Any) -> bool:
     me = k.current()
     if not isinstance(pid, Pid):
         if isinstance(pid, Ref):
-            q = k.aliases().get(pid)
+            q = aliases.get(pid)
             if q is None:
                 return True
             pid = q.pid
@@ -552,7 +552,7 @@ def alias() -> Ref:
     if x.aliases is None:
         x.aliases = set()
     x.aliases.add(ref)
-    k.aliases()[ref] = me
+    aliases[ref] = me
     return ref
 
 
@@ -564,7 +564,7 @@ def unalias(ref: Ref) -> bool:
     if x is None or not x.aliases or ref not in x.aliases:
         return False
     x.aliases.discard(ref)
-    k.aliases().pop(ref, None)
+    aliases.pop(ref, None)
     return True
 
 
@@ -664,7 +664,7 @@ def _monitor_remote(me: Proc, target: Any, shown: Any, ref: Ref, alias: bool) ->
         if x.aliases is None:
             x.aliases = set()
         x.aliases.add(ref)
-        k.aliases()[ref] = me
+        aliases[ref] = me
     _remote.monitor(me.pid, target if target.__class__ is RemotePid else shown, ref)
     return ref
 

@@ -36,6 +36,11 @@ fine_order: list[float] = []                   # heap of the numbers in _fine
 _coarse: dict[float, dict[Any, float]] = {}    # coarse slot number -> {key: deadline}
 coarse_order: list[float] = []                 # heap of the numbers in _coarse
 _by_deadline = itemgetter(1)
+# When the earliest slot begins (inf: no slot is filed): before then `due` has nothing to
+# give, so the loop asks for it only once this time has come (a stream of calls keeps a
+# 5-second timeout armed, and the loop would otherwise ask twice per call).
+first_due = float("inf")
+_NEVER = first_due
 
 
 class SendTimer:
@@ -74,6 +79,7 @@ def arm_at(key: Any, deadline: float, within: float) -> dict[Any, float]:
         if slot is None:
             slot = _fine[n] = {}
             heappush(fine_order, n)
+            _refresh_first_due()
     elif _hot_from <= deadline < _hot_until:
         slot = _hot_slot
     else:
@@ -82,9 +88,18 @@ def arm_at(key: Any, deadline: float, within: float) -> dict[Any, float]:
         if slot is None:
             slot = _coarse[n] = {}
             heappush(coarse_order, n)
+            _refresh_first_due()
         _hot_slot, _hot_from, _hot_until = slot, n * NEAR, (n + 1.0) * NEAR
     slot[key] = deadline
     return slot
+
+
+def _refresh_first_due() -> None:
+    """`first_due` again, after a slot was filed or taken out."""
+    global first_due
+    fine = fine_order[0] * FINE if fine_order else _NEVER
+    coarse = coarse_order[0] * NEAR if coarse_order else _NEVER
+    first_due = fine if fine < coarse else coarse
 
 
 def _forget_hot() -> None:
@@ -147,22 +162,32 @@ def due(now: float) -> list[Any]:
             break  # the rest of this slot is due later within the same millisecond
         heappop(fine_order)
         del _fine[n]
+    _refresh_first_due()
     return out
 
 
 def next_deadline() -> float | None:
     """The earliest time something may be due (None: no timer is armed). A cancelled entry
     can make this early; the loop then wakes, finds nothing due, and asks again."""
-    while fine_order and not _fine.get(fine_order[0]):
-        _fine.pop(heappop(fine_order), None)
+    if fine_order and not _fine.get(fine_order[0]) or \
+            not fine_order and coarse_order and not _coarse.get(coarse_order[0]):
+        _drop_empty_heads()
     if fine_order:
         return min(_fine[fine_order[0]].values())
-    while coarse_order and not _coarse.get(coarse_order[0]):
-        if _coarse.pop(heappop(coarse_order), None) is _hot_slot:
-            _forget_hot()
     if coarse_order:
         return coarse_order[0] * NEAR
     return None
+
+
+def _drop_empty_heads() -> None:
+    """Take the emptied slots off the front of the heaps (their timers were cancelled)."""
+    while fine_order and not _fine.get(fine_order[0]):
+        _fine.pop(heappop(fine_order), None)
+    if not fine_order:
+        while coarse_order and not _coarse.get(coarse_order[0]):
+            if _coarse.pop(heappop(coarse_order), None) is _hot_slot:
+                _forget_hot()
+    _refresh_first_due()
 
 
 def armed() -> int:
@@ -178,3 +203,4 @@ def reset() -> None:
     _coarse.clear()
     coarse_order.clear()
     _forget_hot()
+    _refresh_first_due()

@@ -305,7 +305,9 @@ class GenServer:
         if timeout == 0:  # only a reply already there (never, in practice), as on the BEAM
             msg = await receive((tag, ANY), timeout=0, default=None)
         else:
-            msg = await receive((tag, ANY), Down(mref, ANY, ANY), timeout=timeout, default=None)
+            # (the Down pattern made as a tuple is: a NamedTuple's own constructor is Python)
+            msg = await receive((tag, ANY), tuple.__new__(Down, (mref, ANY, ANY)),
+                                timeout=timeout, default=None)
         demonitor(mref, flush=True)
         if msg.__class__ is tuple:
             return msg[1]
