@@ -28,7 +28,7 @@ def _built() -> None:
             "pip install -e . with a C compiler and Python's headers")
 
 
-class Color(str, enum.Enum):
+class Color(enum.StrEnum):
     RED = "red"
 
 
@@ -93,7 +93,8 @@ leaves = st.one_of(
 def containers(children: Any) -> Any:
     return st.one_of(
         st.tuples(children, children), st.lists(children, max_size=3).map(tuple),
-        st.lists(children, max_size=3), st.dictionaries(st.sampled_from("ab"), children, max_size=2),
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from("ab"), children, max_size=2),
         st.builds(Pair, children, children), st.builds(Exit, children, children),
         st.lists(children, max_size=3).map(Loose), st.lists(children, max_size=3).map(Measured),
         st.dictionaries(st.sampled_from("ab"), children, max_size=2).map(OrderedDict),

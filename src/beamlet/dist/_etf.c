@@ -562,13 +562,14 @@ static PyObject *decode_sequence(Reader *r, Py_ssize_t start, Py_ssize_t size,
 }
 
 /* decode_frames(on_pid, on_ref, max_depth, pid_cache | None, header: bytes, no_payload,
-   data: bytes | bytearray, largest, sequences: bool) -> (end, items) (the fixed arguments
+   data: any buffer, largest, sequences: bool) -> (end, items) (the fixed arguments
    first, for a partial: `Codec.frame_decoder`): the whole u32-length frames at the start of
    data, the empty ones (ticks) left out; a body that is `header` then a message of at most
    `largest` bytes as its (control, payload), with `sequences` a fragmented message whose
-   frames lie in data back to back too (decode_sequence), any other as its bytes */
+   frames lie in data back to back too (decode_sequence), any other as its bytes. Nothing
+   returned refers to data's memory: a connection reads into one buffer again and again */
 static PyObject *py_decode_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9 || !(PyBytes_CheckExact(args[6]) || PyByteArray_CheckExact(args[6])) ||
+    if (nargs != 9 || !PyObject_CheckBuffer(args[6]) ||
         (args[3] != Py_None && !PyDict_CheckExact(args[3])) || !PyBytes_CheckExact(args[4])) {
         PyErr_SetString(PyExc_TypeError, "decode_frames(on_pid, on_ref, max_depth, "
                         "pid_cache, header, no_payload, data, largest, sequences)");

@@ -34,7 +34,7 @@ def decode_frames(
     pid_cache: dict[bytes, Any] | None,
     header: bytes,
     no_payload: Any,
-    data: bytes | bytearray,
+    data: bytes | bytearray | memoryview,
     largest: int,
     sequences: bool,
     /,

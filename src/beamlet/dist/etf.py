@@ -71,6 +71,7 @@ __all__ = [
     "FrozenList",
     "FrozenMap",
     "Codec",
+    "FrameDecoder",
     "decode",
     "decode_prefix",
     "encode",
@@ -140,6 +141,10 @@ class ETFError(ValueError):
 
 _set = object.__setattr__
 _new = object.__new__
+
+
+# `Codec.frame_decoder`'s function: ``(data, largest, sequences)`` -> ``(end, items)``
+FrameDecoder = Callable[[bytes | bytearray | memoryview, int, bool], tuple[int, list[Any]]]
 
 
 class _Frozen:
@@ -1379,7 +1384,7 @@ class Codec:
             raise ETFError(f"version byte is {data[offset]}, not {VERSION}", offset)
         return self.decode_at(data, offset + 1, preset=preset)
 
-    def decode_frames(self, data: bytes | bytearray, *, header: bytes, no_payload: Any,
+    def decode_frames(self, data: bytes | bytearray | memoryview, *, header: bytes, no_payload: Any,
                       largest: int, sequences: bool = False) -> tuple[int, list[Any]] | None:
         """The whole frames (each a u32 length, then its body) at the start of ``data``, the
         empty ones left out, and where the rest begins. A body that is ``header`` then a
@@ -1398,8 +1403,7 @@ class Codec:
         decoder = self.frame_decoder(header, no_payload)
         return None if decoder is None else decoder(data, largest, sequences)
 
-    def frame_decoder(self, header: bytes, no_payload: Any,
-                      ) -> Callable[[bytes | bytearray, int, bool], tuple[int, list[Any]]] | None:
+    def frame_decoder(self, header: bytes, no_payload: Any) -> FrameDecoder | None:
         """`decode_frames` with ``header`` and ``no_payload`` given once, as a function of
         ``(data, largest, sequences)`` that goes straight to C (a connection's every read);
         None without the C fast path."""

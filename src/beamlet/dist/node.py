@@ -43,7 +43,16 @@ from typing import TYPE_CHECKING, Any
 from beamlet import aio
 from beamlet.dist import control as _control, epmd as _epmd, handshake as _hs
 from beamlet.dist.control import NO_PAYLOAD, SPAWN_REQUEST
-from beamlet.dist.etf import Codec, ETFError, ExtPid, ExtRef, Gathered, ImproperList, _rebuild
+from beamlet.dist.etf import (
+    Codec,
+    ETFError,
+    ExtPid,
+    ExtRef,
+    FrameDecoder,
+    Gathered,
+    ImproperList,
+    _rebuild,
+)
 from beamlet.dist.fragments import (
     BINARIES_APART,
     NORMAL_HEADER,
@@ -787,8 +796,7 @@ class Dist:
             return
         self.dispatch_decoded(peer_name, control, payload)
 
-    def frame_decoder(self) -> Callable[[bytes | bytearray, int, bool],
-                                        tuple[int, list[Any]]] | None:
+    def frame_decoder(self) -> FrameDecoder | None:
         """What decodes a plain connection's whole frames at the start of the bytes it is
         given, the usual ones as ``(control, payload)`` (`Codec.frame_decoder`: ``(data,
         largest, sequences)``): items for `wire.Link`; None without the C decoder."""

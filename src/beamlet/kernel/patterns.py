@@ -20,7 +20,7 @@ from typing import Any
 
 from .terms import ANY, Pid, Ref
 
-_SCALARS = frozenset({str, int, float, bytes, bool, type(None), Pid, Ref})
+_SCALARS: frozenset[type] = frozenset({str, int, float, bytes, bool, type(None), Pid, Ref})
 
 
 def _match_python(pat: Any, msg: Any) -> bool:
