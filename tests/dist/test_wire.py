@@ -259,6 +259,46 @@ def test_a_whole_sequence_in_a_read_is_one_item_unless_something_comes_between()
     assert sent[0][1][0] == 0  # (the interleaved messages were numbered as sent)
 
 
+class _ArrivesBehind:
+    """A socket whose first read has ``behind`` sent by the peer right after it."""
+
+    def __init__(self, sock: socket.socket, peer: socket.socket, behind: bytes) -> None:
+        self.sock, self.peer, self.behind = sock, peer, behind
+
+    def recv_into(self, buffer: Any) -> int:
+        size = self.sock.recv_into(buffer)
+        if self.behind:
+            self.peer.sendall(self.behind)
+            self.behind = b""
+        return size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+@pytest.mark.parametrize("cut", ["after its first fragment", "inside its first fragment"])
+def test_the_rest_of_a_message_right_behind_is_read_in_the_same_turn(cut: str) -> None:
+    """OTP's 100 KB message comes in two fragments, often in two reads: when a read leaves a
+    frame or a fragmented message unfinished, the connection reads again at once."""
+    outbox = Outbox(max_fragment=100)
+    sent = put_numbered(outbox, [(0, 150)])
+    stream = framed(outbox)
+    first_end = 4 + int.from_bytes(stream[:4], "big")
+    point = first_end if cut == "after its first fragment" else first_end - 10
+    ours, theirs = socket.socketpair()
+    dist = FakeDist()
+    link = Link(dist, "a@vm", ours, FRAGMENTS, None)  # type: ignore[arg-type]
+    try:
+        theirs.sendall(stream[:point])
+        link.sock = _ArrivesBehind(ours, theirs, stream[point:])  # type: ignore[assignment]
+        link._ready(READ)
+        assert dist.received == sent
+    finally:
+        link.close()
+        theirs.close()
+        wakeup.reset()
+
+
 def messages_of(data: bytes, sequences: bool) -> list[Any]:
     """The messages of a stream as a connection makes them: `Dist.frame_decoder`, then the
     reassembler and the Python decoder for what it leaves as bodies."""

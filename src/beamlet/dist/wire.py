@@ -164,8 +164,9 @@ class Link:
             self._send()
         if events & READ and not self.closed:
             size = self._receive()
-            if self.reassembler.open_sequences and 0 < size < _READ_SIZE and not self.closed:
-                # The rest of a fragmented message is usually right behind its first frames
+            if (self.inbound or self.reassembler.open_sequences) and 0 < size < _READ_SIZE \
+                    and not self.closed:
+                # The rest of a frame or of a fragmented message is usually right behind
                 # (OTP sends 100 KB as two 64 KiB fragments, which come in two reads as
                 # often as in one): read it now rather than at the next turn of the loop.
                 self._receive()
