@@ -697,11 +697,7 @@ def make_ref() -> Ref:
     if _contended and not _owned():
         return slow_entry(make_ref, ())
     p = _current
-    r = Ref()
-    if p is not None:
-        r.by = p.pid.id
-        r.at = p.enq
-    return r
+    return Ref() if p is None else Ref(p.pid.id, p.enq)
 
 
 def exit(reason: Any) -> Any:

@@ -101,7 +101,8 @@ def _announce(p: Proc) -> None:
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-            elif _remote is not None and _is_remote(target, shown):
+            elif _remote is not None and (target.__class__ is RemotePid
+                                          or _is_remote(target, shown)):
                 _remote.demonitor(pid, target if target is not None else shown, ref)
         late = x.late
         made_late = {key for _, key in late} if late else ()
@@ -464,7 +465,8 @@ def demonitor(ref: Ref, flush: bool = False, info: bool = False) -> bool:
             q = target._proc if target is not None else None
             if q is not None and q.ext is not None:
                 q.ext.monitored_by.pop(ref, None)
-            elif _remote is not None and _is_remote(target, shown):
+            elif _remote is not None and (target.__class__ is RemotePid
+                                          or _is_remote(target, shown)):
                 _remote.demonitor(me.pid, target if target is not None else shown, ref)
     if flush and x is not None and x.pending is not None:
         handle_pending(me, AT_RECEIVE)
@@ -655,7 +657,7 @@ def _is_remote(target: Any, shown: Any) -> bool:
 def _monitor_remote(me: Proc, target: Any, shown: Any, ref: Ref, alias: bool) -> Ref:
     """A monitor of a process on another node; without distribution its node cannot be
     reached and the Down says "noconnection" (after the step, as a "noproc" one)."""
-    x = me.x()
+    x = me.ext or me.x()
     x.monitors[ref] = (target if target.__class__ is RemotePid else None, shown)
     if _remote is None:
         k.after_this_step(partial(_deliver_later, me, Down(ref, shown, "noconnection")))

@@ -73,10 +73,10 @@ class Ref:
 
     __slots__ = ("n", "by", "at", "__weakref__")  # weakref: as for Pid (the dist layer)
 
-    def __init__(self) -> None:
+    def __init__(self, by: int = 0, at: int = 0) -> None:
         self.n = next(_ref_ids)
-        self.by = 0
-        self.at = 0
+        self.by = by
+        self.at = at
 
     def __repr__(self) -> str:
         n = self.n
