@@ -78,17 +78,23 @@ plain_tuple(PyObject *obj)
         && t->tp_as_sequence->sq_length == PyTuple_Type.tp_as_sequence->sq_length;
 }
 
+/* One step of patterns._match_items: the item ``m`` against its pattern ``p``. */
+static inline int
+match_item(PyObject *p, PyObject *m)
+{
+    if (p == m || p == any_pattern) {
+        return 1;
+    }
+    PyTypeObject *tp = Py_TYPE(p);
+    return is_scalar_type(tp) ? scalar_eq(p, tp, m) : match(p, m);
+}
+
 /* patterns._match_items over n items of two sequences whose items are at pats[i], msgs[i]. */
 static int
 match_items(PyObject *const *pats, PyObject *const *msgs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = pats[i], *m = msgs[i];
-        if (p == m || p == any_pattern) {
-            continue;
-        }
-        PyTypeObject *tp = Py_TYPE(p);
-        int r = is_scalar_type(tp) ? scalar_eq(p, tp, m) : match(p, m);
+        int r = match_item(pats[i], msgs[i]);
         if (r <= 0) {
             return r;
         }
@@ -105,16 +111,7 @@ match_list_items(PyObject *pats, PyObject *msgs)
         PyObject *p = PyList_GET_ITEM(pats, i), *m = PyList_GET_ITEM(msgs, i);
         Py_INCREF(p);
         Py_INCREF(m);
-        int r;
-        if (p == m || p == any_pattern) {
-            r = 1;
-        }
-        else if (is_scalar_type(Py_TYPE(p))) {
-            r = scalar_eq(p, Py_TYPE(p), m);
-        }
-        else {
-            r = match(p, m);
-        }
+        int r = match_item(p, m);
         Py_DECREF(p);
         Py_DECREF(m);
         if (r <= 0) {
@@ -240,9 +237,15 @@ match(PyObject *pat, PyObject *msg)
     return r;
 }
 
+/* Whether a call may go on: two arguments (else a TypeError naming ``signature``), and the
+   module configured. */
 static int
-check_configured(void)
+callable_with(Py_ssize_t nargs, const char *signature)
 {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s takes two arguments", signature);
+        return 0;
+    }
     if (any_pattern == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "beamlet.kernel._patterns is not configured (import beamlet.kernel.patterns)");
@@ -254,11 +257,7 @@ check_configured(void)
 static PyObject *
 py_match(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "match(pat, msg) takes two arguments");
-        return NULL;
-    }
-    if (!check_configured()) {
+    if (!callable_with(nargs, "match(pat, msg)")) {
         return NULL;
     }
     int r = match(args[0], args[1]);
@@ -271,11 +270,7 @@ py_match(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 py_first_match(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "first_match(patterns, msg) takes two arguments");
-        return NULL;
-    }
-    if (!check_configured()) {
+    if (!callable_with(nargs, "first_match(patterns, msg)")) {
         return NULL;
     }
     PyObject *patterns = args[0], *msg = args[1];

@@ -74,7 +74,7 @@ from .node import (
 from .patterns import first_match, match
 from .proc import DEAD, DOOMED, EXITING, PRIORITY_INDEX, RUNNABLE, RUNNING, WAITING, Proc
 from .terms import NoProc, Pid, ProcessExit, Ref, RemotePid
-from .timer_wheel import SendTimer, coarse_order as _coarse_order, fine_order as _fine_order
+from .timer_wheel import SendTimer
 from .traps import RESCAN, TIMEOUT, UNREAD, WAIT, YIELD, MainDone, Terminated
 
 log = logging.getLogger("beamlet")
@@ -927,8 +927,9 @@ def _housekeep_and_pick() -> deque[Any] | None:
     serve ("max" and "high" strictly first; "low" waits for `_LOW_EVERY` batches of "normal"
     work, as the BEAM reschedules a low process 8 times before running it)."""
     global _low_waited
-    if (_fine_order or _coarse_order) and timer_wheel.first_due <= monotonic():
-        _fire_timers(monotonic())
+    now = monotonic()
+    if timer_wheel.first_due <= now:  # (never, with no timer armed: see `timer_wheel`)
+        _fire_timers(now)
     if _inbox:
         _run_inbox()
     if _wakeup.watching:

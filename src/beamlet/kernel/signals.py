@@ -657,7 +657,7 @@ def _is_remote(target: Any, shown: Any) -> bool:
 def _monitor_remote(me: Proc, target: Any, shown: Any, ref: Ref, alias: bool) -> Ref:
     """A monitor of a process on another node; without distribution its node cannot be
     reached and the Down says "noconnection" (after the step, as a "noproc" one)."""
-    x = me.ext or me.x()
+    x = me.x()
     x.monitors[ref] = (target if target.__class__ is RemotePid else None, shown)
     if _remote is None:
         k.after_this_step(partial(_deliver_later, me, Down(ref, shown, "noconnection")))

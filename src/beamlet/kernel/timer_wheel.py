@@ -169,25 +169,22 @@ def due(now: float) -> list[Any]:
 def next_deadline() -> float | None:
     """The earliest time something may be due (None: no timer is armed). A cancelled entry
     can make this early; the loop then wakes, finds nothing due, and asks again."""
-    if fine_order and not _fine.get(fine_order[0]) or \
-            not fine_order and coarse_order and not _coarse.get(coarse_order[0]):
-        _drop_empty_heads()
+    dropped = False   # (emptied slots off the heaps' fronts: `first_due` moves)
+    while fine_order and not _fine.get(fine_order[0]):
+        _fine.pop(heappop(fine_order), None)
+        dropped = True
+    if not fine_order:
+        while coarse_order and not _coarse.get(coarse_order[0]):
+            if _coarse.pop(heappop(coarse_order), None) is _hot_slot:
+                _forget_hot()
+            dropped = True
+    if dropped:
+        _refresh_first_due()
     if fine_order:
         return min(_fine[fine_order[0]].values())
     if coarse_order:
         return coarse_order[0] * NEAR
     return None
-
-
-def _drop_empty_heads() -> None:
-    """Take the emptied slots off the front of the heaps (their timers were cancelled)."""
-    while fine_order and not _fine.get(fine_order[0]):
-        _fine.pop(heappop(fine_order), None)
-    if not fine_order:
-        while coarse_order and not _coarse.get(coarse_order[0]):
-            if _coarse.pop(heappop(coarse_order), None) is _hot_slot:
-                _forget_hot()
-    _refresh_first_due()
 
 
 def armed() -> int:
